@@ -1,0 +1,143 @@
+package vise
+
+import "time"
+
+// Device is an edge box running the agent. Its name is its identity in
+// topics, certificates and URLs.
+type Device struct {
+	Name       string            `json:"name"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	Groups     []string          `json:"groups,omitempty"`
+	CreatedAt  time.Time         `json:"created_at"`
+	LastSeenAt *time.Time        `json:"last_seen_at,omitempty"`
+	// Generation is the agent's committed generation, reported by the device.
+	Generation int64 `json:"generation"`
+}
+
+// Group is a named set of devices a deployment can target.
+type Group struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	Devices     []string  `json:"devices"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// CreateDeviceRequest adds a device record (enrollment comes with the agent).
+type CreateDeviceRequest struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels,omitempty"`
+	Groups []string          `json:"groups,omitempty"`
+}
+
+// CreateGroupRequest adds a group.
+type CreateGroupRequest struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// Target kinds of a deployment.
+const (
+	TargetDevice = "device"
+	TargetGroup  = "group"
+)
+
+// Target is what a deployment is for.
+type Target struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+}
+
+// ComponentRef names one component version.
+type ComponentRef struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+func (c ComponentRef) String() string { return c.Name + "@" + c.Version }
+
+// RolloutPolicy paces a deployment over a group.
+type RolloutPolicy struct {
+	CanaryFraction float64  `json:"canary_fraction,omitempty"` // share of devices updated first, 0 = none
+	PerMinute      int      `json:"per_minute,omitempty"`      // devices started per minute, 0 = all at once
+	AbortThreshold float64  `json:"abort_threshold,omitempty"` // failure share that stops the rollout
+	DeviceTimeout  Duration `json:"device_timeout,omitempty"`  // per device deadline to become healthy
+}
+
+// Failure policies.
+const (
+	FailureRollback = "rollback"
+	FailureNone     = "none"
+)
+
+// Deployment states (of the whole) and device states (of one device).
+const (
+	DeploymentInProgress = "IN_PROGRESS"
+	DeploymentSucceeded  = "SUCCEEDED"
+	DeploymentFailed     = "FAILED"
+	DeploymentCanceled   = "CANCELED"
+	DeploymentSuperseded = "SUPERSEDED"
+
+	DevicePending     = "PENDING"
+	DeviceDownloading = "DOWNLOADING"
+	DeviceInstalling  = "INSTALLING"
+	DeviceRunning     = "RUNNING"
+	DeviceFailed      = "FAILED"
+	DeviceRolledBack  = "ROLLED_BACK"
+	DeviceCanceled    = "CANCELED"
+	DeviceSuperseded  = "SUPERSEDED"
+)
+
+// Deployment is a set of component versions for a target.
+type Deployment struct {
+	ID     string `json:"id"`
+	Target Target `json:"target"`
+	// Components is the resolved set, hard dependencies included, in start order.
+	Components    []ComponentRef            `json:"components"`
+	Configuration map[string]map[string]any `json:"configuration,omitempty"` // per component overrides
+	Rollout       RolloutPolicy             `json:"rollout"`
+	FailurePolicy string                    `json:"failure_policy"`
+	Status        string                    `json:"status"`
+	Message       string                    `json:"message,omitempty"`
+	CreatedBy     string                    `json:"created_by,omitempty"`
+	CreatedAt     time.Time                 `json:"created_at"`
+	UpdatedAt     time.Time                 `json:"updated_at"`
+	Devices       []DeviceDeployment        `json:"devices,omitempty"`
+}
+
+// DeviceDeployment is a deployment's progress on one device.
+type DeviceDeployment struct {
+	Device    string    `json:"device"`
+	State     string    `json:"state"`
+	Message   string    `json:"message,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// CreateDeploymentRequest asks for a deployment. Component versions may be
+// exact ("1.2.0"), a semver range ("^1.2"), or empty for the newest.
+type CreateDeploymentRequest struct {
+	Target        Target                    `json:"target"`
+	Components    []ComponentRef            `json:"components"`
+	Configuration map[string]map[string]any `json:"configuration,omitempty"`
+	Rollout       RolloutPolicy             `json:"rollout,omitempty"`
+	FailurePolicy string                    `json:"failure_policy,omitempty"`
+}
+
+// Event is something that happened, recorded durably in the same transaction
+// as the change, so subscribers (the pipeline engine, the dashboard) never
+// miss one.
+type Event struct {
+	ID        string    `json:"id"`
+	Type      string    `json:"type"`
+	Subject   string    `json:"subject"`
+	Data      []byte    `json:"data,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Event types.
+const (
+	EventModelRegistered   = "model.registered"
+	EventModelApproved     = "model.approved"
+	EventModelRejected     = "model.rejected"
+	EventComponentCreated  = "component.created"
+	EventDeploymentCreated = "deployment.created"
+)

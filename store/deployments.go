@@ -1,0 +1,147 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/vise-edge/vise"
+)
+
+// CreateDeployment stores d (ID, Status and times are set here) with a
+// PENDING row for each target device, and marks earlier in-progress
+// deployments to the same target SUPERSEDED: a device converges on the
+// newest deployment only.
+func (s *Store) CreateDeployment(ctx context.Context, d vise.Deployment, devices []string) (*vise.Deployment, error) {
+	now := s.clock()
+	d.ID, d.Status, d.CreatedAt, d.UpdatedAt = s.newID(), vise.DeploymentInProgress, now, now
+	d.Devices = make([]vise.DeviceDeployment, len(devices))
+	for i, dev := range devices {
+		d.Devices[i] = vise.DeviceDeployment{Device: dev, State: vise.DevicePending, UpdatedAt: now}
+	}
+	err := s.write(ctx, "create deployment", func(t *tx) error {
+		if err := t.supersede(d.Target, d.ID, now); err != nil {
+			return err
+		}
+		var cols [3]string
+		var err error
+		for i, v := range []any{d.Components, d.Configuration, d.Rollout} {
+			if cols[i], err = jsonText(v); err != nil {
+				return err
+			}
+		}
+		if _, err := t.exec(`INSERT INTO deployments (id, target_kind, target_name, components, configuration, rollout,
+			failure_policy, status, message, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			d.ID, d.Target.Kind, d.Target.Name, cols[0], cols[1], cols[2], d.FailurePolicy, d.Status, d.Message,
+			d.CreatedBy, micros(now), micros(now)); err != nil {
+			return err
+		}
+		for _, dev := range devices {
+			if _, err := t.exec(`INSERT INTO deployment_devices (deployment_id, device, state, updated_at) VALUES (?, ?, ?, ?)`,
+				d.ID, dev, vise.DevicePending, micros(now)); err != nil {
+				return err
+			}
+		}
+		return t.emit(vise.EventDeploymentCreated, d.ID, &d)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+func (t *tx) supersede(target vise.Target, by string, now time.Time) error {
+	msg := "superseded by deployment " + by
+	if _, err := t.exec(`UPDATE deployment_devices SET state = ?, message = ?, updated_at = ?
+		WHERE state = ? AND deployment_id IN (SELECT id FROM deployments WHERE target_kind = ? AND target_name = ? AND status = ?)`,
+		vise.DeviceSuperseded, msg, micros(now), vise.DevicePending, target.Kind, target.Name, vise.DeploymentInProgress); err != nil {
+		return err
+	}
+	_, err := t.exec(`UPDATE deployments SET status = ?, message = ?, updated_at = ? WHERE target_kind = ? AND target_name = ? AND status = ?`,
+		vise.DeploymentSuperseded, msg, micros(now), target.Kind, target.Name, vise.DeploymentInProgress)
+	return err
+}
+
+const deploymentCols = `id, target_kind, target_name, components, configuration, rollout, failure_policy, status, message, created_by, created_at, updated_at`
+
+func scanDeployment(row scanner) (*vise.Deployment, error) {
+	var d vise.Deployment
+	var comps, config, rollout string
+	var created, updated int64
+	if err := row.Scan(&d.ID, &d.Target.Kind, &d.Target.Name, &comps, &config, &rollout, &d.FailurePolicy,
+		&d.Status, &d.Message, &d.CreatedBy, &created, &updated); err != nil {
+		return nil, err
+	}
+	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &d, scanJSON(comps, &d.Components, config, &d.Configuration, rollout, &d.Rollout)
+}
+
+// GetDeployment returns a deployment with its per-device progress.
+func (s *Store) GetDeployment(ctx context.Context, id string) (*vise.Deployment, error) {
+	d, err := scanDeployment(s.queryRow(ctx, `SELECT `+deploymentCols+` FROM deployments WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, vise.Errorf(vise.CodeNotFound, "deployment %s not found; 'vise deployment list' shows the deployments", id)
+	}
+	if err != nil {
+		return nil, s.classify("get deployment", err)
+	}
+	rows, err := s.query(ctx, `SELECT device, state, message, updated_at FROM deployment_devices WHERE deployment_id = ? ORDER BY device`, id)
+	if err != nil {
+		return nil, s.classify("get deployment", err)
+	}
+	defer rows.Close()
+	d.Devices = []vise.DeviceDeployment{}
+	for rows.Next() {
+		var dd vise.DeviceDeployment
+		var at int64
+		if err := rows.Scan(&dd.Device, &dd.State, &dd.Message, &at); err != nil {
+			return nil, s.classify("get deployment", err)
+		}
+		dd.UpdatedAt = fromMicros(at)
+		d.Devices = append(d.Devices, dd)
+	}
+	return d, s.classifyRows("get deployment", rows.Err())
+}
+
+// ListDeployments returns deployments newest first, at most limit (default
+// 100), optionally only those for one target.
+func (s *Store) ListDeployments(ctx context.Context, target *vise.Target, limit int) ([]*vise.Deployment, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	kind, name := "", ""
+	if target != nil {
+		kind, name = target.Kind, target.Name
+	}
+	rows, err := s.query(ctx, `SELECT `+deploymentCols+` FROM deployments
+		WHERE (? = '' OR (target_kind = ? AND target_name = ?)) ORDER BY id DESC LIMIT ?`, kind, kind, name, limit)
+	if err != nil {
+		return nil, s.classify("list deployments", err)
+	}
+	defer rows.Close()
+	out := []*vise.Deployment{}
+	for rows.Next() {
+		d, err := scanDeployment(rows)
+		if err != nil {
+			return nil, s.classify("list deployments", err)
+		}
+		out = append(out, d)
+	}
+	return out, s.classifyRows("list deployments", rows.Err())
+}
+
+// SetDeviceState records a device's progress on a deployment.
+func (s *Store) SetDeviceState(ctx context.Context, id, device, state, message string) error {
+	return s.write(ctx, "set device deployment state", func(t *tx) error {
+		res, err := t.exec(`UPDATE deployment_devices SET state = ?, message = ?, updated_at = ? WHERE deployment_id = ? AND device = ?`,
+			state, message, micros(s.clock()), id, device)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return vise.Errorf(vise.CodeNotFound, "device %s is not part of deployment %s", device, id)
+		}
+		return nil
+	})
+}
