@@ -267,3 +267,21 @@ func (s *Store) DecideModelVersion(ctx context.Context, group string, version in
 	}
 	return out, nil
 }
+
+// ListArtifacts returns every recorded artifact.
+func (s *Store) ListArtifacts(ctx context.Context) ([]vise.Artifact, error) {
+	rows, err := s.query(ctx, `SELECT sha256, size FROM artifacts ORDER BY sha256`)
+	if err != nil {
+		return nil, s.classify("list artifacts", err)
+	}
+	defer rows.Close()
+	var out []vise.Artifact
+	for rows.Next() {
+		var a vise.Artifact
+		if err := rows.Scan(&a.SHA256, &a.Size); err != nil {
+			return nil, s.classify("list artifacts", err)
+		}
+		out = append(out, a)
+	}
+	return out, s.classifyRows("list artifacts", rows.Err())
+}

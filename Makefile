@@ -1,0 +1,41 @@
+# The README's two commands: `make demo` runs Vise on this machine, `make test`
+# runs every test. Both install what they need first (scripts/setup.sh).
+export GOTOOLCHAIN := local
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build demo test test-short setup-demo setup-test fuzz clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -ldflags "-X main.Version=$(VERSION)" -o bin/vise ./cmd/vise
+
+setup-demo:
+	scripts/setup.sh demo
+
+setup-test:
+	scripts/setup.sh test
+
+demo: setup-demo build
+	bin/vise demo --data demo-data
+
+# VISE_REQUIRE_POSTGRES turns "PostgreSQL is not installed" from a skip into a
+# failure, so the conformance suite cannot silently drop an engine.
+test: setup-test
+	$(GO) vet ./...
+	VISE_REQUIRE_POSTGRES=1 VISE_ORT_LIB=$(CURDIR)/.cache/onnxruntime/1.30.0/libonnxruntime.so.1 \
+		$(GO) test -p 2 -timeout 20m ./...
+
+test-short:
+	$(GO) test -short ./...
+
+# Runs every fuzz target for a while (FUZZTIME=5m for longer).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test . -run '^$$' -fuzz FuzzParseRecipe -fuzztime $(FUZZTIME)
+	$(GO) test ./onnx -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin demo-data

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vise-edge/vise"
+)
+
+func (a *app) deviceCmd() *cobra.Command {
+	c := &cobra.Command{Use: "device", Short: "Add and list edge devices"}
+	c.AddCommand(a.deviceAddCmd(), a.deviceListCmd(), a.deviceShowCmd())
+	return c
+}
+
+func (a *app) deviceAddCmd() *cobra.Command {
+	var req vise.CreateDeviceRequest
+	var labels []string
+	c := &cobra.Command{
+		Use:   "add NAME",
+		Short: "Add a device record (enrollment with a token comes with the agent)",
+		Args:  exactArgs(1, "a device name"),
+		RunE: func(c *cobra.Command, args []string) error {
+			var err error
+			req.Name = args[0]
+			if req.Labels, err = parsePairs("--label", labels); err != nil {
+				return err
+			}
+			d, err := a.client().CreateDevice(c.Context(), req)
+			if err != nil {
+				return err
+			}
+			return a.print(d, func(w *tabwriter.Writer) { fmt.Fprintf(w, "added device %s\n", d.Name) })
+		},
+	}
+	c.Flags().StringArrayVar(&req.Groups, "group", nil, "put the device in this group (repeatable)")
+	c.Flags().StringArrayVar(&labels, "label", nil, "a label as KEY=VALUE (repeatable)")
+	return a.addOutput(c)
+}
+
+func (a *app) deviceListCmd() *cobra.Command {
+	return a.addOutput(&cobra.Command{
+		Use:   "list",
+		Short: "List devices",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ds, err := a.client().Devices(c.Context())
+			if err != nil {
+				return err
+			}
+			return a.print(ds, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "NAME\tGROUPS\tGENERATION\tLAST SEEN\tLABELS")
+				for _, d := range ds {
+					seen := "never"
+					if d.LastSeenAt != nil {
+						seen = ago(*d.LastSeenAt)
+					}
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", d.Name, orNone(strings.Join(d.Groups, ",")), d.Generation, seen, labelText(d.Labels))
+				}
+			})
+		},
+	})
+}
+
+func (a *app) deviceShowCmd() *cobra.Command {
+	return a.addOutput(&cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a device",
+		Args:  exactArgs(1, "a device name"),
+		RunE: func(c *cobra.Command, args []string) error {
+			d, err := a.client().Device(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.print(d, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "Device:\t%s\nGroups:\t%s\nLabels:\t%s\nGeneration:\t%d\nCreated:\t%s\n",
+					d.Name, orNone(strings.Join(d.Groups, ", ")), labelText(d.Labels), d.Generation, d.CreatedAt.Format(time.RFC3339))
+			})
+		},
+	})
+}
+
+func labelText(m map[string]string) string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, k+"="+v)
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	sortStrings(parts)
+	return strings.Join(parts, ",")
+}
+
+func (a *app) groupCmd() *cobra.Command {
+	c := &cobra.Command{Use: "group", Short: "Create device groups and add devices to them"}
+	var desc string
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a device group",
+		Args:  exactArgs(1, "a group name"),
+		RunE: func(c *cobra.Command, args []string) error {
+			g, err := a.client().CreateGroup(c.Context(), vise.CreateGroupRequest{Name: args[0], Description: desc})
+			if err != nil {
+				return err
+			}
+			return a.print(g, func(w *tabwriter.Writer) { fmt.Fprintf(w, "created group %s\n", g.Name) })
+		},
+	}
+	create.Flags().StringVar(&desc, "description", "", "what the group is")
+	add := &cobra.Command{
+		Use:   "add GROUP DEVICE",
+		Short: "Add a device to a group",
+		Args:  exactArgs(2, "a group and a device"),
+		RunE: func(c *cobra.Command, args []string) error {
+			g, err := a.client().AddGroupMember(c.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			return a.print(g, func(w *tabwriter.Writer) { fmt.Fprintf(w, "group %s: %s\n", g.Name, strings.Join(g.Devices, ", ")) })
+		},
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List device groups",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			gs, err := a.client().Groups(c.Context())
+			if err != nil {
+				return err
+			}
+			return a.print(gs, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "NAME\tDEVICES\tDESCRIPTION")
+				for _, g := range gs {
+					fmt.Fprintf(w, "%s\t%s\t%s\n", g.Name, orNone(strings.Join(g.Devices, ",")), g.Description)
+				}
+			})
+		},
+	}
+	c.AddCommand(a.addOutput(create), a.addOutput(add), a.addOutput(list))
+	return c
+}

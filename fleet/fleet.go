@@ -1,0 +1,248 @@
+// Package fleet holds devices, device groups and deployments: it checks a
+// deployment request, resolves its component versions and their hard
+// dependencies, fixes the devices it targets, and signs the deployment
+// document each device verifies before acting on it.
+package fleet
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/release"
+	"github.com/vise-edge/vise/store"
+)
+
+// Signer adds targets to the signed release metadata.
+type Signer interface {
+	AddTargets(targets ...release.Target) error
+}
+
+// Options configure a Fleet; Store and Signer are required.
+type Options struct {
+	Store  *store.Store
+	Signer Signer
+	Logger *slog.Logger // default: discard
+}
+
+// Fleet is safe for concurrent use.
+type Fleet struct {
+	store  *store.Store
+	signer Signer
+	log    *slog.Logger
+}
+
+// New makes a Fleet.
+func New(opts Options) *Fleet {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Fleet{store: opts.Store, signer: opts.Signer, log: opts.Logger}
+}
+
+// CreateDevice adds a device record.
+func (f *Fleet) CreateDevice(ctx context.Context, req vise.CreateDeviceRequest) (*vise.Device, error) {
+	if err := vise.ValidateName("device", req.Name); err != nil {
+		return nil, err
+	}
+	for _, g := range req.Groups {
+		if err := vise.ValidateName("group", g); err != nil {
+			return nil, err
+		}
+	}
+	return f.store.CreateDevice(ctx, req)
+}
+
+// CreateGroup adds a device group.
+func (f *Fleet) CreateGroup(ctx context.Context, req vise.CreateGroupRequest) (*vise.Group, error) {
+	if err := vise.ValidateName("group", req.Name); err != nil {
+		return nil, err
+	}
+	return f.store.CreateGroup(ctx, req)
+}
+
+func (f *Fleet) Devices(ctx context.Context) ([]*vise.Device, error) { return f.store.ListDevices(ctx) }
+func (f *Fleet) Device(ctx context.Context, name string) (*vise.Device, error) {
+	return f.store.GetDevice(ctx, name)
+}
+func (f *Fleet) Groups(ctx context.Context) ([]*vise.Group, error) { return f.store.ListGroups(ctx) }
+func (f *Fleet) Group(ctx context.Context, name string) (*vise.Group, error) {
+	return f.store.GetGroup(ctx, name)
+}
+func (f *Fleet) AddGroupMember(ctx context.Context, group, device string) error {
+	return f.store.AddGroupMember(ctx, group, device)
+}
+
+// CreateDeployment checks req, resolves its components and stores it.
+func (f *Fleet) CreateDeployment(ctx context.Context, req vise.CreateDeploymentRequest, by string) (*vise.Deployment, error) {
+	devices, err := f.targetDevices(ctx, req.Target)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPolicy(&req); err != nil {
+		return nil, err
+	}
+	if len(req.Components) == 0 {
+		return nil, vise.Errorf(vise.CodeInvalid, "a deployment needs at least one component (--component NAME[@VERSION])")
+	}
+	recipes, err := vise.Resolve(req.Components, f.store.Recipes(ctx), false)
+	if err != nil {
+		return nil, err
+	}
+	d := vise.Deployment{Target: req.Target, Configuration: req.Configuration, Rollout: req.Rollout, FailurePolicy: req.FailurePolicy, CreatedBy: by}
+	for _, rc := range recipes {
+		d.Components = append(d.Components, vise.ComponentRef{Name: rc.Name, Version: rc.Version})
+	}
+	for name := range req.Configuration {
+		if !slices.ContainsFunc(d.Components, func(c vise.ComponentRef) bool { return c.Name == name }) {
+			return nil, vise.Errorf(vise.CodeInvalid, "configuration for %s, which is not part of this deployment (components: %s)", name, refs(d.Components))
+		}
+	}
+	out, err := f.store.CreateDeployment(ctx, d, devices)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.sign(ctx, out); err != nil {
+		return nil, err
+	}
+	f.log.Info("deployment created", "deployment", out.ID, "target", out.Target.Kind+"/"+out.Target.Name,
+		"components", refs(out.Components), "devices", len(devices), "by", by)
+	return out, nil
+}
+
+func (f *Fleet) targetDevices(ctx context.Context, t vise.Target) ([]string, error) {
+	switch t.Kind {
+	case vise.TargetDevice:
+		d, err := f.store.GetDevice(ctx, t.Name)
+		if err != nil {
+			return nil, err
+		}
+		return []string{d.Name}, nil
+	case vise.TargetGroup:
+		g, err := f.store.GetGroup(ctx, t.Name)
+		if err != nil {
+			return nil, err
+		}
+		return g.Devices, nil
+	}
+	return nil, vise.Errorf(vise.CodeInvalid, "deployment target kind %q: use device or group", t.Kind)
+}
+
+func checkPolicy(req *vise.CreateDeploymentRequest) error {
+	r := req.Rollout
+	if r.CanaryFraction < 0 || r.CanaryFraction > 1 || r.AbortThreshold < 0 || r.AbortThreshold > 1 {
+		return vise.Errorf(vise.CodeInvalid, "canary fraction and abort threshold must be between 0 and 1")
+	}
+	if r.PerMinute < 0 || r.DeviceTimeout < 0 {
+		return vise.Errorf(vise.CodeInvalid, "rollout rate and device timeout cannot be negative")
+	}
+	if req.Rollout.DeviceTimeout == 0 {
+		req.Rollout.DeviceTimeout = vise.Duration(10 * time.Minute)
+	}
+	switch req.FailurePolicy {
+	case "":
+		req.FailurePolicy = vise.FailureRollback
+	case vise.FailureRollback, vise.FailureNone:
+	default:
+		return vise.Errorf(vise.CodeInvalid, "failure policy %q: use rollback or none", req.FailurePolicy)
+	}
+	return nil
+}
+
+func refs(cs []vise.ComponentRef) string {
+	out := ""
+	for i, c := range cs {
+		if i > 0 {
+			out += ", "
+		}
+		out += c.String()
+	}
+	return out
+}
+
+// Document is what a device is told to run: the signed form of a deployment.
+type Document struct {
+	ID            string                    `json:"id"`
+	Target        vise.Target               `json:"target"`
+	Components    []DocumentComponent       `json:"components"`
+	Configuration map[string]map[string]any `json:"configuration,omitempty"`
+	Rollout       vise.RolloutPolicy        `json:"rollout"`
+	FailurePolicy string                    `json:"failure_policy"`
+	CreatedAt     time.Time                 `json:"created_at"`
+}
+
+// DocumentComponent pins a component version to its recipe digest.
+type DocumentComponent struct {
+	Name         string `json:"name"`
+	Version      string `json:"version"`
+	RecipeDigest string `json:"recipe_digest"`
+}
+
+// DocumentBytes is the deployment document exactly as signed and served.
+func (f *Fleet) DocumentBytes(ctx context.Context, id string) ([]byte, error) {
+	d, err := f.store.GetDeployment(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return f.document(ctx, d)
+}
+
+func (f *Fleet) document(ctx context.Context, d *vise.Deployment) ([]byte, error) {
+	doc := Document{ID: d.ID, Target: d.Target, Configuration: d.Configuration, Rollout: d.Rollout, FailurePolicy: d.FailurePolicy, CreatedAt: d.CreatedAt}
+	for _, c := range d.Components {
+		cv, err := f.store.GetComponentVersion(ctx, c.Name, c.Version)
+		if err != nil {
+			return nil, err
+		}
+		doc.Components = append(doc.Components, DocumentComponent{Name: c.Name, Version: c.Version, RecipeDigest: cv.Digest})
+	}
+	return json.Marshal(doc) // maps marshal sorted: the same deployment gives the same bytes
+}
+
+func (f *Fleet) sign(ctx context.Context, d *vise.Deployment) error {
+	b, err := f.document(ctx, d)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(b)
+	t := release.Target{Path: DeploymentTarget(d.ID), Length: int64(len(b)), SHA256: hex.EncodeToString(sum[:])}
+	if err := f.signer.AddTargets(t); err != nil {
+		return fmt.Errorf("sign deployment %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// DeploymentTarget is a deployment document's path in the release metadata.
+func DeploymentTarget(id string) string { return "deployments/" + id + ".json" }
+
+// ReleaseTargets lists the deployment documents the release metadata holds.
+func (f *Fleet) ReleaseTargets(ctx context.Context) ([]release.Target, error) {
+	ds, err := f.store.ListDeployments(ctx, nil, 1000)
+	if err != nil {
+		return nil, err
+	}
+	var out []release.Target
+	for _, d := range ds {
+		b, err := f.document(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(b)
+		out = append(out, release.Target{Path: DeploymentTarget(d.ID), Length: int64(len(b)), SHA256: hex.EncodeToString(sum[:])})
+	}
+	return out, nil
+}
+
+func (f *Fleet) Deployments(ctx context.Context, target *vise.Target, limit int) ([]*vise.Deployment, error) {
+	return f.store.ListDeployments(ctx, target, limit)
+}
+
+func (f *Fleet) Deployment(ctx context.Context, id string) (*vise.Deployment, error) {
+	return f.store.GetDeployment(ctx, id)
+}

@@ -1,0 +1,171 @@
+// Package httpapi serves Vise's versioned JSON API under /v1/, plus
+// /healthz, /readyz and /metrics. Handlers are thin: they decode, call the
+// registry or the fleet, and encode; errors carry a vise.Code that picks the
+// status, so the CLI and the dashboard read the same messages.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/fleet"
+	"github.com/vise-edge/vise/registry"
+	"github.com/vise-edge/vise/store"
+)
+
+// Options configure the API. All but Logger are required.
+type Options struct {
+	Registry *registry.Registry
+	Fleet    *fleet.Fleet
+	Store    *store.Store
+	Release  http.Handler // serves signed release metadata files by name
+	Logger   *slog.Logger
+	Metrics  *prometheus.Registry
+}
+
+// API is the HTTP handler.
+type API struct {
+	reg     *registry.Registry
+	fleet   *fleet.Fleet
+	store   *store.Store
+	log     *slog.Logger
+	mux     *http.ServeMux
+	metrics *httpMetrics
+}
+
+// New builds the handler with all routes.
+func New(opts Options) *API {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &API{reg: opts.Registry, fleet: opts.Fleet, store: opts.Store, log: opts.Logger, mux: http.NewServeMux(),
+		metrics: newHTTPMetrics(opts.Metrics)}
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	a.mux.Handle("GET /readyz", a.handle(roleNone, a.ready))
+	a.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{}))
+	a.mux.Handle("GET /v1/release/", http.StripPrefix("/v1/release", opts.Release))
+	a.routeArtifacts()
+	a.routeModels()
+	a.routeComponents()
+	a.routeFleet()
+	a.mux.Handle("GET /v1/events", a.handle(roleViewer, a.events))
+	a.mux.Handle("/v1/", a.handle(roleNone, func(w http.ResponseWriter, r *http.Request) error {
+		return vise.Errorf(vise.CodeNotFound, "no API route %s %s; see the README's API section", r.Method, r.URL.Path)
+	}))
+	return a
+}
+
+// ServeHTTP adds request ids, logs and metrics around every request.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.observe(a.mux).ServeHTTP(w, r)
+}
+
+func (a *API) ready(w http.ResponseWriter, r *http.Request) error {
+	if err := a.store.Ping(r.Context()); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "database": a.store.Engine()})
+}
+
+func (a *API) events(w http.ResponseWriter, r *http.Request) error {
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	evs, err := a.store.Events(r.Context(), r.URL.Query().Get("after"), limit)
+	if err != nil {
+		return err
+	}
+	if evs == nil {
+		evs = []vise.Event{}
+	}
+	return writeJSON(w, http.StatusOK, evs)
+}
+
+// handlerFunc returns an error instead of writing one, so every failure is
+// written in one place, the same way.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (a *API) handle(need role, fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, err := a.authenticate(r, need)
+		if err == nil {
+			err = fn(w, r.WithContext(ctx))
+		}
+		if err != nil {
+			a.writeError(w, r, err)
+		}
+	})
+}
+
+// ErrorBody is the JSON of every error response.
+type ErrorBody struct {
+	Error struct {
+		Code      vise.Code `json:"code"`
+		Message   string    `json:"message"`
+		RequestID string    `json:"request_id,omitempty"`
+	} `json:"error"`
+}
+
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := vise.ErrorCode(err)
+	if errors.Is(err, context.Canceled) {
+		code = vise.CodeUnavailable
+	}
+	var body ErrorBody
+	body.Error.Code, body.Error.Message, body.Error.RequestID = code, vise.ErrorMessage(err), requestID(r.Context())
+	level := slog.LevelInfo
+	if code == vise.CodeInternal || code == vise.CodeUnavailable {
+		level = slog.LevelError
+	}
+	logger(r.Context(), a.log).Log(r.Context(), level, "request failed", "code", code, "err", err)
+	writeJSON(w, code.HTTPStatus(), body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+const maxJSONBody = 1 << 20
+
+// decode reads a JSON body strictly: unknown fields are errors, so a
+// misspelt option is reported instead of ignored.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxJSONBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return vise.Errorf(vise.CodeTooLarge, "request body over %d bytes", maxJSONBody)
+		}
+		if errors.Is(err, io.EOF) {
+			return vise.Errorf(vise.CodeInvalid, "request body is empty; send a JSON object")
+		}
+		return vise.Errorf(vise.CodeInvalid, "invalid JSON body: %v", err)
+	}
+	if dec.More() {
+		return vise.Errorf(vise.CodeInvalid, "invalid JSON body: more than one JSON value")
+	}
+	return nil
+}
+
+func pathInt(r *http.Request, name string) (int, error) {
+	v, err := strconv.Atoi(r.PathValue(name))
+	if err != nil || v <= 0 {
+		return 0, vise.Errorf(vise.CodeInvalid, "%s %q is not a positive whole number", name, r.PathValue(name))
+	}
+	return v, nil
+}
+
+func (a *API) String() string { return fmt.Sprintf("httpapi(%s)", a.store.Engine()) }

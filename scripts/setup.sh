@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Installs what Vise needs on a fresh Debian/Ubuntu machine, idempotently:
+#   scripts/setup.sh demo   what `make demo` needs
+#   scripts/setup.sh test   what `make test` needs (adds PostgreSQL for the
+#                           conformance suite)
+# Debian packages come from apt, Go modules from the Go module proxy, and the
+# ONNX Runtime shared library from the npm package onnxruntime-node (there is
+# no Debian package of it for bookworm); see docs/decisions/0001-foundation.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-demo}
+
+ORT_VERSION=1.30.0
+ORT_SHA256=ffb75a925ba05e47b235bb66e3e3911714a80b328a9c9425539feb204aa32a23
+ORT_DIR=.cache/onnxruntime/$ORT_VERSION
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=
+apt_install() {
+	local missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ -z "$apt_updated" ]; then
+		log "apt-get update"
+		as_root apt-get update -qq
+		apt_updated=1
+	fi
+	log "installing Debian packages: ${missing[*]}"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+need_go() {
+	if ! command -v go >/dev/null 2>&1; then
+		if [ -x /usr/local/go/bin/go ]; then export PATH=/usr/local/go/bin:$PATH; else
+			log "Go is not installed: install Go 1.26 from the Go project (see the README) and run this again"
+			exit 1
+		fi
+	fi
+	log "downloading Go modules"
+	GOTOOLCHAIN=local go mod download
+}
+
+fetch_ort() {
+	local lib=$ORT_DIR/libonnxruntime.so.1
+	if [ -f "$lib" ] && echo "$ORT_SHA256  $lib" | sha256sum -c --quiet - 2>/dev/null; then
+		return 0
+	fi
+	command -v npm >/dev/null 2>&1 || apt_install npm
+	log "fetching ONNX Runtime $ORT_VERSION (npm package onnxruntime-node, library only)"
+	local tmp
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' RETURN
+	# npm pack downloads the tarball without running its install script,
+	# which would reach for hosts this machine cannot reach.
+	(cd "$tmp" && npm pack "onnxruntime-node@$ORT_VERSION" --silent >/dev/null)
+	tar -xzf "$tmp"/onnxruntime-node-"$ORT_VERSION".tgz -C "$tmp" package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+	echo "$ORT_SHA256  $tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" | sha256sum -c --quiet - || {
+		log "ONNX Runtime library checksum mismatch; refusing to use it"
+		exit 1
+	}
+	mkdir -p "$ORT_DIR"
+	mv "$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$lib"
+}
+
+apt_install ca-certificates git make gcc locales
+if ! locale -a 2>/dev/null | grep -qi '^en_US.utf8$'; then
+	# ONNX Runtime's string ops want en_US.UTF-8.
+	as_root sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen
+	as_root locale-gen >/dev/null
+fi
+case "$mode" in
+demo) ;;
+test) apt_install postgresql ;;
+*) log "usage: $0 demo|test"; exit 2 ;;
+esac
+need_go
+fetch_ort
+log "set-up done ($mode)"

@@ -1,0 +1,228 @@
+// Package server wires the control plane together — store, blob store,
+// release signing, registry, fleet and the HTTP API — into one type that
+// `vise server` runs and tests start on port 0.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/blobs"
+	"github.com/vise-edge/vise/fleet"
+	"github.com/vise-edge/vise/httpapi"
+	"github.com/vise-edge/vise/registry"
+	"github.com/vise-edge/vise/release"
+	"github.com/vise-edge/vise/store"
+)
+
+// Config is what `vise server` takes on its command line.
+type Config struct {
+	Listen    string // default "127.0.0.1:8420"; ":0" picks a free port
+	DataDir   string // required: database, blobs, signing keys, admin token
+	DB        string // default: SQLite file <DataDir>/vise.db; or postgres://...
+	Blobs     string // default: directory <DataDir>/blobs; or s3://...
+	MaxUpload int64  // default blobs.DefaultMaxSize
+	Logger    *slog.Logger
+}
+
+// DefaultListen is where the server listens and the CLI looks by default.
+const DefaultListen = "127.0.0.1:8420"
+
+// AdminTokenFile is the file in the data directory that holds the first
+// admin token, readable by the owner only.
+const AdminTokenFile = "admin.token"
+
+func (c *Config) setDefaults() error {
+	if c.DataDir == "" {
+		return vise.Errorf(vise.CodeInvalid, "no data directory: pass --data DIR")
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.DB == "" {
+		c.DB = filepath.Join(c.DataDir, "vise.db")
+	}
+	if c.Blobs == "" {
+		c.Blobs = filepath.Join(c.DataDir, "blobs")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Server is the running control plane.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	Store    *store.Store
+	Blobs    *blobs.Store
+	Release  *release.Repo
+	Registry *registry.Registry
+	Fleet    *fleet.Fleet
+	metrics  *prometheus.Registry
+
+	httpSrv *http.Server
+	ln      net.Listener
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	token   string
+}
+
+// New opens everything the server needs. On error, what was opened is
+// closed again.
+func New(ctx context.Context, cfg Config) (s *Server, err error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, vise.Errorf(vise.CodeUnavailable, "cannot create data directory %s: %v", cfg.DataDir, err)
+	}
+	s = &Server{cfg: cfg, log: cfg.Logger, metrics: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if s.Store, err = store.Open(ctx, store.Options{URL: cfg.DB, Logger: s.log.With("part", "store")}); err != nil {
+		return nil, err
+	}
+	if s.Blobs, err = blobs.Open(ctx, cfg.Blobs, cfg.MaxUpload); err != nil {
+		return nil, err
+	}
+	if s.Release, err = release.Open(release.Options{Dir: filepath.Join(cfg.DataDir, "release"), Logger: s.log.With("part", "release")}); err != nil {
+		return nil, err
+	}
+	s.Registry = registry.New(registry.Options{Store: s.Store, Blobs: s.Blobs, Signer: s.Release, Logger: s.log.With("part", "registry"),
+		Metrics: registry.NewMetrics(s.metrics)})
+	s.Fleet = fleet.New(fleet.Options{Store: s.Store, Signer: s.Release, Logger: s.log.With("part", "fleet")})
+	if err := s.republish(ctx); err != nil {
+		return nil, err
+	}
+	if s.token, err = s.ensureAdminToken(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// republish re-signs the full target set from the database, so a crash
+// between a commit and its signature heals at the next start.
+func (s *Server) republish(ctx context.Context) error {
+	targets, err := s.Registry.ReleaseTargets(ctx)
+	if err != nil {
+		return err
+	}
+	deployments, err := s.Fleet.ReleaseTargets(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.Release.Publish(append(targets, deployments...)); err != nil {
+		return fmt.Errorf("publish release metadata: %w", err)
+	}
+	return nil
+}
+
+// ensureAdminToken creates the first admin token on first start and writes
+// it to the data directory (mode 0600). The token itself is never logged.
+func (s *Server) ensureAdminToken(ctx context.Context) (string, error) {
+	path := filepath.Join(s.cfg.DataDir, AdminTokenFile)
+	n, err := s.Store.CountTokens(ctx)
+	if err != nil {
+		return "", err
+	}
+	if n > 0 {
+		b, _ := os.ReadFile(path)
+		return string(b), nil
+	}
+	token := "vise_" + rand.Text()
+	if err := os.WriteFile(path, []byte(token), 0o600); err != nil {
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	if _, err := s.Store.CreateToken(ctx, "admin", httpapi.RoleAdmin, httpapi.HashToken(token)); err != nil {
+		os.Remove(path)
+		return "", err
+	}
+	s.log.Info("created the first admin API token", "file", path)
+	return token, nil
+}
+
+// AdminToken is the first admin token, if this data directory holds it.
+func (s *Server) AdminToken() string { return s.token }
+
+// Start listens and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return vise.Errorf(vise.CodeUnavailable, "cannot listen on %s: %v; pick another address with --listen", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	api := httpapi.New(httpapi.Options{Registry: s.Registry, Fleet: s.Fleet, Store: s.Store, Release: s.Release.Handler(),
+		Logger: s.log.With("part", "http"), Metrics: s.metrics})
+	s.httpSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Go(func() {
+		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "err", err)
+		}
+	})
+	s.wg.Go(func() {
+		if err := s.Release.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("release metadata refresh stopped", "err", err)
+		}
+	})
+	s.log.Info("vise server listening", "url", s.URL(), "db", s.Store.Engine(), "data", s.cfg.DataDir)
+	return nil
+}
+
+// URL is the base URL clients use.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Run serves until ctx is cancelled, then shuts down.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return s.Close()
+}
+
+// Close stops serving (letting requests in flight finish for a few seconds),
+// stops background work and closes the stores. Safe after a partial start.
+func (s *Server) Close() error {
+	var errs []error
+	if s.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errs = append(errs, s.httpSrv.Shutdown(ctx))
+		cancel()
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	if s.Blobs != nil {
+		errs = append(errs, s.Blobs.Close())
+	}
+	if s.Store != nil {
+		errs = append(errs, s.Store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// DataDir is where the server keeps its files.
+func (s *Server) DataDir() string { return s.cfg.DataDir }
