@@ -25,7 +25,7 @@ demo: setup-demo build
 # failure, so the conformance suite cannot silently drop an engine.
 test: setup-test
 	$(GO) vet ./...
-	VISE_REQUIRE_POSTGRES=1 VISE_ORT_LIB=$(CURDIR)/.cache/onnxruntime/1.30.0/libonnxruntime.so.1 \
+	VISE_REQUIRE_POSTGRES=1 VISE_REQUIRE_ORT=1 LC_ALL=en_US.UTF-8 VISE_ORT_LIB=$(CURDIR)/.cache/onnxruntime/1.30.0/libonnxruntime.so.1 \
 		$(GO) test -p 2 -timeout 20m ./...
 
 test-short:
