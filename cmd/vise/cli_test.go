@@ -198,7 +198,7 @@ lifecycle:
 	e.fails(4, "versions are immutable", "component", "create", "-f", recipe)
 	e.fails(2, "lifecyle", "component", "create", "-f", e.write("typo.yaml", "name: a\nversion: 1.0.0\nlifecyle: {}\n"))
 	e.fails(2, "invalid semver range", "component", "create", "-f",
-		e.write("range.yaml", "name: a\nversion: 1.0.0\ndependencies:\n  b: {version: \"=>1\"}\n"))
+		e.write("range.yaml", "name: a\nversion: 1.0.0\ndependencies:\n  b: {version: \">>1\"}\n"))
 	e.fails(2, "not a semantic version", "component", "create", "-f", e.write("ver.yaml", "name: a\nversion: one\n"))
 	e.fails(3, "component nope not found", "component", "show", "nope")
 
