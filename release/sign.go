@@ -220,7 +220,10 @@ func (r *Repo) RotateKey(role string) error {
 	if !slices.Contains(roles, role) {
 		return fmt.Errorf("release: unknown role %q", role)
 	}
-	oldRoot := r.signers[metadata.ROOT]
+	var oldRoot signature.Signer // a new root key needs the old one's signature too
+	if role == metadata.ROOT {
+		oldRoot = r.signers[metadata.ROOT]
+	}
 	for _, id := range slices.Clone(r.root.Signed.Roles[role].KeyIDs) {
 		if err := r.root.Signed.RevokeKey(id, role); err != nil {
 			return fmt.Errorf("release: rotate %s: %w", role, err)
