@@ -1,0 +1,272 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/store"
+	"github.com/vise-edge/vise/store/pgtest"
+)
+
+func recipe(name, version string, a vise.Artifact) *vise.Recipe {
+	return &vise.Recipe{Name: name, Version: version,
+		Artifacts: []vise.RecipeArtifact{{Name: "bin/x", SHA256: a.SHA256, Size: a.Size}},
+		Lifecycle: vise.Lifecycle{Run: &vise.Step{Script: "exec bin/x"}}}
+}
+
+func TestComponentVersions(t *testing.T) {
+	engines(t, func(t *testing.T, s *store.Store) {
+		a := putArtifact(t, s, 1)
+		for _, v := range []string{"1.9.0", "1.10.0", "1.2.0"} {
+			if _, created, err := s.CreateComponentVersion(ctx, recipe("infer", v, a), "alice"); err != nil || !created {
+				t.Fatalf("create %s: created=%v err=%v", v, created, err)
+			}
+		}
+		again, created, err := s.CreateComponentVersion(ctx, recipe("infer", "1.9.0", a), "bob")
+		if err != nil || created || again.CreatedBy != "alice" {
+			t.Errorf("identical re-create: created=%v by=%s err=%v", created, again.CreatedBy, err)
+		}
+		changed := recipe("infer", "1.9.0", a)
+		changed.Description = "different"
+		_, _, err = s.CreateComponentVersion(ctx, changed, "bob")
+		wantCode(t, err, vise.CodeConflict)
+		got, _ := s.GetComponentVersion(ctx, "infer", "1.9.0")
+		if got.Recipe.Description != "" {
+			t.Error("a refused re-create changed the stored recipe")
+		}
+		_, _, err = s.CreateComponentVersion(ctx, recipe("other", "1.0.0", vise.Artifact{SHA256: sha(99), Size: 1}), "bob")
+		wantCode(t, err, vise.CodeInvalid)
+		_, err = s.ListComponentVersions(ctx, "other")
+		wantCode(t, err, vise.CodeNotFound)
+
+		cvs, _ := s.ListComponentVersions(ctx, "infer")
+		var order []string
+		for _, cv := range cvs {
+			order = append(order, cv.Recipe.Version)
+		}
+		if diff := cmp.Diff([]string{"1.10.0", "1.9.0", "1.2.0"}, order); diff != "" {
+			t.Errorf("versions, highest semver first (-want +got):\n%s", diff)
+		}
+		sum, _ := s.ListComponents(ctx)
+		if len(sum) != 1 || sum[0].LatestVersion != "1.10.0" || sum[0].VersionCount != 3 {
+			t.Errorf("summary = %+v", sum)
+		}
+		_, err = s.GetComponentVersion(ctx, "infer", "9.9.9")
+		wantCode(t, err, vise.CodeNotFound)
+		_, err = s.GetComponentVersion(ctx, "nope", "1.0.0")
+		wantCode(t, err, vise.CodeNotFound)
+		rs, err := vise.Resolve([]vise.ComponentRef{{Name: "infer", Version: "^1.2"}}, s.Recipes(ctx), false)
+		if err != nil || len(rs) != 1 || rs[0].Version != "1.10.0" {
+			t.Errorf("resolve over the store: %v %v", rs, err)
+		}
+		evs, _ := s.Events(ctx, "", 100)
+		if n := countType(evs, vise.EventComponentCreated); n != 3 {
+			t.Errorf("%d component.created events, want 3 (one per new version)", n)
+		}
+	})
+}
+
+func countType(evs []vise.Event, typ string) int {
+	n := 0
+	for _, ev := range evs {
+		if ev.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+func TestDevicesAndGroups(t *testing.T) {
+	engines(t, func(t *testing.T, s *store.Store) {
+		for _, g := range []string{"line-3", "a-site"} {
+			if _, err := s.CreateGroup(ctx, vise.CreateGroupRequest{Name: g}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := s.CreateGroup(ctx, vise.CreateGroupRequest{Name: "line-3"})
+		wantCode(t, err, vise.CodeConflict)
+		if _, err := s.CreateDevice(ctx, vise.CreateDeviceRequest{Name: "cam-1", Labels: map[string]string{"site": "a"}, Groups: []string{"line-3"}}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.CreateDevice(ctx, vise.CreateDeviceRequest{Name: "cam-1"})
+		wantCode(t, err, vise.CodeConflict)
+		_, err = s.CreateDevice(ctx, vise.CreateDeviceRequest{Name: "cam-2", Groups: []string{"nope"}})
+		wantCode(t, err, vise.CodeNotFound)
+		_, err = s.GetDevice(ctx, "cam-2")
+		wantCode(t, err, vise.CodeNotFound) // the failed create left nothing behind
+		if err := s.AddGroupMember(ctx, "a-site", "cam-1"); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, s.AddGroupMember(ctx, "a-site", "ghost"), vise.CodeNotFound)
+		d, err := s.GetDevice(ctx, "cam-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"a-site", "line-3"}, d.Groups); diff != "" {
+			t.Errorf("groups sorted (-want +got):\n%s", diff)
+		}
+		if d.Labels["site"] != "a" {
+			t.Errorf("labels = %v", d.Labels)
+		}
+		g, _ := s.GetGroup(ctx, "line-3")
+		if diff := cmp.Diff([]string{"cam-1"}, g.Devices); diff != "" {
+			t.Errorf("members (-want +got):\n%s", diff)
+		}
+		ds, _ := s.ListDevices(ctx)
+		gs, _ := s.ListGroups(ctx)
+		if len(ds) != 1 || len(gs) != 2 {
+			t.Errorf("%d devices, %d groups", len(ds), len(gs))
+		}
+	})
+}
+
+func TestDeployments(t *testing.T) {
+	engines(t, func(t *testing.T, s *store.Store) {
+		s.CreateGroup(ctx, vise.CreateGroupRequest{Name: "line-3"})
+		for _, n := range []string{"cam-1", "cam-2"} {
+			s.CreateDevice(ctx, vise.CreateDeviceRequest{Name: n, Groups: []string{"line-3"}})
+		}
+		target := vise.Target{Kind: vise.TargetGroup, Name: "line-3"}
+		mk := func(v string) *vise.Deployment {
+			d, err := s.CreateDeployment(ctx, vise.Deployment{Target: target, FailurePolicy: vise.FailureRollback,
+				Components: []vise.ComponentRef{{Name: "infer", Version: v}}, Configuration: map[string]map[string]any{"infer": {"confidence": 0.4}}},
+				[]string{"cam-1", "cam-2"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}
+		first := mk("1.0.0")
+		if err := s.SetDeviceState(ctx, first.ID, "cam-1", vise.DeviceDownloading, "12 of 40 MB"); err != nil {
+			t.Fatal(err)
+		}
+		second := mk("1.1.0")
+		got, err := s.GetDeployment(ctx, first.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != vise.DeploymentSuperseded {
+			t.Errorf("first deployment status = %s, want SUPERSEDED", got.Status)
+		}
+		states := map[string]string{}
+		for _, dd := range got.Devices {
+			states[dd.Device] = dd.State
+		}
+		if diff := cmp.Diff(map[string]string{"cam-1": vise.DeviceDownloading, "cam-2": vise.DeviceSuperseded}, states); diff != "" {
+			t.Errorf("device states of the superseded deployment (-want +got):\n%s", diff)
+		}
+		cur, _ := s.GetDeployment(ctx, second.ID)
+		if cur.Status != vise.DeploymentInProgress || len(cur.Devices) != 2 || cur.Configuration["infer"]["confidence"] != 0.4 {
+			t.Errorf("second deployment = %+v", cur)
+		}
+		wantCode(t, s.SetDeviceState(ctx, second.ID, "ghost", vise.DeviceRunning, ""), vise.CodeNotFound)
+		list, _ := s.ListDeployments(ctx, &target, 0)
+		if len(list) != 2 || list[0].ID != second.ID {
+			t.Errorf("list newest first: %d items", len(list))
+		}
+		other := vise.Target{Kind: vise.TargetDevice, Name: "cam-1"}
+		if list, _ := s.ListDeployments(ctx, &other, 0); len(list) != 0 {
+			t.Errorf("filter by target returned %d", len(list))
+		}
+		_, err = s.GetDeployment(ctx, "nope")
+		wantCode(t, err, vise.CodeNotFound)
+	})
+}
+
+func TestTokens(t *testing.T) {
+	engines(t, func(t *testing.T, s *store.Store) {
+		if n, _ := s.CountTokens(ctx); n != 0 {
+			t.Fatalf("fresh store has %d tokens", n)
+		}
+		if _, err := s.CreateToken(ctx, "admin", "admin", "hash-1"); err != nil {
+			t.Fatal(err)
+		}
+		tok, err := s.TokenByHash(ctx, "hash-1")
+		if err != nil || tok.Name != "admin" || tok.Role != "admin" {
+			t.Errorf("token = %+v, %v", tok, err)
+		}
+		_, err = s.TokenByHash(ctx, "hash-2")
+		wantCode(t, err, vise.CodeUnauthorized)
+	})
+}
+
+// A SQLite database locked by another process: writes fail as unavailable
+// within the busy timeout, nothing is half-written, and the store recovers.
+func TestSQLiteLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vise.db")
+	s := openStore(t, store.SQLite, store.Options{URL: path, BusyTimeout: 200 * time.Millisecond})
+	a := putArtifact(t, s, 1)
+	other, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, _ := other.Conn(ctx)
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.CreateModelVersion(ctx, newVersion("m", a, vise.PendingManualApproval))
+	wantCode(t, err, vise.CodeUnavailable)
+	if !strings.Contains(err.Error(), "locked") {
+		t.Errorf("message %q does not say the database is locked", err)
+	}
+	conn.ExecContext(ctx, "ROLLBACK")
+	if _, err := s.GetModelGroup(ctx, "m"); vise.ErrorCode(err) != vise.CodeNotFound {
+		t.Errorf("after the failed write: %v", err)
+	}
+	if _, err := s.CreateModelVersion(ctx, newVersion("m", a, vise.PendingManualApproval)); err != nil {
+		t.Errorf("store did not recover: %v", err)
+	}
+}
+
+func TestSQLiteBadPath(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, []byte(strings.Repeat("not a database\n", 400)), 0o600)
+	_, err := store.Open(ctx, store.Options{URL: filepath.Join(file, "sub", "vise.db")})
+	wantCode(t, err, vise.CodeUnavailable)
+	if !strings.Contains(err.Error(), filepath.Join(file, "sub")) {
+		t.Errorf("error %q does not name the path", err)
+	}
+	_, err = store.Open(ctx, store.Options{URL: file}) // not a database
+	wantCode(t, err, vise.CodeUnavailable)
+}
+
+// PostgreSQL going away mid-run gives unavailable errors, not internal ones,
+// and never shows the password.
+func TestPostgresGone(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	s := openStore(t, store.Postgres, store.Options{URL: dbURL})
+	u, _ := url.Parse(dbURL)
+	name := strings.TrimPrefix(u.Path, "/")
+	u.Path = "/postgres"
+	admin, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.ListModelGroups(ctx)
+	wantCode(t, err, vise.CodeUnavailable)
+	_, err = s.CreateDevice(ctx, vise.CreateDeviceRequest{Name: "cam-1"})
+	wantCode(t, err, vise.CodeUnavailable)
+
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	_, err = store.Open(cctx, store.Options{URL: "postgres://vise:s3cret@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"})
+	wantCode(t, err, vise.CodeUnavailable)
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error shows the password: %v", err)
+	}
+}
