@@ -107,24 +107,9 @@ func (s *Store) ListComponentVersions(ctx context.Context, name string) ([]*vise
 }
 
 func (s *Store) componentVersions(ctx context.Context, name string) ([]*vise.ComponentVersion, error) {
-	rows, err := s.query(ctx, `SELECT `+componentCols+` FROM components WHERE name = ?`, name)
-	if err != nil {
-		return nil, s.classify("list component versions", err)
-	}
-	defer rows.Close()
-	var out []*vise.ComponentVersion
-	for rows.Next() {
-		cv, err := scanComponent(rows)
-		if err != nil {
-			return nil, s.classify("list component versions", err)
-		}
-		out = append(out, cv)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.classify("list component versions", err)
-	}
+	out, err := list(ctx, s, "list component versions", scanComponent, `SELECT `+componentCols+` FROM components WHERE name = ?`, name)
 	sortBySemverDesc(out)
-	return out, nil
+	return out, err
 }
 
 // Recipes is a vise.RecipeSource over the store.
@@ -177,20 +162,7 @@ func (s *Store) ListComponents(ctx context.Context) ([]vise.ComponentSummary, er
 // AllComponentVersions returns every stored version, for re-publishing
 // signed release metadata at start-up.
 func (s *Store) AllComponentVersions(ctx context.Context) ([]*vise.ComponentVersion, error) {
-	rows, err := s.query(ctx, `SELECT `+componentCols+` FROM components ORDER BY name, version`)
-	if err != nil {
-		return nil, s.classify("list component versions", err)
-	}
-	defer rows.Close()
-	var out []*vise.ComponentVersion
-	for rows.Next() {
-		cv, err := scanComponent(rows)
-		if err != nil {
-			return nil, s.classify("list component versions", err)
-		}
-		out = append(out, cv)
-	}
-	return out, s.classifyRows("list component versions", rows.Err())
+	return list(ctx, s, "list component versions", scanComponent, `SELECT `+componentCols+` FROM components ORDER BY name, version`)
 }
 
 func sortBySemverDesc(cvs []*vise.ComponentVersion) {

@@ -86,22 +86,13 @@ func (s *Store) GetDeployment(ctx context.Context, id string) (*vise.Deployment,
 	if err != nil {
 		return nil, s.classify("get deployment", err)
 	}
-	rows, err := s.query(ctx, `SELECT device, state, message, updated_at FROM deployment_devices WHERE deployment_id = ? ORDER BY device`, id)
-	if err != nil {
-		return nil, s.classify("get deployment", err)
-	}
-	defer rows.Close()
-	d.Devices = []vise.DeviceDeployment{}
-	for rows.Next() {
-		var dd vise.DeviceDeployment
+	d.Devices, err = list(ctx, s, "get deployment", func(row scanner) (dd vise.DeviceDeployment, err error) {
 		var at int64
-		if err := rows.Scan(&dd.Device, &dd.State, &dd.Message, &at); err != nil {
-			return nil, s.classify("get deployment", err)
-		}
+		err = row.Scan(&dd.Device, &dd.State, &dd.Message, &at)
 		dd.UpdatedAt = fromMicros(at)
-		d.Devices = append(d.Devices, dd)
-	}
-	return d, s.classifyRows("get deployment", rows.Err())
+		return dd, err
+	}, `SELECT device, state, message, updated_at FROM deployment_devices WHERE deployment_id = ? ORDER BY device`, id)
+	return d, err
 }
 
 // ListDeployments returns deployments newest first, at most limit (default
@@ -114,21 +105,8 @@ func (s *Store) ListDeployments(ctx context.Context, target *vise.Target, limit 
 	if target != nil {
 		kind, name = target.Kind, target.Name
 	}
-	rows, err := s.query(ctx, `SELECT `+deploymentCols+` FROM deployments
+	return list(ctx, s, "list deployments", scanDeployment, `SELECT `+deploymentCols+` FROM deployments
 		WHERE (? = '' OR (target_kind = ? AND target_name = ?)) ORDER BY id DESC LIMIT ?`, kind, kind, name, limit)
-	if err != nil {
-		return nil, s.classify("list deployments", err)
-	}
-	defer rows.Close()
-	out := []*vise.Deployment{}
-	for rows.Next() {
-		d, err := scanDeployment(rows)
-		if err != nil {
-			return nil, s.classify("list deployments", err)
-		}
-		out = append(out, d)
-	}
-	return out, s.classifyRows("list deployments", rows.Err())
 }
 
 // SetDeviceState records a device's progress on a deployment.

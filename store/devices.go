@@ -87,20 +87,7 @@ func (s *Store) GetDevice(ctx context.Context, name string) (*vise.Device, error
 
 // ListDevices returns all devices by name.
 func (s *Store) ListDevices(ctx context.Context) ([]*vise.Device, error) {
-	rows, err := s.query(ctx, deviceQuery+` ORDER BY d.name`)
-	if err != nil {
-		return nil, s.classify("list devices", err)
-	}
-	defer rows.Close()
-	out := []*vise.Device{}
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, s.classify("list devices", err)
-		}
-		out = append(out, d)
-	}
-	return out, s.classifyRows("list devices", rows.Err())
+	return list(ctx, s, "list devices", scanDevice, deviceQuery+` ORDER BY d.name`)
 }
 
 // CreateGroup adds a device group.
@@ -154,38 +141,15 @@ func (s *Store) GetGroup(ctx context.Context, name string) (*vise.Group, error) 
 }
 
 func (s *Store) members(ctx context.Context, group string) ([]string, error) {
-	rows, err := s.query(ctx, `SELECT device FROM group_members WHERE group_name = ? ORDER BY device`, group)
-	if err != nil {
-		return nil, s.classify("list group members", err)
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
-			return nil, s.classify("list group members", err)
-		}
-		out = append(out, d)
-	}
-	return out, s.classifyRows("list group members", rows.Err())
+	return list(ctx, s, "list group members", scanString, `SELECT device FROM group_members WHERE group_name = ? ORDER BY device`, group)
 }
 
 // ListGroups returns all groups with their members.
 func (s *Store) ListGroups(ctx context.Context) ([]*vise.Group, error) {
-	rows, err := s.query(ctx, `SELECT name FROM device_groups ORDER BY name`)
+	names, err := list(ctx, s, "list groups", scanString, `SELECT name FROM device_groups ORDER BY name`)
 	if err != nil {
-		return nil, s.classify("list groups", err)
+		return nil, err
 	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return nil, s.classify("list groups", err)
-		}
-		names = append(names, n)
-	}
-	rows.Close()
 	out := []*vise.Group{}
 	for _, n := range names {
 		g, err := s.GetGroup(ctx, n)

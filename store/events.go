@@ -12,23 +12,13 @@ func (s *Store) Events(ctx context.Context, after string, limit int) ([]vise.Eve
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	rows, err := s.query(ctx, `SELECT id, type, subject, data, created_at FROM events WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, s.classify("list events", err)
-	}
-	defer rows.Close()
-	var out []vise.Event
-	for rows.Next() {
-		var ev vise.Event
+	return list(ctx, s, "list events", func(row scanner) (ev vise.Event, err error) {
 		var data string
 		var at int64
-		if err := rows.Scan(&ev.ID, &ev.Type, &ev.Subject, &data, &at); err != nil {
-			return nil, s.classify("list events", err)
-		}
+		err = row.Scan(&ev.ID, &ev.Type, &ev.Subject, &data, &at)
 		ev.Data, ev.CreatedAt = []byte(data), fromMicros(at)
-		out = append(out, ev)
-	}
-	return out, s.classifyRows("list events", rows.Err())
+		return ev, err
+	}, `SELECT id, type, subject, data, created_at FROM events WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 }
 
 // Subscribe returns a channel of events as they commit in this process, for

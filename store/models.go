@@ -169,20 +169,7 @@ func (s *Store) ListModelVersions(ctx context.Context, group string) ([]*vise.Mo
 	if _, err := s.GetModelGroup(ctx, group); err != nil {
 		return nil, err
 	}
-	rows, err := s.query(ctx, `SELECT `+modelVersionCols+` FROM model_versions WHERE group_name = ? ORDER BY version DESC`, group)
-	if err != nil {
-		return nil, s.classify("list model versions", err)
-	}
-	defer rows.Close()
-	out := []*vise.ModelVersion{}
-	for rows.Next() {
-		mv, err := scanModelVersion(rows)
-		if err != nil {
-			return nil, s.classify("list model versions", err)
-		}
-		out = append(out, mv)
-	}
-	return out, s.classifyRows("list model versions", rows.Err())
+	return list(ctx, s, "list model versions", scanModelVersion, `SELECT `+modelVersionCols+` FROM model_versions WHERE group_name = ? ORDER BY version DESC`, group)
 }
 
 const groupSummary = `SELECT g.name, g.description, g.created_at,
@@ -215,20 +202,7 @@ func (s *Store) GetModelGroup(ctx context.Context, name string) (*vise.ModelGrou
 
 // ListModelGroups returns all groups by name.
 func (s *Store) ListModelGroups(ctx context.Context) ([]*vise.ModelGroup, error) {
-	rows, err := s.query(ctx, groupSummary+` ORDER BY g.name`)
-	if err != nil {
-		return nil, s.classify("list models", err)
-	}
-	defer rows.Close()
-	out := []*vise.ModelGroup{}
-	for rows.Next() {
-		g, err := scanGroup(rows)
-		if err != nil {
-			return nil, s.classify("list models", err)
-		}
-		out = append(out, g)
-	}
-	return out, s.classifyRows("list models", rows.Err())
+	return list(ctx, s, "list models", scanGroup, groupSummary+` ORDER BY g.name`)
 }
 
 // DecideModelVersion sets a version's approval status, recording who, when
@@ -270,18 +244,7 @@ func (s *Store) DecideModelVersion(ctx context.Context, group string, version in
 
 // ListArtifacts returns every recorded artifact.
 func (s *Store) ListArtifacts(ctx context.Context) ([]vise.Artifact, error) {
-	rows, err := s.query(ctx, `SELECT sha256, size FROM artifacts ORDER BY sha256`)
-	if err != nil {
-		return nil, s.classify("list artifacts", err)
-	}
-	defer rows.Close()
-	var out []vise.Artifact
-	for rows.Next() {
-		var a vise.Artifact
-		if err := rows.Scan(&a.SHA256, &a.Size); err != nil {
-			return nil, s.classify("list artifacts", err)
-		}
-		out = append(out, a)
-	}
-	return out, s.classifyRows("list artifacts", rows.Err())
+	return list(ctx, s, "list artifacts", func(row scanner) (a vise.Artifact, err error) {
+		return a, row.Scan(&a.SHA256, &a.Size)
+	}, `SELECT sha256, size FROM artifacts ORDER BY sha256`)
 }

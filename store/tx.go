@@ -207,3 +207,23 @@ func scanJSON(pairs ...any) error {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// list runs a read query and scans every row with scan.
+func list[T any](ctx context.Context, s *Store, op string, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return nil, s.classify(op, err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, s.classify(op, err)
+		}
+		out = append(out, v)
+	}
+	return out, s.classifyRows(op, rows.Err())
+}
+
+func scanString(row scanner) (v string, err error) { return v, row.Scan(&v) }
