@@ -1,6 +1,9 @@
 package vise
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Device is an edge box running the agent. Its name is its identity in
 // topics, certificates and URLs.
@@ -11,7 +14,11 @@ type Device struct {
 	CreatedAt  time.Time         `json:"created_at"`
 	LastSeenAt *time.Time        `json:"last_seen_at,omitempty"`
 	// Generation is the agent's committed generation, reported by the device.
-	Generation int64 `json:"generation"`
+	Generation int64      `json:"generation"`
+	EnrolledAt *time.Time `json:"enrolled_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	// Status is the device's last status report (components, telemetry).
+	Status json.RawMessage `json:"status,omitempty"`
 }
 
 // Group is a named set of devices a deployment can target.

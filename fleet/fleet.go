@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/pki"
 	"github.com/vise-edge/vise/release"
 	"github.com/vise-edge/vise/store"
 )
@@ -24,18 +25,23 @@ type Signer interface {
 	AddTargets(targets ...release.Target) error
 }
 
-// Options configure a Fleet; Store and Signer are required.
+// Options configure a Fleet; Store, Signer and CA are required.
 type Options struct {
 	Store  *store.Store
 	Signer Signer
-	Logger *slog.Logger // default: discard
+	CA     *pki.CA
+	// OnRevoke is called after a device is revoked, to cut it off.
+	OnRevoke func(device string)
+	Logger   *slog.Logger // default: discard
 }
 
 // Fleet is safe for concurrent use.
 type Fleet struct {
-	store  *store.Store
-	signer Signer
-	log    *slog.Logger
+	store    *store.Store
+	signer   Signer
+	ca       *pki.CA
+	onRevoke func(device string)
+	log      *slog.Logger
 }
 
 // New makes a Fleet.
@@ -43,7 +49,7 @@ func New(opts Options) *Fleet {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Fleet{store: opts.Store, signer: opts.Signer, log: opts.Logger}
+	return &Fleet{store: opts.Store, signer: opts.Signer, ca: opts.CA, onRevoke: opts.OnRevoke, log: opts.Logger}
 }
 
 // CreateDevice adds a device record.

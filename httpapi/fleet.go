@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vise-edge/vise"
 )
@@ -12,6 +13,8 @@ func (a *API) routeFleet() {
 	a.mux.Handle("POST /v1/devices", a.handle(roleAdmin, a.createDevice))
 	a.mux.Handle("GET /v1/devices", a.handle(roleViewer, a.listDevices))
 	a.mux.Handle("GET /v1/devices/{name}", a.handle(roleViewer, a.getDevice))
+	a.mux.Handle("POST /v1/devices/{name}/revoke", a.handle(roleAdmin, a.revokeDevice))
+	a.mux.Handle("POST /v1/enrollment-tokens", a.handle(roleAdmin, a.createEnrollmentToken))
 	a.mux.Handle("POST /v1/groups", a.handle(roleAdmin, a.createGroup))
 	a.mux.Handle("GET /v1/groups", a.handle(roleViewer, a.listGroups))
 	a.mux.Handle("GET /v1/groups/{name}", a.handle(roleViewer, a.getGroup))
@@ -135,4 +138,45 @@ func (a *API) getDeploymentDocument(w http.ResponseWriter, r *http.Request) erro
 	w.Header().Set("Content-Type", "application/json")
 	_, err = w.Write(b)
 	return err
+}
+
+func (a *API) revokeDevice(w http.ResponseWriter, r *http.Request) error {
+	if err := a.fleet.Revoke(r.Context(), r.PathValue("name")); err != nil {
+		return err
+	}
+	d, err := a.fleet.Device(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, d)
+}
+
+// TokenRequest asks for an enrollment token.
+type TokenRequest struct {
+	Group string        `json:"group,omitempty"`
+	TTL   vise.Duration `json:"ttl,omitempty"` // default 1h
+}
+
+// TokenResponse carries the token once; only its hash is stored.
+type TokenResponse struct {
+	Token     string    `json:"token"`
+	Group     string    `json:"group,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (a *API) createEnrollmentToken(w http.ResponseWriter, r *http.Request) error {
+	var req TokenRequest
+	if r.ContentLength != 0 {
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+	}
+	if req.TTL == 0 {
+		req.TTL = vise.Duration(time.Hour)
+	}
+	tok, exp, err := a.fleet.CreateEnrollmentToken(r.Context(), req.Group, time.Duration(req.TTL), identity(r.Context()).Name)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, TokenResponse{Token: tok, Group: req.Group, ExpiresAt: exp})
 }

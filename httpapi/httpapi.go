@@ -43,13 +43,17 @@ type API struct {
 	metrics *httpMetrics
 }
 
-// New builds the handler with all routes.
-func New(opts Options) *API {
+func newAPI(opts Options, api string) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{reg: opts.Registry, fleet: opts.Fleet, store: opts.Store, log: opts.Logger, mux: http.NewServeMux(),
-		metrics: newHTTPMetrics(opts.Metrics)}
+	return &API{reg: opts.Registry, fleet: opts.Fleet, store: opts.Store, log: opts.Logger, mux: http.NewServeMux(),
+		metrics: newHTTPMetrics(opts.Metrics, api)}
+}
+
+// New builds the handler with all routes.
+func New(opts Options) *API {
+	a := newAPI(opts, "main")
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	a.mux.Handle("GET /readyz", a.handle(roleNone, a.ready))
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{}))

@@ -48,7 +48,7 @@ func TestObservability(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`vise_http_requests_total{code="200",route="GET /v1/models"} 2`, "vise_http_request_duration_seconds_bucket", "go_goroutines"} {
+	for _, want := range []string{`vise_http_requests_total{api="main",code="200",route="GET /v1/models"} 2`, "vise_http_request_duration_seconds_bucket", "go_goroutines"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

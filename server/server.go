@@ -21,8 +21,10 @@ import (
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/blobs"
+	"github.com/vise-edge/vise/broker"
 	"github.com/vise-edge/vise/fleet"
 	"github.com/vise-edge/vise/httpapi"
+	"github.com/vise-edge/vise/pki"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/release"
 	"github.com/vise-edge/vise/store"
@@ -35,7 +37,16 @@ type Config struct {
 	DB        string // default: SQLite file <DataDir>/vise.db; or postgres://...
 	Blobs     string // default: directory <DataDir>/blobs; or s3://...
 	MaxUpload int64  // default blobs.DefaultMaxSize
-	Logger    *slog.Logger
+	// DeviceListen is the device-facing HTTPS API (enrollment, deployments,
+	// signed targets); default "127.0.0.1:8443".
+	DeviceListen string
+	// MQTTListen is the embedded broker's mutual-TLS listener; default
+	// "127.0.0.1:8883".
+	MQTTListen string
+	// Hosts are the names and addresses devices use to reach this server,
+	// written into its certificate; default loopback and the host name.
+	Hosts  []string
+	Logger *slog.Logger
 }
 
 // DefaultListen is where the server listens and the CLI looks by default.
@@ -61,6 +72,15 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.DeviceListen == "" {
+		c.DeviceListen = "127.0.0.1:8443"
+	}
+	if c.MQTTListen == "" {
+		c.MQTTListen = "127.0.0.1:8883"
+	}
+	if len(c.Hosts) == 0 {
+		c.Hosts = defaultHosts()
+	}
 	return nil
 }
 
@@ -73,13 +93,18 @@ type Server struct {
 	Release  *release.Repo
 	Registry *registry.Registry
 	Fleet    *fleet.Fleet
+	CA       *pki.CA
+	Broker   broker.Broker
 	metrics  *prometheus.Registry
 
-	httpSrv *http.Server
-	ln      net.Listener
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	token   string
+	httpSrv   *http.Server
+	ln        net.Listener
+	deviceSrv *http.Server
+	deviceLn  net.Listener
+	stopCtx   context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	token     string
 }
 
 // New opens everything the server needs. On error, what was opened is
@@ -92,6 +117,7 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 		return nil, vise.Errorf(vise.CodeUnavailable, "cannot create data directory %s: %v", cfg.DataDir, err)
 	}
 	s = &Server{cfg: cfg, log: cfg.Logger, metrics: prometheus.NewRegistry()}
+	s.stopCtx, s.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -109,7 +135,15 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 	}
 	s.Registry = registry.New(registry.Options{Store: s.Store, Blobs: s.Blobs, Signer: s.Release, Logger: s.log.With("part", "registry"),
 		Metrics: registry.NewMetrics(s.metrics)})
-	s.Fleet = fleet.New(fleet.Options{Store: s.Store, Signer: s.Release, Logger: s.log.With("part", "fleet")})
+	if s.CA, err = pki.Open(filepath.Join(cfg.DataDir, "pki"), nil); err != nil {
+		return nil, err
+	}
+	s.Fleet = fleet.New(fleet.Options{Store: s.Store, Signer: s.Release, CA: s.CA, Logger: s.log.With("part", "fleet"),
+		OnRevoke: func(device string) {
+			if s.Broker != nil {
+				s.Broker.Disconnect(device)
+			}
+		}})
 	if err := s.republish(ctx); err != nil {
 		return nil, err
 	}
@@ -174,8 +208,10 @@ func (s *Server) Start() error {
 		Logger: s.log.With("part", "http"), Metrics: s.metrics})
 	s.httpSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	ctx := s.stopCtx
+	if err := s.startDevices(); err != nil {
+		return err
+	}
 	s.wg.Go(func() {
 		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
@@ -186,7 +222,8 @@ func (s *Server) Start() error {
 			s.log.Error("release metadata refresh stopped", "err", err)
 		}
 	})
-	s.log.Info("vise server listening", "url", s.URL(), "db", s.Store.Engine(), "data", s.cfg.DataDir)
+	s.log.Info("vise server listening", "url", s.URL(), "device_url", s.DeviceURL(), "mqtt", s.MQTTAddr(),
+		"db", s.Store.Engine(), "data", s.cfg.DataDir)
 	return nil
 }
 
@@ -206,10 +243,15 @@ func (s *Server) Run(ctx context.Context) error {
 // stops background work and closes the stores. Safe after a partial start.
 func (s *Server) Close() error {
 	var errs []error
-	if s.httpSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		errs = append(errs, s.httpSrv.Shutdown(ctx))
-		cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, srv := range []*http.Server{s.httpSrv, s.deviceSrv} {
+		if srv != nil {
+			errs = append(errs, srv.Shutdown(ctx))
+		}
+	}
+	if s.Broker != nil {
+		errs = append(errs, s.Broker.Close())
 	}
 	if s.cancel != nil {
 		s.cancel()

@@ -30,7 +30,7 @@ var ctx = context.Background()
 // start runs a real server on a free loopback port with the given engine.
 func start(t *testing.T, engine string) (*server.Server, *client.Client) {
 	t.Helper()
-	cfg := server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()}
+	cfg := server.Config{Listen: "127.0.0.1:0", DeviceListen: "127.0.0.1:0", MQTTListen: "127.0.0.1:0", DataDir: t.TempDir()}
 	if engine == store.Postgres {
 		cfg.DB = pgtest.NewDatabase(t)
 	}

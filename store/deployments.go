@@ -123,3 +123,18 @@ func (s *Store) SetDeviceState(ctx context.Context, id, device, state, message s
 		return nil
 	})
 }
+
+// CurrentDeployment returns the newest deployment that still applies to a
+// device (not superseded or cancelled for it), or not_found.
+func (s *Store) CurrentDeployment(ctx context.Context, device string) (*vise.Deployment, error) {
+	var id string
+	err := s.queryRow(ctx, `SELECT dd.deployment_id FROM deployment_devices dd WHERE dd.device = ? AND dd.state NOT IN (?, ?)
+		ORDER BY dd.deployment_id DESC LIMIT 1`, device, vise.DeviceSuperseded, vise.DeviceCanceled).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, vise.Errorf(vise.CodeNotFound, "no deployment for device %s", device)
+	}
+	if err != nil {
+		return nil, s.classify("get current deployment", err)
+	}
+	return s.GetDeployment(ctx, id)
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"strings"
 
@@ -54,19 +55,24 @@ func (t *tx) addMember(group, device string) error {
 
 // deviceQuery lists a device's groups with STRING_AGG ... ORDER BY, which
 // both PostgreSQL and SQLite (3.44+) accept.
-const deviceQuery = `SELECT d.name, d.labels, d.generation, d.last_seen_at, d.created_at,
+const deviceQuery = `SELECT d.name, d.labels, d.generation, d.last_seen_at, d.created_at, d.enrolled_at, d.revoked_at, d.status,
 	COALESCE((SELECT STRING_AGG(m.group_name, ',' ORDER BY m.group_name) FROM group_members m WHERE m.device = d.name), '')
 	FROM devices d`
 
 func scanDevice(row scanner) (*vise.Device, error) {
 	var d vise.Device
 	var labels, groups string
-	var seen sql.NullInt64
+	var seen, enrolled, revoked sql.NullInt64
 	var created int64
-	if err := row.Scan(&d.Name, &labels, &d.Generation, &seen, &created, &groups); err != nil {
+	var status string
+	if err := row.Scan(&d.Name, &labels, &d.Generation, &seen, &created, &enrolled, &revoked, &status, &groups); err != nil {
 		return nil, err
 	}
 	d.LastSeenAt, d.CreatedAt = fromNullMicros(seen), fromMicros(created)
+	d.EnrolledAt, d.RevokedAt = fromNullMicros(enrolled), fromNullMicros(revoked)
+	if status != "{}" && status != "" {
+		d.Status = json.RawMessage(status)
+	}
 	if groups != "" {
 		d.Groups = strings.Split(groups, ",")
 	}

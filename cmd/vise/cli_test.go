@@ -52,7 +52,8 @@ func startServer(t *testing.T) *env {
 		t.Skip("starts a server process; skipped with -short")
 	}
 	data := t.TempDir()
-	cmd := exec.Command(viseBin, "server", "--data", data, "--listen", "127.0.0.1:0", "--log-format", "json")
+	cmd := exec.Command(viseBin, "server", "--data", data, "--listen", "127.0.0.1:0",
+		"--device-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--log-format", "json")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,158 @@
+// Package broker is the MQTT broker devices talk to: an embedded
+// mochi-mqtt server on a mutual-TLS listener, behind a small interface so an
+// external broker (Mosquitto, a cluster) can take its place. Every device is
+// confined to its own topic subtree, vise/devices/<device>/..., by an ACL
+// keyed on the identity in its client certificate.
+package broker
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Broker is what the server needs from an MQTT broker.
+type Broker interface {
+	// Publish sends a message as the server.
+	Publish(topic string, payload []byte, retain bool, qos byte) error
+	// Subscribe calls fn for every message matching filter.
+	Subscribe(filter string, fn func(topic string, payload []byte)) error
+	// Disconnect cuts a device off now (after revocation).
+	Disconnect(device string)
+	// Addr is where devices connect.
+	Addr() string
+	Close() error
+}
+
+// DeviceTopic is the root of a device's subtree.
+func DeviceTopic(device string) string { return "vise/devices/" + device }
+
+// Options configure the embedded broker.
+type Options struct {
+	Listen string      // default "127.0.0.1:8883"
+	TLS    *tls.Config // required: server certificate, ClientAuth RequireAndVerifyClientCert
+	// Authorize decides whether a device, identified by its verified
+	// certificate, may connect (not revoked, current serial).
+	Authorize func(device, serial string) error
+	// Identify extracts device name and serial from a verified certificate.
+	Identify func(state tls.ConnectionState) (device, serial string, err error)
+	Logger   *slog.Logger
+	Metrics  prometheus.Registerer
+}
+
+// Embedded is a mochi-mqtt broker in this process.
+type Embedded struct {
+	srv      *mqtt.Server
+	listener *listeners.TCP
+	log      *slog.Logger
+	denied   *prometheus.CounterVec
+	subID    int
+}
+
+// NewEmbedded starts listening. Close stops it.
+func NewEmbedded(opts Options) (*Embedded, error) {
+	if opts.Listen == "" {
+		opts.Listen = "127.0.0.1:8883"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Embedded{log: opts.Logger,
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vise_mqtt_denied_total",
+			Help: "MQTT connections and topic accesses refused, by reason."}, []string{"reason"})}
+	if opts.Metrics != nil {
+		opts.Metrics.MustRegister(b.denied)
+	}
+	b.srv = mqtt.New(&mqtt.Options{InlineClient: true, Logger: opts.Logger.With("part", "mqtt")})
+	if err := b.srv.AddHook(&aclHook{b: b, opts: opts}, nil); err != nil {
+		return nil, err
+	}
+	b.listener = listeners.NewTCP(listeners.Config{ID: "devices", Address: opts.Listen, TLSConfig: opts.TLS})
+	if err := b.srv.AddListener(b.listener); err != nil {
+		return nil, fmt.Errorf("MQTT listener on %s: %w; pick another address with --mqtt-listen", opts.Listen, err)
+	}
+	if err := b.srv.Serve(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Embedded) Publish(topic string, payload []byte, retain bool, qos byte) error {
+	return b.srv.Publish(topic, payload, retain, qos)
+}
+
+func (b *Embedded) Subscribe(filter string, fn func(topic string, payload []byte)) error {
+	b.subID++
+	return b.srv.Subscribe(filter, b.subID, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		fn(pk.TopicName, pk.Payload)
+	})
+}
+
+func (b *Embedded) Disconnect(device string) {
+	if cl, ok := b.srv.Clients.Get(device); ok {
+		b.srv.DisconnectClient(cl, packets.ErrNotAuthorized)
+		cl.Stop(fmt.Errorf("device %s revoked", device))
+	}
+}
+
+func (b *Embedded) Addr() string { return b.listener.Address() }
+
+func (b *Embedded) Close() error { return b.srv.Close() }
+
+// aclHook authenticates devices by certificate and confines them to their
+// own subtree.
+type aclHook struct {
+	mqtt.HookBase
+	b    *Embedded
+	opts Options
+}
+
+func (h *aclHook) ID() string { return "vise-acl" }
+
+func (h *aclHook) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+}
+
+func (h *aclHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	if cl.Net.Inline {
+		return true
+	}
+	deny := func(reason, msg string, args ...any) bool {
+		h.b.denied.WithLabelValues(reason).Inc()
+		h.b.log.Warn("MQTT connection refused: "+msg, append([]any{"client_id", cl.ID, "remote", cl.Net.Remote}, args...)...)
+		return false
+	}
+	tc, ok := cl.Net.Conn.(*tls.Conn)
+	if !ok {
+		return deny("no_tls", "not a TLS connection")
+	}
+	device, serial, err := h.opts.Identify(tc.ConnectionState())
+	if err != nil {
+		return deny("no_identity", "no device identity in the certificate", "err", err)
+	}
+	if cl.ID != device {
+		return deny("client_id", "client id does not match the certificate", "device", device)
+	}
+	if err := h.opts.Authorize(device, serial); err != nil {
+		return deny("unauthorized", "device not authorized", "device", device, "err", err)
+	}
+	return true
+}
+
+func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if cl.Net.Inline {
+		return true
+	}
+	if strings.HasPrefix(topic, DeviceTopic(cl.ID)+"/") {
+		return true
+	}
+	h.b.denied.WithLabelValues("acl").Inc()
+	h.b.log.Warn("MQTT topic refused: outside the device's subtree", "device", cl.ID, "topic", topic, "write", write)
+	return false
+}
