@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/vise-edge/vise"
 )
@@ -135,4 +136,27 @@ func (c *Client) Events(ctx context.Context, after string, limit int) ([]vise.Ev
 	q := url.Values{"after": {after}, "limit": {strconv.Itoa(limit)}}
 	var out []vise.Event
 	return out, c.getJSON(ctx, "/v1/events?"+q.Encode(), &out)
+}
+
+// EnrollmentToken is a one-time token for `vise agent --token`.
+type EnrollmentToken struct {
+	Token     string    `json:"token"`
+	Group     string    `json:"group,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// CreateEnrollmentToken asks for a token valid for ttl (0: the server's default).
+func (c *Client) CreateEnrollmentToken(ctx context.Context, group string, ttl time.Duration) (*EnrollmentToken, error) {
+	req := map[string]any{"group": group}
+	if ttl > 0 {
+		req["ttl"] = vise.Duration(ttl)
+	}
+	var t EnrollmentToken
+	return &t, c.sendJSON(ctx, http.MethodPost, "/v1/enrollment-tokens", req, &t)
+}
+
+// RevokeDevice revokes a device's certificate; it is cut off at once.
+func (c *Client) RevokeDevice(ctx context.Context, name string) (*vise.Device, error) {
+	var d vise.Device
+	return &d, c.do(ctx, request{method: http.MethodPost, path: "/v1/devices/" + esc(name) + "/revoke"}, &d)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/vise-edge/vise"
@@ -120,8 +121,34 @@ func (s *Store) SetDeviceState(ctx context.Context, id, device, state, message s
 		if n, _ := res.RowsAffected(); n == 0 {
 			return vise.Errorf(vise.CodeNotFound, "device %s is not part of deployment %s", device, id)
 		}
-		return nil
+		return t.settle(id)
 	})
+}
+
+// settle derives a deployment's status from its devices: SUCCEEDED when
+// every device runs it, FAILED when every device is done and one failed.
+func (t *tx) settle(id string) error {
+	var total, running, failed, open int
+	err := t.queryRow(`SELECT COUNT(*),
+		COALESCE(SUM(CASE WHEN state = ? THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN state IN (?, ?) THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN state IN (?, ?, ?) THEN 1 ELSE 0 END), 0)
+		FROM deployment_devices WHERE deployment_id = ?`,
+		vise.DeviceRunning, vise.DeviceFailed, vise.DeviceRolledBack,
+		vise.DevicePending, vise.DeviceDownloading, vise.DeviceInstalling, id).Scan(&total, &running, &failed, &open)
+	if err != nil {
+		return err
+	}
+	status, msg := vise.DeploymentInProgress, ""
+	switch {
+	case total > 0 && running == total:
+		status = vise.DeploymentSucceeded
+	case open == 0 && failed > 0:
+		status, msg = vise.DeploymentFailed, fmt.Sprintf("%d of %d devices failed", failed, total)
+	}
+	_, err = t.exec(`UPDATE deployments SET status = ?, message = ?, updated_at = ? WHERE id = ? AND status IN (?, ?, ?)`,
+		status, msg, micros(t.s.clock()), id, vise.DeploymentInProgress, vise.DeploymentSucceeded, vise.DeploymentFailed)
+	return err
 }
 
 // CurrentDeployment returns the newest deployment that still applies to a

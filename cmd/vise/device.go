@@ -12,9 +12,49 @@ import (
 )
 
 func (a *app) deviceCmd() *cobra.Command {
-	c := &cobra.Command{Use: "device", Short: "Add and list edge devices"}
-	c.AddCommand(a.deviceAddCmd(), a.deviceListCmd(), a.deviceShowCmd())
+	c := &cobra.Command{Use: "device", Short: "Enroll, list and revoke edge devices"}
+	token := &cobra.Command{Use: "token", Short: "Enrollment tokens"}
+	token.AddCommand(a.deviceTokenCreateCmd())
+	c.AddCommand(a.deviceAddCmd(), a.deviceListCmd(), a.deviceShowCmd(), token, a.deviceRevokeCmd())
 	return c
+}
+
+func (a *app) deviceTokenCreateCmd() *cobra.Command {
+	var group string
+	var ttl time.Duration
+	c := &cobra.Command{
+		Use:   "create",
+		Short: "Make a one-time token that enrolls one device",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			t, err := a.client().CreateEnrollmentToken(c.Context(), group, ttl)
+			if err != nil {
+				return err
+			}
+			return a.print(t, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "%s\n\nValid until %s, once. On the device run:\n  vise agent --server https://<this server>:8443 --token %s --data /var/lib/vise-agent --name <device>\n",
+					t.Token, t.ExpiresAt.Local().Format(time.RFC3339), t.Token)
+			})
+		},
+	}
+	c.Flags().StringVar(&group, "group", "", "put the enrolled device in this group")
+	c.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token is valid")
+	return a.addOutput(c)
+}
+
+func (a *app) deviceRevokeCmd() *cobra.Command {
+	return a.addOutput(&cobra.Command{
+		Use:   "revoke NAME",
+		Short: "Revoke a device's certificate; it is disconnected at once",
+		Args:  exactArgs(1, "a device name"),
+		RunE: func(c *cobra.Command, args []string) error {
+			d, err := a.client().RevokeDevice(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.print(d, func(w *tabwriter.Writer) { fmt.Fprintf(w, "revoked device %s\n", d.Name) })
+		},
+	})
 }
 
 func (a *app) deviceAddCmd() *cobra.Command {

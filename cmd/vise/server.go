@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/agent"
 	"github.com/vise-edge/vise/client"
 	"github.com/vise-edge/vise/server"
 )
@@ -48,13 +49,33 @@ func (a *app) serverCmd() *cobra.Command {
 }
 
 func (a *app) agentCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "agent",
-		Short: "Run the edge agent on a device (not built yet)",
+	var cfg agent.Config
+	var logFormat, logLevel string
+	c := &cobra.Command{
+		Use:   "agent --server URL --data DIR [--token T] [--name NAME]",
+		Short: "Run the edge agent on a device: enroll once, then converge on its deployments",
+		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return vise.Errorf(vise.CodeInvalid, "the edge agent is not part of this build yet; it arrives with enrollment and mTLS MQTT")
+			log, err := a.logger(logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.Logger, cfg.DataDir = log, a.dataDir
+			ag, err := agent.New(cfg)
+			if err != nil {
+				return err
+			}
+			return ag.Run(c.Context())
 		},
 	}
+	f := c.Flags()
+	f.StringVar(&cfg.Server, "server", os.Getenv("VISE_DEVICE_SERVER"), "the server's device API, e.g. https://vise.local:8443 (env VISE_DEVICE_SERVER)")
+	f.StringVar(&cfg.Token, "token", os.Getenv("VISE_ENROLL_TOKEN"), "one-time enrollment token, first start only (env VISE_ENROLL_TOKEN)")
+	f.StringVar(&cfg.Name, "name", "", "device name (default: the host name)")
+	f.DurationVar(&cfg.Reconcile, "reconcile", 2*time.Minute, "how often to check the server for the device's deployment")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return c
 }
 
 // demoCmd runs the main job on one machine. Until the fleet and the

@@ -1,0 +1,206 @@
+// Package agent is the edge agent, `vise agent`: it enrolls the device,
+// keeps a mutual-TLS MQTT connection to the server, and converges the device
+// on its deployment — every recipe, document and artifact verified against
+// signed release metadata before use, artifacts kept in a content-addressed
+// cache, components laid out as generations that are swapped atomically.
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/broker"
+)
+
+// Config is what `vise agent` takes on its command line.
+type Config struct {
+	Server    string // device API, e.g. https://vise.plant.local:8443
+	Token     string // one-time enrollment token; needed on first start only
+	DataDir   string // required
+	Name      string // device name; default the host name
+	Reconcile time.Duration
+	Logger    *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.DataDir == "" {
+		return vise.Errorf(vise.CodeInvalid, "no data directory: pass --data DIR")
+	}
+	if c.Name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return vise.Errorf(vise.CodeInvalid, "no device name: pass --name")
+		}
+		c.Name = strings.ToLower(h)
+	}
+	if c.Reconcile == 0 {
+		c.Reconcile = 2 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Agent is one device's agent.
+type Agent struct {
+	cfg  Config
+	log  *slog.Logger
+	id   *identity
+	http *http.Client
+	mqtt *autopaho.ConnectionManager
+
+	kick    chan struct{} // a deployment was announced
+	mu      sync.Mutex
+	state   State
+	procs   []*proc // running components, in start order
+	resumed bool    // the committed generation was started after boot
+	Metrics Metrics
+}
+
+// Metrics are counters tests and benchmarks read.
+type Metrics struct {
+	mu                sync.Mutex
+	DownloadedBytes   int64
+	CacheHits         int
+	ArtifactsFetched  int
+	DeploymentsFailed int
+}
+
+func (m *Metrics) add(f func(m *Metrics)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f(m)
+}
+
+// Snapshot copies the counters.
+func (m *Metrics) Snapshot() (bytes int64, hits, fetched int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.DownloadedBytes, m.CacheHits, m.ArtifactsFetched
+}
+
+// New checks the configuration and loads persisted state.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := vise.ValidateName("device", cfg.Name); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, vise.Errorf(vise.CodeUnavailable, "cannot create data directory %s: %v", cfg.DataDir, err)
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger.With("device", cfg.Name), kick: make(chan struct{}, 1)}
+	st, err := loadState(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	a.state = st
+	return a, nil
+}
+
+// Run enrolls if needed, connects, and converges until ctx is done.
+func (a *Agent) Run(ctx context.Context) error {
+	id, err := a.loadOrEnroll(ctx)
+	if err != nil {
+		return err
+	}
+	a.id = id
+	if a.cfg.Server == "" {
+		a.cfg.Server = id.Server
+	}
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{id.cert}, RootCAs: id.ca, MinVersion: tls.VersionTLS12}
+	a.http = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ResponseHeaderTimeout: 30 * time.Second}}
+	if err := a.connect(ctx, tlsCfg.Clone()); err != nil {
+		return err
+	}
+	a.log.Info("agent running", "server", a.cfg.Server, "mqtt", id.MQTT, "generation", a.state.Generation)
+	t := time.NewTicker(a.cfg.Reconcile)
+	defer t.Stop()
+	for {
+		if err := a.reconcile(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("reconcile", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			a.stopAll()
+			dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			a.mqtt.Disconnect(dctx)
+			cancel()
+			return nil
+		case <-t.C:
+		case <-a.kick:
+		}
+	}
+}
+
+func (a *Agent) connect(ctx context.Context, tlsCfg *tls.Config) error {
+	u, err := url.Parse("tls://" + a.id.MQTT)
+	if err != nil {
+		return fmt.Errorf("broker address %q: %w", a.id.MQTT, err)
+	}
+	topic := broker.DeviceTopic(a.id.Device) + "/deployments"
+	cfg := autopaho.ClientConfig{
+		ServerUrls: []*url.URL{u}, TlsCfg: tlsCfg, KeepAlive: 30, SessionExpiryInterval: 3600,
+		ConnectRetryDelay: 2 * time.Second, ConnectTimeout: 10 * time.Second,
+		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
+			a.log.Info("connected to broker", "broker", a.id.MQTT)
+			go func() {
+				if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}}); err != nil {
+					a.log.Warn("subscribe", "topic", topic, "err", err)
+				}
+				a.publishStatus(ctx)
+			}()
+		},
+		OnConnectError: func(err error) { a.log.Warn("broker connection failed", "broker", a.id.MQTT, "err", err) },
+		ClientConfig: paho.ClientConfig{ClientID: a.id.Device, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+			func(pr paho.PublishReceived) (bool, error) {
+				if pr.Packet.Topic == topic {
+					select {
+					case a.kick <- struct{}{}:
+					default:
+					}
+				}
+				return true, nil
+			}}},
+	}
+	a.mqtt, err = autopaho.NewConnection(ctx, cfg)
+	return err
+}
+
+// publishStatus reports the generation, the deployment's state and the
+// components on the device's status topic.
+func (a *Agent) publishStatus(ctx context.Context) {
+	a.mu.Lock()
+	st := a.state
+	a.mu.Unlock()
+	bytes, hits, fetched := a.Metrics.Snapshot()
+	b, _ := json.Marshal(map[string]any{"generation": st.Generation, "deployment": st.Deployment, "state": st.DeploymentState,
+		"message": st.Message, "components": st.Components,
+		"telemetry": map[string]any{"downloaded_bytes": bytes, "cache_hits": hits, "artifacts_fetched": fetched}})
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := a.mqtt.Publish(pctx, &paho.Publish{QoS: 1, Topic: broker.DeviceTopic(a.id.Device) + "/status", Payload: b}); err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Warn("publish status", "err", err)
+	}
+}
+
+func (a *Agent) path(parts ...string) string {
+	return filepath.Join(append([]string{a.cfg.DataDir}, parts...)...)
+}
