@@ -39,10 +39,12 @@ func TestMain(m *testing.M) {
 }
 
 type env struct {
-	t       *testing.T
-	data    string
-	server  string
-	workdir string
+	t         *testing.T
+	data      string
+	server    string
+	deviceURL string
+	serverDir string // the server's blob store etc.
+	workdir   string
 }
 
 // startServer runs `vise server` on a free port and waits until it listens.
@@ -72,19 +74,24 @@ func startServer(t *testing.T) *env {
 			t.Error("server did not stop within 15s of SIGINT")
 		}
 	})
-	urls := make(chan string, 1)
+	type listening struct {
+		Msg       string
+		URL       string `json:"url"`
+		DeviceURL string `json:"device_url"`
+	}
+	urls := make(chan listening, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			var line struct{ Msg, URL string }
+			var line listening
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "vise server listening" {
-				urls <- line.URL
+				urls <- line
 			}
 		}
 	}()
 	select {
 	case u := <-urls:
-		return &env{t: t, data: data, server: u, workdir: t.TempDir()}
+		return &env{t: t, data: data, server: u.URL, deviceURL: u.DeviceURL, serverDir: data, workdir: t.TempDir()}
 	case <-time.After(30 * time.Second):
 		t.Fatal("server did not report its address within 30s")
 	}
