@@ -194,7 +194,36 @@ func TestAgentDeploys(t *testing.T) {
 	if st.Generation != 2 {
 		t.Errorf("a failed install changed the generation to %d", st.Generation)
 	}
-	_ = agent
+
+	// A tampered artifact on the server (same size, other bytes) is refused
+	// before use; the device keeps running what it ran.
+	evil := "#!/bin/sh\nexec sleep 601\n"
+	e.component("vise.inspect", "1.4.0", evil, run, dep)
+	blobs, _ := filepath.Glob(filepath.Join(e.serverDir, "blobs", "sha256", "*", "*"))
+	tampered := 0
+	for _, b := range blobs {
+		if data, _ := os.ReadFile(b); string(data) == evil {
+			os.WriteFile(b, []byte(strings.Replace(evil, "601", "666", 1)), 0o600)
+			tampered++
+		}
+	}
+	if tampered != 1 {
+		t.Fatalf("found %d blobs to tamper with, want 1", tampered)
+	}
+	tamperedID := e.deployTo("cam-1", "vise.inspect@1.4.0")
+	st = e.awaitDeployment("cam-1", tamperedID)
+	if st.State != vise.DeviceFailed || !strings.Contains(st.Message, "failed verification") {
+		t.Errorf("tampered artifact: state %s, message %q", st.State, st.Message)
+	}
+	if st.Generation != 2 || st.Components["vise.inspect"] != "RUNNING" {
+		t.Errorf("after a tampered artifact: generation %d, components %v", st.Generation, st.Components)
+	}
+	cached, _ := filepath.Glob(filepath.Join(agent.data, "artifacts", "sha256", "*"))
+	for _, c := range cached {
+		if data, _ := os.ReadFile(c); strings.Contains(string(data), "666") {
+			t.Error("the tampered artifact entered the device's cache")
+		}
+	}
 }
 
 func deviceSeen(e *env, name string) bool {
