@@ -27,6 +27,7 @@ type manifest struct {
 func (a *Agent) reconcile(ctx context.Context) error {
 	if !a.resumed {
 		a.resumed = true
+		killStale(a.path("run"), a.path("work"), a.log)
 		if a.State().Generation > 0 {
 			if err := a.resume(ctx); err != nil {
 				a.log.Warn("resume generation", "generation", a.State().Generation, "err", err)

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,12 +32,13 @@ const (
 // restarts with backoff and jitter, SIGTERM then SIGKILL on stop, always
 // reaped.
 type proc struct {
-	name   string
-	script string
-	dir    string
-	env    []string
-	grace  time.Duration
-	log    *slog.Logger
+	name    string
+	script  string
+	dir     string
+	env     []string
+	grace   time.Duration
+	log     *slog.Logger
+	pidFile string // records the process group for cleanup after a crash
 
 	mu       sync.Mutex
 	state    string
@@ -71,7 +74,10 @@ func (p *proc) supervise() {
 	for {
 		cmd := exec.Command("/bin/sh", "-c", p.script)
 		cmd.Dir, cmd.Env = p.dir, p.env
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		// Own process group, so stop reaches the whole tree; killed with the
+		// agent if it dies (Pdeathsig), and recorded so a restarted agent
+		// can clean up after a kill -9 (killStale).
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		cmd.Stdout, cmd.Stderr = logWriter{p.log, slog.LevelInfo}, logWriter{p.log, slog.LevelWarn}
 		p.mu.Lock()
 		if p.stopping {
@@ -81,8 +87,14 @@ func (p *proc) supervise() {
 		err := cmd.Start()
 		p.cmd, p.started = cmd, time.Now()
 		p.mu.Unlock()
+		if err == nil && p.pidFile != "" {
+			os.WriteFile(p.pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o600)
+		}
 		if err == nil {
 			err = cmd.Wait() // always reaped: no zombies
+			if p.pidFile != "" {
+				os.Remove(p.pidFile)
+			}
 		}
 		p.mu.Lock()
 		stopping := p.stopping
@@ -187,4 +199,23 @@ func envName(s string) string {
 		}
 		return '_'
 	}, s)
+}
+
+// killStale kills process groups a previous agent run left behind (after a
+// kill -9 the children of a dead agent may live on). A recorded pid counts
+// only if that process still carries this agent's work directory in its
+// environment, so a reused pid is never hit.
+func killStale(runDir, workDir string, log *slog.Logger) {
+	files, _ := filepath.Glob(filepath.Join(runDir, "*.pid"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err == nil && pid > 1 && strings.Contains(string(env), "VISE_WORK="+workDir) {
+			if syscall.Kill(-pid, syscall.SIGKILL) == nil {
+				log.Warn("killed a component left over from a previous agent run", "pid", pid, "file", filepath.Base(f))
+			}
+		}
+		os.Remove(f)
+	}
 }

@@ -29,8 +29,9 @@ func (a *Agent) startGeneration(ctx context.Context, gen int64, m *manifest) err
 			a.setComponent(r.Name, StateFinished)
 			continue
 		}
+		os.MkdirAll(a.path("run"), 0o700)
 		p := &proc{name: r.Name, script: r.Lifecycle.Run.Script, dir: filepath.Join(dir, r.Name), env: env,
-			grace: 10 * time.Second, log: a.log.With("component", r.Name)}
+			grace: 10 * time.Second, log: a.log.With("component", r.Name), pidFile: a.path("run", r.Name+".pid")}
 		if s := r.Lifecycle.Shutdown; s != nil && s.Timeout > 0 {
 			p.grace = time.Duration(s.Timeout)
 		}

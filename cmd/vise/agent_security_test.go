@@ -68,7 +68,6 @@ func TestDeviceIsolationAndRevocation(t *testing.T) {
 	e := startServer(t)
 	cam1 := e.startAgent("cam-1", "")
 	cam2 := e.startAgent("cam-2", "")
-	e.waitFor("both devices to connect", 30*time.Second, func() bool { return deviceSeen(e, "cam-1") && deviceSeen(e, "cam-2") })
 	addr, tlsCam1 := mqttAddr(t, cam1), deviceTLS(t, cam1)
 
 	// cam-1's certificate cannot pose as cam-2.
@@ -145,4 +144,3 @@ func metric(t *testing.T, e *env, series string) float64 {
 	}
 	return 0
 }
-

@@ -33,9 +33,17 @@ func (e *env) startAgent(name, group string) *agentProc {
 	if err := json.Unmarshal([]byte(e.ok(args...)), &tok); err != nil {
 		e.t.Fatal(err)
 	}
-	data := filepath.Join(e.t.TempDir(), name)
-	a := &agentProc{data: data, log: &bytes.Buffer{}}
-	a.cmd = exec.Command(viseBin, "agent", "--server", e.deviceURL, "--token", tok.Token, "--data", data, "--name", name, "--reconcile", "1s")
+	a := &agentProc{data: filepath.Join(e.t.TempDir(), name), log: &bytes.Buffer{}}
+	e.runAgent(a, name, "--token", tok.Token)
+	e.waitFor(name+" to enroll and report", 30*time.Second, func() bool { return deviceSeen(e, name) })
+	return a
+}
+
+// runAgent starts (or restarts) an agent process on its data directory.
+func (e *env) runAgent(a *agentProc, name string, extra ...string) {
+	e.t.Helper()
+	args := append([]string{"agent", "--server", e.deviceURL, "--data", a.data, "--name", name, "--reconcile", "1s"}, extra...)
+	a.cmd = exec.Command(viseBin, args...)
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	a.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := a.cmd.Start(); err != nil {
@@ -55,7 +63,6 @@ func (e *env) startAgent(name, group string) *agentProc {
 			e.t.Logf("agent %s log:\n%s", name, a.log.String())
 		}
 	})
-	return a
 }
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -144,7 +151,6 @@ func TestAgentDeploys(t *testing.T) {
 	e.component("vise.inspect", "1.0.0", "#!/bin/sh\ntest -f \"$VISE_DEP_VISE_MODEL_METAL_TAGS_ARTIFACTS/model.onnx\" || exit 3\nexec sleep 600\n", run, dep)
 
 	agent := e.startAgent("cam-1", "")
-	e.waitFor("cam-1 to enroll and report", 30*time.Second, func() bool { return e.status("cam-1").Components != nil || e.status("cam-1").Generation == 0 && deviceSeen(e, "cam-1") })
 	first := e.deployTo("cam-1", "vise.inspect")
 	st := e.awaitDeployment("cam-1", first)
 	if st.State != vise.DeviceRunning || st.Components["vise.inspect"] != "RUNNING" {
