@@ -148,3 +148,14 @@ const (
 	EventComponentCreated  = "component.created"
 	EventDeploymentCreated = "deployment.created"
 )
+
+// Result is one inference result as stored: the device's JSON message
+// (DESIGN.md's result schema) plus what the server indexes.
+type Result struct {
+	MsgID      string          `json:"msg_id"`
+	Device     string          `json:"device"`
+	Component  string          `json:"component"`
+	Defects    int             `json:"defects"`
+	Payload    json.RawMessage `json:"payload"`
+	ReceivedAt time.Time       `json:"received_at"`
+}

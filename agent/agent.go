@@ -22,6 +22,7 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/broker"
@@ -34,7 +35,14 @@ type Config struct {
 	DataDir   string // required
 	Name      string // device name; default the host name
 	Reconcile time.Duration
-	Logger    *slog.Logger
+	// IPCListen is the local broker components publish to; default
+	// "127.0.0.1:0" (a free port, given to components as VISE_IPC).
+	IPCListen string
+	// QueueMaxBytes and QueueMaxAge cap the store-and-forward queue;
+	// defaults 256 MiB and 7 days.
+	QueueMaxBytes int64
+	QueueMaxAge   time.Duration
+	Logger        *slog.Logger
 }
 
 func (c *Config) setDefaults() error {
@@ -54,6 +62,15 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.IPCListen == "" {
+		c.IPCListen = "127.0.0.1:0"
+	}
+	if c.QueueMaxBytes == 0 {
+		c.QueueMaxBytes = 256 << 20
+	}
+	if c.QueueMaxAge == 0 {
+		c.QueueMaxAge = 7 * 24 * time.Hour
+	}
 	return nil
 }
 
@@ -70,6 +87,9 @@ type Agent struct {
 	state   State
 	procs   []*proc // running components, in start order
 	resumed bool    // the committed generation was started after boot
+	ready   map[string]bool
+	ipc     *ipc
+	out     *outbox
 	Metrics Metrics
 }
 
@@ -80,6 +100,7 @@ type Metrics struct {
 	CacheHits         int
 	ArtifactsFetched  int
 	DeploymentsFailed int
+	ResultsRejected   int
 }
 
 func (m *Metrics) add(f func(m *Metrics)) {
@@ -127,9 +148,23 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	tlsCfg := &tls.Config{Certificates: []tls.Certificate{id.cert}, RootCAs: id.ca, MinVersion: tls.VersionTLS12}
 	a.http = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ResponseHeaderTimeout: 30 * time.Second}}
+	if a.out, err = openOutbox(a.path("outbox.db"), a.cfg.QueueMaxBytes, a.cfg.QueueMaxAge); err != nil {
+		return err
+	}
+	defer a.out.Close()
+	if a.ipc, err = startIPC(a.cfg.IPCListen, a.log, a.onResult, a.onComponentStatus); err != nil {
+		return err
+	}
+	defer a.ipc.Close()
 	if err := a.connect(ctx, tlsCfg.Clone()); err != nil {
 		return err
 	}
+	fwdCtx, stopFwd := context.WithCancel(ctx)
+	defer stopFwd()
+	go a.out.forward(fwdCtx, func(ctx context.Context, topic string, payload []byte) error {
+		_, err := a.mqtt.Publish(ctx, &paho.Publish{QoS: 1, Topic: topic, Payload: payload})
+		return err
+	})
 	a.log.Info("agent running", "server", a.cfg.Server, "mqtt", id.MQTT, "generation", a.state.Generation)
 	t := time.NewTicker(a.cfg.Reconcile)
 	defer t.Stop()
@@ -145,6 +180,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			cancel()
 			return nil
 		case <-t.C:
+			a.publishStatus(ctx)
 		case <-a.kick:
 		}
 	}
@@ -190,10 +226,8 @@ func (a *Agent) publishStatus(ctx context.Context) {
 	a.mu.Lock()
 	st := a.state
 	a.mu.Unlock()
-	bytes, hits, fetched := a.Metrics.Snapshot()
 	b, _ := json.Marshal(map[string]any{"generation": st.Generation, "deployment": st.Deployment, "state": st.DeploymentState,
-		"message": st.Message, "components": st.Components,
-		"telemetry": map[string]any{"downloaded_bytes": bytes, "cache_hits": hits, "artifacts_fetched": fetched}})
+		"message": st.Message, "components": st.Components, "telemetry": a.telemetry()})
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := a.mqtt.Publish(pctx, &paho.Publish{QoS: 1, Topic: broker.DeviceTopic(a.id.Device) + "/status", Payload: b}); err != nil && !errors.Is(err, context.Canceled) {
@@ -203,4 +237,11 @@ func (a *Agent) publishStatus(ctx context.Context) {
 
 func (a *Agent) path(parts ...string) string {
 	return filepath.Join(append([]string{a.cfg.DataDir}, parts...)...)
+}
+
+func deviceTopic(device string) string { return broker.DeviceTopic(device) }
+
+// newMsgID is a unique, time-ordered message id.
+func newMsgID() string {
+	return ulid.Make().String()
 }

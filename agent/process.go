@@ -175,8 +175,10 @@ func (w logWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func componentEnv(gen, name string, r *vise.Recipe, deps []string, work string) []string {
+func (a *Agent) componentEnv(gen, name string, deps []string) []string {
+	work := a.workDir(name)
 	env := append(os.Environ(),
+		"VISE_DEVICE="+a.cfg.Name,
 		"VISE_COMPONENT="+name,
 		"VISE_ARTIFACTS="+gen+"/"+name+"/artifacts",
 		"VISE_CONFIG="+gen+"/"+name+"/config.json",
@@ -185,7 +187,9 @@ func componentEnv(gen, name string, r *vise.Recipe, deps []string, work string) 
 	for _, d := range deps {
 		env = append(env, fmt.Sprintf("VISE_DEP_%s_ARTIFACTS=%s/%s/artifacts", envName(d), gen, d))
 	}
-	_ = r
+	if a.ipc != nil {
+		env = append(env, "VISE_IPC="+a.ipc.Addr(), "VISE_IPC_TOKEN="+a.ipc.token)
+	}
 	return env
 }
 

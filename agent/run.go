@@ -23,7 +23,7 @@ func (a *Agent) startGeneration(ctx context.Context, gen int64, m *manifest) err
 		deadline = time.Now().Add(10 * time.Minute)
 	}
 	for _, r := range m.Components {
-		env := componentEnv(dir, r.Name, r, r.DependencyNames(), a.workDir(r.Name))
+		env := a.componentEnv(dir, r.Name, r.DependencyNames())
 		os.MkdirAll(a.workDir(r.Name), 0o700)
 		if r.Lifecycle.Run == nil {
 			a.setComponent(r.Name, StateFinished)
@@ -38,6 +38,7 @@ func (a *Agent) startGeneration(ctx context.Context, gen int64, m *manifest) err
 		a.mu.Lock()
 		a.procs = append(a.procs, p)
 		a.mu.Unlock()
+		a.onComponentStatus(r.Name, []byte(`{"ready": false}`)) // readiness is per start
 		p.start()
 		a.setComponent(r.Name, StateStarting)
 		if err := a.awaitHealthy(ctx, p, r, env, deadline); err != nil {
@@ -65,7 +66,7 @@ func (a *Agent) awaitHealthy(ctx context.Context, p *proc, r *vise.Recipe, env [
 				if last == nil {
 					return nil
 				}
-			} else if p.upFor() >= minUptime {
+			} else if a.isReady(r.Name) || p.upFor() >= minUptime {
 				return nil
 			}
 		default:

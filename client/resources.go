@@ -160,3 +160,19 @@ func (c *Client) RevokeDevice(ctx context.Context, name string) (*vise.Device, e
 	var d vise.Device
 	return &d, c.do(ctx, request{method: http.MethodPost, path: "/v1/devices/" + esc(name) + "/revoke"}, &d)
 }
+
+// Results lists stored inference results, newest first.
+func (c *Client) Results(ctx context.Context, device string, since time.Time, limit int) ([]vise.Result, error) {
+	q := url.Values{}
+	if device != "" {
+		q.Set("device", device)
+	}
+	if !since.IsZero() {
+		q.Set("since", since.UTC().Format(time.RFC3339))
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out []vise.Result
+	return out, c.getJSON(ctx, "/v1/results?"+q.Encode(), &out)
+}

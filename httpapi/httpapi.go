@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -63,6 +64,7 @@ func New(opts Options) *API {
 	a.routeComponents()
 	a.routeFleet()
 	a.mux.Handle("GET /v1/events", a.handle(roleViewer, a.events))
+	a.mux.Handle("GET /v1/results", a.handle(roleViewer, a.results))
 	a.mux.Handle("/v1/", a.handle(roleNone, func(w http.ResponseWriter, r *http.Request) error {
 		return vise.Errorf(vise.CodeNotFound, "no API route %s %s; see the README's API section", r.Method, r.URL.Path)
 	}))
@@ -173,3 +175,21 @@ func pathInt(r *http.Request, name string) (int, error) {
 }
 
 func (a *API) String() string { return fmt.Sprintf("httpapi(%s)", a.store.Engine()) }
+
+// results lists stored results: ?device=NAME&since=RFC3339&limit=N.
+func (a *API) results(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	var since time.Time
+	if s := q.Get("since"); s != "" {
+		var err error
+		if since, err = time.Parse(time.RFC3339, s); err != nil {
+			return vise.Errorf(vise.CodeInvalid, "since %q: use RFC 3339, e.g. 2026-11-25T08:00:00Z", s)
+		}
+	}
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	rs, err := a.store.ListResults(r.Context(), q.Get("device"), since, limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rs)
+}

@@ -41,6 +41,10 @@ func (s *Server) startDevices() error {
 	if err := s.Broker.Subscribe("vise/devices/+/status", s.onStatus); err != nil {
 		return err
 	}
+	s.resultMetrics = newResultMetrics(s.metrics)
+	if err := s.Broker.Subscribe("vise/devices/+/inference/+", s.onResult); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", s.cfg.DeviceListen)
 	if err != nil {
 		return vise.Errorf(vise.CodeUnavailable, "cannot listen on %s: %v; pick another address with --device-listen", s.cfg.DeviceListen, err)

@@ -97,14 +97,15 @@ type Server struct {
 	Broker   broker.Broker
 	metrics  *prometheus.Registry
 
-	httpSrv   *http.Server
-	ln        net.Listener
-	deviceSrv *http.Server
-	deviceLn  net.Listener
-	stopCtx   context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	token     string
+	httpSrv       *http.Server
+	ln            net.Listener
+	deviceSrv     *http.Server
+	deviceLn      net.Listener
+	stopCtx       context.Context
+	resultMetrics *resultMetrics
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
+	token         string
 }
 
 // New opens everything the server needs. On error, what was opened is

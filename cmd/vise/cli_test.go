@@ -50,17 +50,27 @@ type env struct {
 // startServer runs `vise server` on a free port and waits until it listens.
 func startServer(t *testing.T) *env {
 	t.Helper()
+	e, _ := startServerOn(t, t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0")
+	return e
+}
+
+// startServerOn runs `vise server` on data with the given listen addresses;
+// the returned command lets a test stop it early (cleanup then skips it).
+func startServerOn(t *testing.T, data, listen, deviceListen, mqttListen string) (*env, *exec.Cmd) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a server process; skipped with -short")
 	}
-	data := t.TempDir()
-	cmd := exec.Command(viseBin, "server", "--data", data, "--listen", "127.0.0.1:0",
-		"--device-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--log-format", "json")
+	cmd := exec.Command(viseBin, "server", "--data", data, "--listen", listen,
+		"--device-listen", deviceListen, "--mqtt-listen", mqttListen, "--log-format", "json")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if cmd.ProcessState != nil {
+			return // stopped by the test
+		}
 		cmd.Process.Signal(os.Interrupt)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
@@ -91,11 +101,11 @@ func startServer(t *testing.T) *env {
 	}()
 	select {
 	case u := <-urls:
-		return &env{t: t, data: data, server: u.URL, deviceURL: u.DeviceURL, serverDir: data, workdir: t.TempDir()}
+		return &env{t: t, data: data, server: u.URL, deviceURL: u.DeviceURL, serverDir: data, workdir: t.TempDir()}, cmd
 	case <-time.After(30 * time.Second):
 		t.Fatal("server did not report its address within 30s")
 	}
-	return nil
+	return nil, nil
 }
 
 // vise runs the CLI and returns stdout, stderr and the exit code.

@@ -1,0 +1,101 @@
+package agent
+
+import (
+	"encoding/json"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// maxResultBytes bounds one result message from a component.
+const maxResultBytes = 256 << 10
+
+// onResult queues a component's result for the server. Each message gets a
+// unique msg_id (kept if the component set one) so the server stores it
+// exactly once however often the link makes the agent resend it.
+func (a *Agent) onResult(component string, payload []byte) {
+	if len(payload) > maxResultBytes {
+		a.log.Warn("result dropped: too large", "component", component, "bytes", len(payload), "limit", maxResultBytes)
+		a.Metrics.add(func(m *Metrics) { m.ResultsRejected++ })
+		return
+	}
+	var msg map[string]any
+	if err := json.Unmarshal(payload, &msg); err != nil || msg == nil {
+		a.log.Warn("result dropped: not a JSON object", "component", component)
+		a.Metrics.add(func(m *Metrics) { m.ResultsRejected++ })
+		return
+	}
+	if id, _ := msg["msg_id"].(string); id == "" {
+		msg["msg_id"] = newMsgID()
+	}
+	msg["device"], msg["component"] = a.id.Device, component
+	b, _ := json.Marshal(msg)
+	if err := a.out.put(deviceTopic(a.id.Device)+"/inference/"+component, b); err != nil {
+		a.log.Error("result lost: cannot queue it", "component", component, "err", err)
+	}
+}
+
+// onComponentStatus takes {"ready": true} as a component's health report.
+func (a *Agent) onComponentStatus(component string, payload []byte) {
+	var st struct {
+		Ready bool `json:"ready"`
+	}
+	if json.Unmarshal(payload, &st) == nil {
+		a.mu.Lock()
+		if a.ready == nil {
+			a.ready = map[string]bool{}
+		}
+		a.ready[component] = st.Ready
+		a.mu.Unlock()
+	}
+}
+
+func (a *Agent) isReady(component string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ready[component]
+}
+
+// telemetry is the device's health at a glance.
+func (a *Agent) telemetry() map[string]any {
+	bytes, hits, fetched := a.Metrics.Snapshot()
+	t := map[string]any{"downloaded_bytes": bytes, "cache_hits": hits, "artifacts_fetched": fetched}
+	if a.out != nil {
+		n, b, _ := a.out.depth()
+		t["queue_depth"], t["queue_bytes"], t["queue_dropped"] = n, b, a.out.dropped.Load()
+	}
+	var fs syscall.Statfs_t
+	if syscall.Statfs(a.cfg.DataDir, &fs) == nil {
+		t["disk_free_bytes"] = int64(fs.Bavail) * int64(fs.Bsize)
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			t["load1"], _ = strconv.ParseFloat(f[0], 64)
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+				t["mem_available_bytes"] = kb << 10
+			}
+		}
+	}
+	t["agent_rss_bytes"] = rss()
+	return t
+}
+
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}

@@ -1,0 +1,43 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/vise-edge/vise"
+)
+
+// InsertResult stores a result unless one with the same message id exists;
+// inserted tells which. Devices resend after a bad link; this is what makes
+// ingestion exactly-once.
+func (s *Store) InsertResult(ctx context.Context, r vise.Result) (inserted bool, err error) {
+	err = s.write(ctx, "store result", func(t *tx) error {
+		res, err := t.exec(`INSERT INTO results (msg_id, device, component, defects, payload, received_at) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (msg_id) DO NOTHING`, r.MsgID, r.Device, r.Component, r.Defects, string(r.Payload), micros(s.clock()))
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		inserted = n == 1
+		return nil
+	})
+	return inserted, err
+}
+
+// ListResults returns results newest first, optionally for one device and
+// only after since, at most limit (default 100).
+func (s *Store) ListResults(ctx context.Context, device string, since time.Time, limit int) ([]vise.Result, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	return list(ctx, s, "list results", func(row scanner) (r vise.Result, err error) {
+		var payload string
+		var at int64
+		err = row.Scan(&r.MsgID, &r.Device, &r.Component, &r.Defects, &payload, &at)
+		r.Payload, r.ReceivedAt = json.RawMessage(payload), fromMicros(at)
+		return r, err
+	}, `SELECT msg_id, device, component, defects, payload, received_at FROM results
+		WHERE (? = '' OR device = ?) AND received_at >= ? ORDER BY received_at DESC, msg_id DESC LIMIT ?`,
+		device, device, micros(since), limit)
+}
