@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 }
 
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	data      string
 	server    string
 	deviceURL string
@@ -48,7 +48,7 @@ type env struct {
 }
 
 // startServer runs `vise server` on a free port and waits until it listens.
-func startServer(t *testing.T) *env {
+func startServer(t testing.TB) *env {
 	t.Helper()
 	e, _ := startServerOn(t, t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0")
 	return e
@@ -56,7 +56,7 @@ func startServer(t *testing.T) *env {
 
 // startServerOn runs `vise server` on data with the given listen addresses;
 // the returned command lets a test stop it early (cleanup then skips it).
-func startServerOn(t *testing.T, data, listen, deviceListen, mqttListen string) (*env, *exec.Cmd) {
+func startServerOn(t testing.TB, data, listen, deviceListen, mqttListen string) (*env, *exec.Cmd) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a server process; skipped with -short")
