@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/agent"
+	"github.com/vise-edge/vise/client"
+	"github.com/vise-edge/vise/server"
+)
+
+// demoCmd runs the main job on one machine: the server with its embedded
+// defaults, the sample model registered and approved, two edge agents with
+// their own data directories, and the model deployed to them.
+func (a *app) demoCmd() *cobra.Command {
+	var listen, deviceListen, mqttListen, model string
+	var devices int
+	c := &cobra.Command{
+		Use:   "demo",
+		Short: "Run Vise on this machine: server, sample model, two edge devices (Ctrl-C stops it)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx := c.Context()
+			logFile, err := openDemoLog(a.dataDir)
+			if err != nil {
+				return err
+			}
+			defer logFile.Close()
+			log := slog.New(slog.NewTextHandler(logFile, nil))
+			s, err := server.New(ctx, server.Config{Listen: listen, DeviceListen: deviceListen, MQTTListen: mqttListen,
+				DataDir: filepath.Join(a.dataDir, "server"), Logger: log})
+			if err != nil {
+				return err
+			}
+			if err := s.Start(); err != nil {
+				s.Close()
+				return err
+			}
+			defer s.Close()
+			cl := client.New(s.URL(), s.AdminToken())
+			mv, err := a.registerSample(ctx, cl, model)
+			if err != nil {
+				return err
+			}
+			agentsCtx, stopAgents := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			defer func() { stopAgents(); wg.Wait() }()
+			names, err := a.startDemoAgents(agentsCtx, &wg, cl, s, devices, log)
+			if err != nil {
+				return err
+			}
+			if err := awaitEnrolled(ctx, cl, names); err != nil {
+				return err
+			}
+			d, err := deploySample(ctx, cl, model, mv)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "Vise is running.\n  API:      %s/v1/   (token in %s)\n  devices:  %s (HTTPS), %s (MQTT, mutual TLS)\n  logs:     %s\n",
+				s.URL(), filepath.Join(a.dataDir, "server", server.AdminTokenFile), s.DeviceURL(), s.MQTTAddr(), logFile.Name())
+			fmt.Fprintf(a.stdout, "  model:    %s version %d (%s), deployed as %s\n", mv.Group, mv.Version, mv.Approval.Status, refsText(d.Components))
+			fmt.Fprintf(a.stdout, "Try: VISE_SERVER=%s VISE_DATA=%s vise device list\nPress Ctrl-C to stop.\n\n",
+				s.URL(), filepath.Join(a.dataDir, "server"))
+			a.demoSummary(ctx, cl, d.ID, names)
+			fmt.Fprintln(a.stdout, "\nstopping")
+			return nil
+		},
+	}
+	c.Flags().StringVar(&listen, "listen", server.DefaultListen, "address to serve the API on")
+	c.Flags().StringVar(&deviceListen, "device-listen", "127.0.0.1:8443", "address of the device-facing HTTPS API")
+	c.Flags().StringVar(&mqttListen, "mqtt-listen", "127.0.0.1:8883", "address of the MQTT broker")
+	c.Flags().StringVar(&model, "model", filepath.Join("samples", "models", "sample-tiny.onnx"), "ONNX model to register and deploy")
+	c.Flags().IntVar(&devices, "devices", 2, "simulated edge devices to run")
+	return c
+}
+
+func openDemoLog(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, vise.Errorf(vise.CodeUnavailable, "cannot create %s: %v", dir, err)
+	}
+	return os.OpenFile(filepath.Join(dir, "demo.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+}
+
+// registerSample registers the sample model unless its newest version
+// already is that file, so running the demo twice does not pile up versions.
+func (a *app) registerSample(ctx context.Context, cl *client.Client, path string) (*vise.ModelVersion, error) {
+	art, err := cl.UploadFile(ctx, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if vs, err := cl.ModelVersions(ctx, "metal-tags"); err == nil && len(vs) > 0 && vs[0].Artifact.SHA256 == art.SHA256 {
+		return &vs[0], nil
+	}
+	return cl.RegisterModel(ctx, "metal-tags", vise.RegisterModelRequest{SHA256: art.SHA256, Approve: true,
+		Reason: "sample model registered by vise demo", Description: "sample model shipped with Vise"})
+}
+
+// startDemoAgents runs edge agents in this process, each with its own data
+// directory, enrolled into the group "demo" on first start.
+func (a *app) startDemoAgents(ctx context.Context, wg *sync.WaitGroup, cl *client.Client, s *server.Server, n int, log *slog.Logger) ([]string, error) {
+	if _, err := cl.CreateGroup(ctx, vise.CreateGroupRequest{Name: "demo", Description: "vise demo devices"}); err != nil && vise.ErrorCode(err) != vise.CodeConflict {
+		return nil, err
+	}
+	var names []string
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("demo-cam-%d", i)
+		cfg := agent.Config{Server: s.DeviceURL(), DataDir: filepath.Join(a.dataDir, "agents", name), Name: name,
+			Reconcile: 30 * time.Second, Logger: log}
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, "identity")); err != nil {
+			tok, err := cl.CreateEnrollmentToken(ctx, "demo", 10*time.Minute)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Token = tok.Token
+		}
+		ag, err := agent.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		wg.Go(func() {
+			if err := ag.Run(ctx); err != nil {
+				log.Error("demo agent stopped", "device", name, "err", err)
+			}
+		})
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+// awaitEnrolled waits until every demo device is enrolled and connected.
+func awaitEnrolled(ctx context.Context, cl *client.Client, names []string) error {
+	deadline := time.Now().Add(time.Minute)
+	for _, n := range names {
+		for {
+			d, err := cl.Device(ctx, n)
+			if err == nil && d.LastSeenAt != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return vise.Errorf(vise.CodeUnavailable, "demo device %s did not come up within a minute; see the log", n)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// deploySample packages the model as a component and deploys it to the
+// demo group (a new component version only when the model changed).
+func deploySample(ctx context.Context, cl *client.Client, path string, mv *vise.ModelVersion) (*vise.Deployment, error) {
+	r := &vise.Recipe{Name: "vise.model." + mv.Group, Version: fmt.Sprintf("%d.0.0", mv.Version),
+		Description: "model " + mv.Group + " version " + fmt.Sprint(mv.Version),
+		Artifacts:   []vise.RecipeArtifact{{Name: "model.onnx", SHA256: mv.Artifact.SHA256, Size: mv.Artifact.Size}}}
+	if _, _, err := cl.CreateComponent(ctx, r); err != nil {
+		return nil, err
+	}
+	return cl.CreateDeployment(ctx, vise.CreateDeploymentRequest{Target: vise.Target{Kind: vise.TargetGroup, Name: "demo"},
+		Components: []vise.ComponentRef{{Name: r.Name, Version: r.Version}}})
+}
+
+// demoSummary prints the devices' progress until ctx ends.
+func (a *app) demoSummary(ctx context.Context, cl *client.Client, id string, names []string) {
+	last := ""
+	for {
+		line := summaryLine(ctx, cl, id)
+		if line != last {
+			fmt.Fprintln(a.stdout, time.Now().Format("15:04:05"), line)
+			last = line
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func summaryLine(ctx context.Context, cl *client.Client, id string) string {
+	d, err := cl.Deployment(ctx, id)
+	if err != nil {
+		return "deployment: " + err.Error()
+	}
+	line := fmt.Sprintf("deployment %s: %s;", d.ID[len(d.ID)-6:], d.Status)
+	for _, dd := range d.Devices {
+		line += fmt.Sprintf(" %s %s", dd.Device, dd.State)
+	}
+	return line
+}
