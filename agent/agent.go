@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
@@ -88,6 +89,7 @@ type Agent struct {
 	procs   []*proc // running components, in start order
 	resumed bool    // the committed generation was started after boot
 	ready   map[string]bool
+	linkUp  atomic.Bool
 	ipc     *ipc
 	out     *outbox
 	Metrics Metrics
@@ -195,7 +197,9 @@ func (a *Agent) connect(ctx context.Context, tlsCfg *tls.Config) error {
 	cfg := autopaho.ClientConfig{
 		ServerUrls: []*url.URL{u}, TlsCfg: tlsCfg, KeepAlive: 30, SessionExpiryInterval: 3600,
 		ConnectRetryDelay: 2 * time.Second, ConnectTimeout: 10 * time.Second,
+		OnConnectionDown: func() bool { a.linkUp.Store(false); return true },
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
+			a.linkUp.Store(true)
 			a.log.Info("connected to broker", "broker", a.id.MQTT)
 			go func() {
 				if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}}); err != nil {

@@ -60,7 +60,7 @@ func (a *Agent) isReady(component string) bool {
 // telemetry is the device's health at a glance.
 func (a *Agent) telemetry() map[string]any {
 	bytes, hits, fetched := a.Metrics.Snapshot()
-	t := map[string]any{"downloaded_bytes": bytes, "cache_hits": hits, "artifacts_fetched": fetched}
+	t := map[string]any{"downloaded_bytes": bytes, "cache_hits": hits, "artifacts_fetched": fetched, "link_up": a.linkUp.Load()}
 	if a.out != nil {
 		n, b, _ := a.out.depth()
 		t["queue_depth"], t["queue_bytes"], t["queue_dropped"] = n, b, a.out.dropped.Load()

@@ -229,7 +229,7 @@ lifecycle:
 	e.ok("device", "add", "cam-1", "--group", "line-3", "--label", "site=a")
 	e.fails(4, "already exists", "device", "add", "cam-1")
 	e.fails(3, "group nope not found", "device", "add", "cam-2", "--group", "nope")
-	if out := e.ok("device", "list"); !regexp.MustCompile(`cam-1\s+line-3\s+0\s+never\s+site=a`).MatchString(out) {
+	if out := e.ok("device", "list"); !regexp.MustCompile(`cam-1\s+line-3\s+0\s+-\s+-\s+0\s+never\s+site=a`).MatchString(out) {
 		t.Errorf("device list:\n%s", out)
 	}
 	out := e.ok("deploy", "--group", "line-3", "--component", "vise.inspect", "--config", "vise.inspect:confidence=0.4", "-o", "json")

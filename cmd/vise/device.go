@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -93,13 +94,18 @@ func (a *app) deviceListCmd() *cobra.Command {
 				return err
 			}
 			return a.print(ds, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "NAME\tGROUPS\tGENERATION\tLAST SEEN\tLABELS")
+				fmt.Fprintln(w, "NAME\tGROUPS\tGENERATION\tDEPLOYMENT\tCOMPONENTS\tQUEUE\tLAST SEEN\tLABELS")
 				for _, d := range ds {
 					seen := "never"
 					if d.LastSeenAt != nil {
 						seen = ago(*d.LastSeenAt)
 					}
-					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", d.Name, orNone(strings.Join(d.Groups, ",")), d.Generation, seen, labelText(d.Labels))
+					if d.RevokedAt != nil {
+						seen = "revoked"
+					}
+					st := parseStatus(d.Status)
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", d.Name, orNone(strings.Join(d.Groups, ",")), d.Generation,
+						orNone(st.State), st.components(), st.Telemetry.QueueDepth, seen, labelText(d.Labels))
 				}
 			})
 		},
@@ -183,4 +189,35 @@ func (a *app) groupCmd() *cobra.Command {
 	}
 	c.AddCommand(a.addOutput(create), a.addOutput(add), a.addOutput(list))
 	return c
+}
+
+// reportedStatus is the part of an agent's status report the CLI shows.
+type reportedStatus struct {
+	State      string            `json:"state"`
+	Message    string            `json:"message"`
+	Components map[string]string `json:"components"`
+	Telemetry  struct {
+		QueueDepth int  `json:"queue_depth"`
+		LinkUp     bool `json:"link_up"`
+	} `json:"telemetry"`
+}
+
+func parseStatus(raw json.RawMessage) reportedStatus {
+	var st reportedStatus
+	json.Unmarshal(raw, &st)
+	return st
+}
+
+// components summarises component states as "3 RUNNING, 1 FINISHED".
+func (st reportedStatus) components() string {
+	counts := map[string]int{}
+	for _, s := range st.Components {
+		counts[s]++
+	}
+	var parts []string
+	for s, n := range counts {
+		parts = append(parts, fmt.Sprintf("%d %s", n, s))
+	}
+	sortStrings(parts)
+	return orNone(strings.Join(parts, ", "))
 }
