@@ -3,13 +3,13 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vise-edge/vise"
@@ -34,20 +34,8 @@ func (a *Agent) reconcile(ctx context.Context) error {
 			}
 		}
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.cfg.Server+"/v1/device/deployment", nil)
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return nil
-	}
-	if resp.StatusCode != http.StatusOK {
-		return apiError(resp, "get deployment")
-	}
-	var d vise.Deployment
-	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+	d, err := a.currentDeployment(ctx)
+	if err != nil || d == nil {
 		return err
 	}
 	st := a.State()
@@ -60,21 +48,78 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := a.apply(dctx, d.ID, timeout); err != nil {
+	superseded := a.watchSupersede(dctx, d.ID, cancel)
+	err = a.apply(dctx, d.ID, timeout)
+	if superseded() {
+		a.log.Info("deployment superseded by a newer one", "deployment", d.ID)
+		a.report(ctx, d.ID, vise.DeviceSuperseded, "superseded by a newer deployment")
+		return nil
+	}
+	if err != nil {
 		a.Metrics.add(func(m *Metrics) { m.DeploymentsFailed++ })
 		a.log.Error("deployment failed", "deployment", d.ID, "err", err)
-		a.report(ctx, d.ID, vise.DeviceFailed, vise.ErrorMessage(err)+detail(err))
+		a.report(ctx, d.ID, vise.DeviceFailed, err.Error())
 		return nil
 	}
 	return nil
 }
 
-func detail(err error) string {
-	var ve *vise.Error
-	if errors.As(err, &ve) {
-		return ""
+// currentDeployment asks the server what this device should run; nil if
+// nothing.
+func (a *Agent) currentDeployment(ctx context.Context) (*vise.Deployment, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.cfg.Server+"/v1/device/deployment", nil)
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return nil, err
 	}
-	return ": " + err.Error()
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, apiError(resp, "get deployment")
+	}
+	var d vise.Deployment
+	return &d, json.NewDecoder(resp.Body).Decode(&d)
+}
+
+// watchSupersede cancels the deployment being applied when the server
+// announces a newer one for this device. The returned func tells whether
+// that happened; it also stops the watch.
+func (a *Agent) watchSupersede(ctx context.Context, id string, cancel context.CancelFunc) func() bool {
+	var hit atomic.Bool
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-a.kick:
+				if d, err := a.currentDeployment(ctx); err == nil && d != nil && d.ID != id {
+					hit.Store(true)
+					cancel()
+					a.kickAgain()
+					return
+				}
+			}
+		}
+	}()
+	return func() bool {
+		close(done)
+		<-stopped
+		return hit.Load()
+	}
+}
+
+func (a *Agent) kickAgain() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
 }
 
 func (a *Agent) report(ctx context.Context, id, state, msg string) {

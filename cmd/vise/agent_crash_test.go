@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -77,3 +80,70 @@ func TestAgentCrashConverges(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A newer deployment cancels one still being applied: the device does not
+// wait for the old one's (here endless) install step.
+func TestAgentSupersedesInProgress(t *testing.T) {
+	e := startServer(t)
+	run := "  run: {script: \"exec ./artifacts/run.sh\"}\n"
+	e.component("vise.inspect", "1.0.0", "#!/bin/sh\nexec sleep 600\n", run+"  install: {script: \"exec sleep 600\", timeout: 20m}\n")
+	e.component("vise.inspect", "1.1.0", "#!/bin/sh\n# 1.1\nexec sleep 600\n", run)
+	e.startAgent("cam-1", "")
+	var d vise.Deployment
+	jsonUnmarshal(t, e.ok("deploy", "--device", "cam-1", "--component", "vise.inspect@1.0.0", "--device-timeout", "10m", "-o", "json"), &d)
+	e.waitFor("the first deployment to be installing", 30*time.Second, func() bool {
+		st := e.status("cam-1")
+		return st.Deployment == d.ID && st.State == vise.DeviceInstalling
+	})
+	second := e.deployTo("cam-1", "vise.inspect@1.1.0")
+	if st := e.awaitDeployment("cam-1", second); st.State != vise.DeviceRunning {
+		t.Fatalf("newer deployment: %+v", st)
+	}
+	var first vise.Deployment
+	jsonUnmarshal(t, e.ok("deployment", "show", d.ID, "-o", "json"), &first)
+	if first.Status != vise.DeploymentSuperseded {
+		t.Errorf("first deployment status = %s, want SUPERSEDED", first.Status)
+	}
+}
+
+func jsonUnmarshal(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("%v in %s", err, s)
+	}
+}
+
+// A full disk on the device fails the deployment with a clear reason and
+// leaves the running generation alone.
+func TestAgentDiskFull(t *testing.T) {
+	e := startServer(t)
+	dir := filepath.Join(t.TempDir(), "small")
+	os.MkdirAll(dir, 0o700)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs to fill (needs root): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	run := "  run: {script: \"exec ./artifacts/run.sh\"}\n"
+	e.component("vise.inspect", "1.0.0", "#!/bin/sh\nexec sleep 600\n", run)
+	big := "#!/bin/sh\n# " + strings.Repeat("x", 4<<20) + "\nexec sleep 600\n"
+	e.component("vise.inspect", "2.0.0", big, run)
+
+	a := &agentProc{data: filepath.Join(dir, "agent"), log: &bytes.Buffer{}}
+	var tok struct{ Token string }
+	jsonUnmarshal(t, e.ok("device", "token", "create", "-o", "json"), &tok)
+	e.runAgent(a, "cam-1", "--token", tok.Token)
+	e.waitFor("cam-1 to enroll", 30*time.Second, func() bool { return deviceSeen(e, "cam-1") })
+	if st := e.awaitDeployment("cam-1", e.deployTo("cam-1", "vise.inspect@1.0.0")); st.State != vise.DeviceRunning {
+		t.Fatalf("small deployment: %+v", st)
+	}
+	st := e.awaitDeployment("cam-1", e.deployTo("cam-1", "vise.inspect@2.0.0"))
+	if st.State != vise.DeviceFailed || !strings.Contains(st.Message, "no space left on device") {
+		t.Errorf("deployment on a full disk: state %s, message %q", st.State, st.Message)
+	}
+	if st.Generation != 1 || st.Components["vise.inspect"] != "RUNNING" {
+		t.Errorf("after a full disk: generation %d, components %v", st.Generation, st.Components)
+	}
+	if n := componentProcs(a, "vise.inspect"); n != 1 {
+		t.Errorf("%d copies of the old component running, want 1", n)
+	}
+}
