@@ -1,0 +1,61 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/vise-edge/vise/infer"
+	"github.com/vise-edge/vise/infer/ort"
+)
+
+// open loads ONNX Runtime and the model, checking the contract first so a
+// wrong model is refused with the shapes it has, before the library loads.
+func (c *common) open() (*ort.Session, infer.ModelRef, error) {
+	if c.model == "" {
+		return nil, infer.ModelRef{}, fmt.Errorf("%w: no model: pass --model FILE.onnx", errUsage)
+	}
+	if _, err := infer.ReadContract(c.model, c.size); err != nil {
+		return nil, infer.ModelRef{}, err
+	}
+	if err := ort.Init(c.ortLib); err != nil {
+		return nil, infer.ModelRef{}, err
+	}
+	s, err := ort.Open(c.model, ort.Options{Threads: c.threads, Size: c.size})
+	if err != nil {
+		return nil, infer.ModelRef{}, err
+	}
+	sum, err := fileSHA256(c.model)
+	if err != nil {
+		s.Close()
+		return nil, infer.ModelRef{}, err
+	}
+	ref := infer.ModelRef{Name: envOr("VISE_MODEL_NAME", "model"), Version: envOr("VISE_MODEL_VERSION", ""), SHA256: sum}
+	return s, ref, nil
+}
+
+func (c *common) post(s *ort.Session) infer.Post {
+	return infer.Post{Confidence: float32(c.conf), IoU: float32(c.iou), MaxDet: c.maxDet, Classes: s.Contract.Names}
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

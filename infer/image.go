@@ -1,0 +1,55 @@
+package infer
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // JPEG cameras
+	_ "image/png"  // PNG cameras
+	"os"
+)
+
+// DefaultMaxPixels refuses images larger than 40 megapixels before they are
+// decoded, so a bad file cannot take the device's memory.
+const DefaultMaxPixels = 40 << 20
+
+// ErrBadImage marks a file that is not a usable image; the runner skips it.
+var ErrBadImage = errors.New("not a usable image")
+
+// Image is a decoded camera image.
+type Image struct {
+	Img    image.Image
+	SHA256 string
+	Bytes  int
+}
+
+// LoadImage reads a JPEG or PNG file, checking its size from the header
+// first.
+func LoadImage(path string, maxPixels int) (*Image, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if maxPixels <= 0 {
+		maxPixels = DefaultMaxPixels
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadImage, path, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("%w: %s is %dx%d pixels", ErrBadImage, path, cfg.Width, cfg.Height)
+	}
+	if cfg.Width*cfg.Height > maxPixels {
+		return nil, fmt.Errorf("%w: %s is %dx%d pixels, over the %d-pixel limit", ErrBadImage, path, cfg.Width, cfg.Height, maxPixels)
+	}
+	img, _, err := image.Decode(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s (%s): %v", ErrBadImage, path, format, err)
+	}
+	sum := sha256.Sum256(b)
+	return &Image{Img: img, SHA256: hex.EncodeToString(sum[:]), Bytes: len(b)}, nil
+}

@@ -1,0 +1,41 @@
+package infer
+
+import "time"
+
+// Result is the message a device publishes for each image (schema 1 of
+// DESIGN.md).
+type Result struct {
+	Schema     int         `json:"schema"`
+	MsgID      string      `json:"msg_id"`
+	Device     string      `json:"device,omitempty"`
+	Component  string      `json:"component,omitempty"`
+	Model      ModelRef    `json:"model"`
+	Image      ImageRef    `json:"image"`
+	CapturedAt time.Time   `json:"captured_at"`
+	InferredAt time.Time   `json:"inferred_at"`
+	LatencyMS  Latency     `json:"latency_ms"`
+	Detections []Detection `json:"detections"`
+	Error      string      `json:"error,omitempty"` // set for an image that could not be read
+}
+
+// ModelRef names the model that produced a result.
+type ModelRef struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	SHA256  string `json:"sha256"`
+}
+
+// ImageRef describes the inspected image.
+type ImageRef struct {
+	Name   string `json:"name"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	SHA256 string `json:"sha256"`
+}
+
+// Latency splits the time spent on one image, in milliseconds.
+type Latency struct {
+	Pre   float64 `json:"pre"`
+	Infer float64 `json:"infer"`
+	Post  float64 `json:"post"`
+}
