@@ -7,7 +7,6 @@ package infer
 
 import (
 	"image"
-	"image/color"
 	"math"
 )
 
@@ -43,33 +42,64 @@ const pad = 114.0 / 255
 
 // Fill writes img, letterboxed, into dst as float32 RGB scaled to 0..1 in
 // NCHW order (len(dst) == 3*Width*Height). The resize is bilinear with
-// OpenCV's INTER_LINEAR pixel-centre convention. It does not allocate.
+// OpenCV's INTER_LINEAR pixel-centre convention. Each source row is
+// converted to RGB once, into a small row cache, so the inner loop is plain
+// arithmetic.
 func (lb Letterbox) Fill(img image.Image, dst []float32) {
 	plane := lb.Width * lb.Height
 	r, g, b := dst[:plane], dst[plane:2*plane], dst[2*plane:3*plane]
-	for i := range r {
-		r[i], g[i], b[i] = pad, pad, pad
-	}
 	newW, newH := lb.resized()
-	px := pixelReader(img)
-	bounds := img.Bounds()
-	sx := float64(lb.ImgW) / float64(newW)
+	lb.fillPadding(r, g, b, newW, newH)
+	cols := columnTable(newW, float64(lb.ImgW)/float64(newW), lb.ImgW)
+	rows := newRowCache(img, lb.ImgW)
 	sy := float64(lb.ImgH) / float64(newH)
 	for y := 0; y < newH; y++ {
 		y0, y1, fy := srcPos(y, sy, lb.ImgH)
-		row := (y + lb.PadY) * lb.Width
-		for x := 0; x < newW; x++ {
-			x0, x1, fx := srcPos(x, sx, lb.ImgW)
-			r00, g00, b00 := px(bounds.Min.X+x0, bounds.Min.Y+y0)
-			r01, g01, b01 := px(bounds.Min.X+x1, bounds.Min.Y+y0)
-			r10, g10, b10 := px(bounds.Min.X+x0, bounds.Min.Y+y1)
-			r11, g11, b11 := px(bounds.Min.X+x1, bounds.Min.Y+y1)
-			i := row + x + lb.PadX
-			r[i] = bilerp(r00, r01, r10, r11, fx, fy)
-			g[i] = bilerp(g00, g01, g10, g11, fx, fy)
-			b[i] = bilerp(b00, b01, b10, b11, fx, fy)
+		top, bot := rows.row(y0), rows.row(y1)
+		out := (y+lb.PadY)*lb.Width + lb.PadX
+		ro, go_, bo := r[out:out+newW], g[out:out+newW], b[out:out+newW]
+		for x, c := range cols {
+			i0, i1 := 3*c.x0, 3*c.x1
+			ro[x] = lerp2(top[i0], top[i1], bot[i0], bot[i1], c.fx, fy)
+			go_[x] = lerp2(top[i0+1], top[i1+1], bot[i0+1], bot[i1+1], c.fx, fy)
+			bo[x] = lerp2(top[i0+2], top[i1+2], bot[i0+2], bot[i1+2], c.fx, fy)
 		}
 	}
+}
+
+func lerp2(t0, t1, b0, b1, fx, fy float32) float32 {
+	t := t0 + (t1-t0)*fx
+	u := b0 + (b1-b0)*fx
+	return (t + (u-t)*fy) * (1.0 / 255)
+}
+
+// fillPadding paints only the border around the resized image gray.
+func (lb Letterbox) fillPadding(r, g, b []float32, newW, newH int) {
+	paint := func(from, to int) {
+		for i := from; i < to; i++ {
+			r[i], g[i], b[i] = pad, pad, pad
+		}
+	}
+	paint(0, lb.PadY*lb.Width)
+	paint((lb.PadY+newH)*lb.Width, lb.Width*lb.Height)
+	for y := lb.PadY; y < lb.PadY+newH; y++ {
+		paint(y*lb.Width, y*lb.Width+lb.PadX)
+		paint(y*lb.Width+lb.PadX+newW, (y+1)*lb.Width)
+	}
+}
+
+type column struct {
+	x0, x1 int
+	fx     float32
+}
+
+func columnTable(newW int, scale float64, n int) []column {
+	cols := make([]column, newW)
+	for x := range cols {
+		x0, x1, fx := srcPos(x, scale, n)
+		cols[x] = column{x0, x1, fx}
+	}
+	return cols
 }
 
 // srcPos maps a destination pixel to its two source neighbours and the
@@ -87,40 +117,104 @@ func srcPos(d int, scale float64, n int) (int, int, float32) {
 	return i0, i0 + 1, f
 }
 
-func bilerp(v00, v01, v10, v11 float32, fx, fy float32) float32 {
-	top := v00 + (v01-v00)*fx
-	bot := v10 + (v11-v10)*fx
-	return (top + (bot-top)*fy) / 255
+// rowCache converts source rows to interleaved RGB floats on demand,
+// keeping the last two (bilinear resizing reads rows pairwise, in order).
+type rowCache struct {
+	img  image.Image
+	w    int
+	idx  [2]int
+	buf  [2][]float32
+	next int
 }
 
-// pixelReader returns a fast accessor for the common decoded image types
-// (JPEG gives YCbCr, PNG gives NRGBA/RGBA/Gray) and a generic one otherwise.
-func pixelReader(img image.Image) func(x, y int) (float32, float32, float32) {
+func newRowCache(img image.Image, w int) *rowCache {
+	return &rowCache{img: img, w: w, idx: [2]int{-1, -1}, buf: [2][]float32{make([]float32, 3*w), make([]float32, 3*w)}}
+}
+
+func (c *rowCache) row(y int) []float32 {
+	for i := range c.idx {
+		if c.idx[i] == y {
+			return c.buf[i]
+		}
+	}
+	i := c.next
+	c.next ^= 1
+	c.idx[i] = y
+	convertRow(c.img, y, c.buf[i])
+	return c.buf[i]
+}
+
+// convertRow writes source row y (relative to the bounds) as RGB floats,
+// with fast paths for the types the JPEG and PNG decoders return.
+func convertRow(img image.Image, y int, out []float32) {
+	bounds := img.Bounds()
+	y += bounds.Min.Y
+	w := len(out) / 3
 	switch im := img.(type) {
 	case *image.YCbCr:
-		return func(x, y int) (float32, float32, float32) {
-			yi, ci := im.YOffset(x, y), im.COffset(x, y)
-			r, g, b := color.YCbCrToRGB(im.Y[yi], im.Cb[ci], im.Cr[ci])
-			return float32(r), float32(g), float32(b)
-		}
+		convertYCbCrRow(im, y, out[:3*w])
 	case *image.NRGBA:
-		return func(x, y int) (float32, float32, float32) {
-			o := im.PixOffset(x, y)
-			return float32(im.Pix[o]), float32(im.Pix[o+1]), float32(im.Pix[o+2])
+		pix := im.Pix[im.PixOffset(bounds.Min.X, y):]
+		for x := 0; x < w; x++ {
+			out[3*x], out[3*x+1], out[3*x+2] = float32(pix[4*x]), float32(pix[4*x+1]), float32(pix[4*x+2])
 		}
 	case *image.RGBA:
-		return func(x, y int) (float32, float32, float32) {
-			o := im.PixOffset(x, y)
-			return float32(im.Pix[o]), float32(im.Pix[o+1]), float32(im.Pix[o+2])
+		pix := im.Pix[im.PixOffset(bounds.Min.X, y):]
+		for x := 0; x < w; x++ {
+			out[3*x], out[3*x+1], out[3*x+2] = float32(pix[4*x]), float32(pix[4*x+1]), float32(pix[4*x+2])
 		}
 	case *image.Gray:
-		return func(x, y int) (float32, float32, float32) {
-			v := float32(im.Pix[im.PixOffset(x, y)])
-			return v, v, v
+		pix := im.Pix[im.PixOffset(bounds.Min.X, y):]
+		for x := 0; x < w; x++ {
+			v := float32(pix[x])
+			out[3*x], out[3*x+1], out[3*x+2] = v, v, v
+		}
+	default:
+		for x := 0; x < w; x++ {
+			r, g, b, _ := img.At(bounds.Min.X+x, y).RGBA()
+			out[3*x], out[3*x+1], out[3*x+2] = float32(r>>8), float32(g>>8), float32(b>>8)
 		}
 	}
-	return func(x, y int) (float32, float32, float32) {
-		r, g, b, _ := img.At(x, y).RGBA()
-		return float32(r >> 8), float32(g >> 8), float32(b >> 8)
+}
+
+// convertYCbCrRow indexes the planes directly: YOffset/COffset per pixel
+// cost more than the colour conversion itself.
+func convertYCbCrRow(im *image.YCbCr, y int, out []float32) {
+	yrow := im.Y[im.YOffset(im.Rect.Min.X, y):]
+	c0 := im.COffset(im.Rect.Min.X, y)
+	cb, cr := im.Cb[c0:], im.Cr[c0:]
+	shift := 0 // how many luma columns share a chroma sample, as a shift
+	switch im.SubsampleRatio {
+	case image.YCbCrSubsampleRatio420, image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio440:
+		if im.SubsampleRatio != image.YCbCrSubsampleRatio440 {
+			shift = 1
+		}
+	case image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410:
+		shift = 2
 	}
+	// Chroma columns are aligned to the image's origin, as COffset does.
+	off := im.Rect.Min.X - (im.Rect.Min.X>>shift)<<shift
+	n := len(out) / 3
+	yrow, out = yrow[:n], out[:3*n]
+	for x := range yrow {
+		ci := (x + off) >> shift
+		// JFIF's YCbCr to RGB in float (the integer form rounds to whole
+		// levels; this keeps the fraction for the bilinear blend).
+		yv, cbv, crv := float32(yrow[x]), float32(cb[ci])-128, float32(cr[ci])-128
+		out[3*x] = clamp255(yv + 1.402*crv)
+		out[3*x+1] = clamp255(yv - 0.344136*cbv - 0.714136*crv)
+		out[3*x+2] = clamp255(yv + 1.772*cbv)
+	}
+}
+
+// clamp255 compares by hand: the min and max builtins handle NaN and are
+// several times slower in this loop.
+func clamp255(v float32) float32 {
+	if v < 0 {
+		return 0
+	}
+	if v > 255 {
+		return 255
+	}
+	return v
 }
