@@ -65,6 +65,7 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 		if !*replay {
 			// Moving the image after its result is handed over means a
 			// restart neither repeats nor loses it.
+			os.MkdirAll(*done, 0o755) // the folder may have been recreated
 			if err := os.Rename(path, filepath.Join(*done, filepath.Base(path))); err != nil {
 				log.Warn("cannot move processed image", "image", path, "err", err)
 			}
