@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -34,6 +35,17 @@ type pipeline struct {
 	maxPixels int
 	log       *slog.Logger
 	free      chan []float32
+
+	mu        sync.Mutex // guards the thresholds, which reload live
+	conf, iou float32
+}
+
+// setThresholds changes the confidence and IoU thresholds from the next
+// image on.
+func (p *pipeline) setThresholds(conf, iou float32) {
+	p.mu.Lock()
+	p.conf, p.iou = conf, iou
+	p.mu.Unlock()
 }
 
 func newPipeline(sess *ort.Session, post infer.Post, model infer.ModelRef, log *slog.Logger) *pipeline {
@@ -101,6 +113,11 @@ func (p *pipeline) infer(f *frame) *infer.Result {
 	t1 := time.Now()
 	if err == nil {
 		c := p.sess.Contract
+		p.mu.Lock()
+		if p.conf > 0 {
+			p.post.Confidence, p.post.IoU = p.conf, p.iou
+		}
+		p.mu.Unlock()
 		r.Detections, err = p.post.Decode(p.sess.Output(), c.Classes, c.Anchors, f.lb)
 	}
 	t2 := time.Now()

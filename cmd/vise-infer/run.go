@@ -29,6 +29,16 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	cfgPath := os.Getenv("VISE_CONFIG")
+	var cfgTime time.Time
+	if cfgPath != "" {
+		cfg, mod, err := readConfig(cfgPath)
+		if err != nil {
+			return fmt.Errorf("configuration %s: %w", cfgPath, err)
+		}
+		applyConfig(fs, cfg)
+		cfgTime = mod
+	}
 	if *source == "" {
 		return fmt.Errorf("%w: no image folder: pass --source DIR", errUsage)
 	}
@@ -43,6 +53,9 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 	}
 	defer pub.Close()
 	p := newPipeline(sess, c.post(sess), model, log)
+	if cfgPath != "" {
+		go watchConfig(ctx, cfgPath, cfgTime, p, float32(c.conf), float32(c.iou), log)
+	}
 	paths := make(chan string)
 	if *replay {
 		go replaySource(ctx, *source, *interval, paths, log)
