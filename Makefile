@@ -9,8 +9,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 all: build
 
+# vise is pure Go; vise-infer, the inference runner, is the only cgo binary.
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "-X main.Version=$(VERSION)" -o bin/vise ./cmd/vise
+	CGO_ENABLED=1 $(GO) build -o bin/vise-infer ./cmd/vise-infer
 
 setup-demo:
 	scripts/setup.sh demo
@@ -19,7 +21,7 @@ setup-test:
 	scripts/setup.sh test
 
 demo: setup-demo build
-	bin/vise demo --data demo-data
+	LC_ALL=en_US.UTF-8 bin/vise demo --data demo-data
 
 # VISE_REQUIRE_POSTGRES turns "PostgreSQL is not installed" from a skip into a
 # failure, so the conformance suite cannot silently drop an engine.

@@ -78,7 +78,7 @@ func (p *proc) supervise() {
 		// agent if it dies (Pdeathsig), and recorded so a restarted agent
 		// can clean up after a kill -9 (killStale).
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		cmd.Stdout, cmd.Stderr = logWriter{p.log, slog.LevelInfo}, logWriter{p.log, slog.LevelWarn}
+		cmd.Stdout, cmd.Stderr = logWriter{p.log, slog.LevelInfo}, logWriter{p.log.With("stream", "stderr"), slog.LevelInfo}
 		p.mu.Lock()
 		if p.stopping {
 			p.mu.Unlock()

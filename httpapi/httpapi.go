@@ -121,6 +121,12 @@ type ErrorBody struct {
 }
 
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if sw, ok := w.(*statusWriter); ok && sw.status != 0 {
+		// The response had started (a client gone mid-download, say):
+		// nothing more can be sent, only logged.
+		logger(r.Context(), a.log).Info("response cut short", "err", err)
+		return
+	}
 	code := vise.ErrorCode(err)
 	if errors.Is(err, context.Canceled) {
 		code = vise.CodeUnavailable

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 // defaults, the sample model registered and approved, two edge agents with
 // their own data directories, and the model deployed to them.
 func (a *app) demoCmd() *cobra.Command {
-	var listen, deviceListen, mqttListen, model string
+	var listen, deviceListen, mqttListen, model, inferBin, ortLib, images string
 	var devices int
 	c := &cobra.Command{
 		Use:   "demo",
@@ -60,7 +61,7 @@ func (a *app) demoCmd() *cobra.Command {
 			if err := awaitEnrolled(ctx, cl, names); err != nil {
 				return err
 			}
-			d, err := deploySample(ctx, cl, model, mv)
+			d, err := deploySample(ctx, cl, mv, inferBin, ortLib, images)
 			if err != nil {
 				return err
 			}
@@ -69,7 +70,7 @@ func (a *app) demoCmd() *cobra.Command {
 			fmt.Fprintf(a.stdout, "  model:    %s version %d (%s), deployed as %s\n", mv.Group, mv.Version, mv.Approval.Status, refsText(d.Components))
 			fmt.Fprintf(a.stdout, "Try: VISE_SERVER=%s VISE_DATA=%s vise device list\nPress Ctrl-C to stop.\n\n",
 				s.URL(), filepath.Join(a.dataDir, "server"))
-			a.demoSummary(ctx, cl, d.ID, names)
+			a.demoSummary(ctx, cl, d.ID, time.Now())
 			fmt.Fprintln(a.stdout, "\nstopping")
 			return nil
 		},
@@ -79,6 +80,9 @@ func (a *app) demoCmd() *cobra.Command {
 	c.Flags().StringVar(&mqttListen, "mqtt-listen", "127.0.0.1:8883", "address of the MQTT broker")
 	c.Flags().StringVar(&model, "model", filepath.Join("samples", "models", "sample-tiny.onnx"), "ONNX model to register and deploy")
 	c.Flags().IntVar(&devices, "devices", 2, "simulated edge devices to run")
+	c.Flags().StringVar(&inferBin, "infer", filepath.Join("bin", "vise-infer"), "vise-infer binary to deploy as the inference component")
+	c.Flags().StringVar(&ortLib, "ort-lib", envOr("VISE_ORT_LIB", filepath.Join(".cache", "onnxruntime", "1.30.0", "libonnxruntime.so.1")), "ONNX Runtime library to deploy as a component")
+	c.Flags().StringVar(&images, "images", filepath.Join("samples", "images"), "folder the simulated cameras replay")
 	return c
 }
 
@@ -157,24 +161,75 @@ func awaitEnrolled(ctx context.Context, cl *client.Client, names []string) error
 	return nil
 }
 
-// deploySample packages the model as a component and deploys it to the
-// demo group (a new component version only when the model changed).
-func deploySample(ctx context.Context, cl *client.Client, path string, mv *vise.ModelVersion) (*vise.Deployment, error) {
-	r := &vise.Recipe{Name: "vise.model." + mv.Group, Version: fmt.Sprintf("%d.0.0", mv.Version),
+// deploySample deploys to the demo group: the model as a component, and,
+// when vise-infer and the ONNX Runtime library are at hand, both as
+// components too, with vise-infer replaying the sample images as a camera.
+func deploySample(ctx context.Context, cl *client.Client, mv *vise.ModelVersion, inferBin, ortLib, images string) (*vise.Deployment, error) {
+	modelComp := &vise.Recipe{Name: "vise.model." + mv.Group, Version: fmt.Sprintf("%d.0.0", mv.Version),
 		Description: "model " + mv.Group + " version " + fmt.Sprint(mv.Version),
 		Artifacts:   []vise.RecipeArtifact{{Name: "model.onnx", SHA256: mv.Artifact.SHA256, Size: mv.Artifact.Size}}}
+	if _, _, err := cl.CreateComponent(ctx, modelComp); err != nil {
+		return nil, err
+	}
+	target := vise.Target{Kind: vise.TargetGroup, Name: "demo"}
+	deploy := []vise.ComponentRef{{Name: modelComp.Name, Version: modelComp.Version}}
+	if fileExists(inferBin) && fileExists(ortLib) {
+		r, err := inspectComponents(ctx, cl, modelComp, inferBin, ortLib, images)
+		if err != nil {
+			return nil, err
+		}
+		deploy = []vise.ComponentRef{{Name: r.Name, Version: r.Version}, deploy[0]}
+	}
+	return cl.CreateDeployment(ctx, vise.CreateDeploymentRequest{Target: target, Components: deploy})
+}
+
+// inspectComponents uploads the ONNX Runtime library and vise-infer and
+// makes the inference component that depends on them and on the model.
+// Versions follow content, so an unchanged file is not a new version.
+func inspectComponents(ctx context.Context, cl *client.Client, model *vise.Recipe, inferBin, ortLib, images string) (*vise.Recipe, error) {
+	lib, err := cl.UploadFile(ctx, ortLib, nil)
+	if err != nil {
+		return nil, err
+	}
+	runtime := &vise.Recipe{Name: "vise.runtime.onnxruntime", Version: "1.30.0",
+		Artifacts: []vise.RecipeArtifact{{Name: "libonnxruntime.so.1", SHA256: lib.SHA256, Size: lib.Size}}}
+	if _, _, err := cl.CreateComponent(ctx, runtime); err != nil {
+		return nil, err
+	}
+	bin, err := cl.UploadFile(ctx, inferBin, nil)
+	if err != nil {
+		return nil, err
+	}
+	abs, _ := filepath.Abs(images)
+	r := &vise.Recipe{Name: "vise.inspect", Version: "0.1.0-b" + bin.SHA256[:12],
+		Description: "vise-infer replaying sample images as a camera",
+		Artifacts:   []vise.RecipeArtifact{{Name: "bin/vise-infer", SHA256: bin.SHA256, Size: bin.Size, Executable: true}},
+		Dependencies: map[string]vise.Dependency{model.Name: {Version: "=" + model.Version},
+			runtime.Name: {Version: "~1.30"}},
+		Lifecycle: vise.Lifecycle{Run: &vise.Step{Script: `exec ./artifacts/bin/vise-infer run --model "$VISE_DEP_` + envKey(model.Name) +
+			`_ARTIFACTS/model.onnx" --ort-lib "$VISE_DEP_VISE_RUNTIME_ONNXRUNTIME_ARTIFACTS/libonnxruntime.so.1"`}},
+		Configuration: map[string]any{"source": abs, "replay": true, "interval": "1s", "confidence": 0.25, "threads": 1}}
 	if _, _, err := cl.CreateComponent(ctx, r); err != nil {
 		return nil, err
 	}
-	return cl.CreateDeployment(ctx, vise.CreateDeploymentRequest{Target: vise.Target{Kind: vise.TargetGroup, Name: "demo"},
-		Components: []vise.ComponentRef{{Name: r.Name, Version: r.Version}}})
+	return r, nil
 }
 
-// demoSummary prints the devices' progress until ctx ends.
-func (a *app) demoSummary(ctx context.Context, cl *client.Client, id string, names []string) {
+func envKey(name string) string {
+	return strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(name))
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
+}
+
+// demoSummary prints the devices' progress and the results coming back
+// until ctx ends.
+func (a *app) demoSummary(ctx context.Context, cl *client.Client, id string, since time.Time) {
 	last := ""
 	for {
-		line := summaryLine(ctx, cl, id)
+		line := summaryLine(ctx, cl, id) + resultsLine(ctx, cl, since)
 		if line != last {
 			fmt.Fprintln(a.stdout, time.Now().Format("15:04:05"), line)
 			last = line
@@ -185,6 +240,18 @@ func (a *app) demoSummary(ctx context.Context, cl *client.Client, id string, nam
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+func resultsLine(ctx context.Context, cl *client.Client, since time.Time) string {
+	rs, err := cl.Results(ctx, "", since, 1000)
+	if err != nil || len(rs) == 0 {
+		return ""
+	}
+	defects := 0
+	for _, r := range rs {
+		defects += r.Defects
+	}
+	return fmt.Sprintf("; results %d (%.1f/s), defects found %d", len(rs), float64(len(rs))/time.Since(since).Seconds(), defects)
 }
 
 func summaryLine(ctx context.Context, cl *client.Client, id string) string {
