@@ -72,7 +72,11 @@ fetch_ort() {
 apt_install ca-certificates git make gcc locales
 if ! locale -a 2>/dev/null | grep -qi '^en_US.utf8$'; then
 	# ONNX Runtime's string ops want en_US.UTF-8.
-	as_root sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen
+	if grep -q 'en_US.UTF-8 UTF-8' /etc/locale.gen 2>/dev/null; then
+		as_root sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen
+	else
+		echo 'en_US.UTF-8 UTF-8' | as_root tee -a /etc/locale.gen >/dev/null
+	fi
 	as_root locale-gen >/dev/null
 fi
 case "$mode" in
