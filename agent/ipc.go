@@ -28,7 +28,9 @@ type ipc struct {
 
 func startIPC(listen string, log *slog.Logger, onResult func(component string, payload []byte), onStatus func(component string, payload []byte)) (*ipc, error) {
 	i := &ipc{token: rand.Text()}
-	i.srv = mqtt.New(&mqtt.Options{InlineClient: true, Logger: log.With("part", "ipc")})
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = 8 << 20
+	i.srv = mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: log.With("part", "ipc")})
 	if err := i.srv.AddHook(&ipcAuth{token: i.token, log: log}, nil); err != nil {
 		return nil, err
 	}

@@ -8,8 +8,9 @@ import (
 	"syscall"
 )
 
-// maxResultBytes bounds one result message from a component.
-const maxResultBytes = 256 << 10
+// maxResultBytes bounds one result message from a component (an attached
+// camera image included).
+const maxResultBytes = 4 << 20
 
 // onResult queues a component's result for the server. Each message gets a
 // unique msg_id (kept if the component set one) so the server stores it

@@ -30,6 +30,10 @@ type Broker interface {
 	Close() error
 }
 
+// MaxPacket is the largest MQTT packet the broker accepts: a result with an
+// attached camera image fits.
+const MaxPacket = 8 << 20
+
 // DeviceTopic is the root of a device's subtree.
 func DeviceTopic(device string) string { return "vise/devices/" + device }
 
@@ -69,7 +73,9 @@ func NewEmbedded(opts Options) (*Embedded, error) {
 	if opts.Metrics != nil {
 		opts.Metrics.MustRegister(b.denied)
 	}
-	b.srv = mqtt.New(&mqtt.Options{InlineClient: true, Logger: opts.Logger.With("part", "mqtt")})
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = MaxPacket // a bound on what one client can make the server buffer
+	b.srv = mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: opts.Logger.With("part", "mqtt")})
 	if err := b.srv.AddHook(&aclHook{b: b, opts: opts}, nil); err != nil {
 		return nil, err
 	}

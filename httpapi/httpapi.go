@@ -65,6 +65,7 @@ func New(opts Options) *API {
 	a.routeFleet()
 	a.mux.Handle("GET /v1/events", a.handle(roleViewer, a.events))
 	a.mux.Handle("GET /v1/results", a.handle(roleViewer, a.results))
+	a.mux.Handle("GET /v1/results/{msg_id}/image", a.handle(roleViewer, a.resultImage))
 	a.mux.Handle("/v1/", a.handle(roleNone, func(w http.ResponseWriter, r *http.Request) error {
 		return vise.Errorf(vise.CodeNotFound, "no API route %s %s; see the README's API section", r.Method, r.URL.Path)
 	}))
@@ -198,4 +199,33 @@ func (a *API) results(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, rs)
+}
+
+// resultImage serves the camera image a device attached to a result.
+func (a *API) resultImage(w http.ResponseWriter, r *http.Request) error {
+	res, err := a.store.GetResult(r.Context(), r.PathValue("msg_id"))
+	if err != nil {
+		return err
+	}
+	var p struct {
+		Image struct {
+			Stored string `json:"stored"`
+		} `json:"image"`
+	}
+	json.Unmarshal(res.Payload, &p)
+	if p.Image.Stored == "" {
+		return vise.Errorf(vise.CodeNotFound, "result %s came without an image (devices attach images of defects)", res.MsgID)
+	}
+	rc, err := a.reg.OpenArtifact(r.Context(), p.Image.Stored, 0, -1)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(rc, head)
+	w.Header().Set("Content-Type", http.DetectContentType(head[:n]))
+	w.Header().Set("Cache-Control", "private, max-age=86400")
+	w.Write(head[:n])
+	_, err = io.Copy(w, rc)
+	return err
 }

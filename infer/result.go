@@ -15,7 +15,10 @@ type Result struct {
 	InferredAt time.Time   `json:"inferred_at"`
 	LatencyMS  Latency     `json:"latency_ms"`
 	Detections []Detection `json:"detections"`
-	Error      string      `json:"error,omitempty"` // set for an image that could not be read
+	// ImageData is the image file (base64 in JSON) when it is uploaded for
+	// a person to look at: defects, and a sample of the rest for labelling.
+	ImageData []byte `json:"image_data,omitempty"`
+	Error     string `json:"error,omitempty"` // set for an image that could not be read
 }
 
 // ModelRef names the model that produced a result.

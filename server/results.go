@@ -1,8 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"image"
+	_ "image/jpeg" // result images
+	_ "image/png"
 	"strings"
 	"time"
 
@@ -11,7 +16,7 @@ import (
 	"github.com/vise-edge/vise"
 )
 
-const maxResultBytes = 256 << 10
+const maxResultBytes = 4 << 20
 
 type resultMetrics struct {
 	results *prometheus.CounterVec
@@ -58,6 +63,11 @@ func (s *Server) onResult(topic string, payload []byte) {
 	json.Unmarshal(msg.Detections, &dets)
 	ctx, cancel := context.WithTimeout(s.stopCtx, 10*time.Second)
 	defer cancel()
+	payload, err := s.storeImage(ctx, payload)
+	if err != nil {
+		bad(err.Error())
+		return
+	}
 	inserted, err := s.Store.InsertResult(ctx, vise.Result{MsgID: msg.MsgID, Device: device, Component: component, Defects: len(dets), Payload: payload})
 	switch {
 	case err != nil:
@@ -67,4 +77,38 @@ func (s *Server) onResult(topic string, payload []byte) {
 	default:
 		s.resultMetrics.results.WithLabelValues("duplicate").Inc()
 	}
+}
+
+// storeImage moves an attached camera image (image_data) into the blob
+// store, leaving its digest in the result as image.stored. Anything that is
+// not a JPEG or PNG is refused with the whole message.
+func (s *Server) storeImage(ctx context.Context, payload []byte) ([]byte, error) {
+	var msg map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &msg); err != nil {
+		return nil, err
+	}
+	raw, ok := msg["image_data"]
+	if !ok {
+		return payload, nil
+	}
+	var data []byte
+	if err := json.Unmarshal(raw, &data); err != nil || len(data) == 0 {
+		return nil, fmt.Errorf("image_data is not base64")
+	}
+	if _, format, err := image.DecodeConfig(bytes.NewReader(data)); err != nil || (format != "jpeg" && format != "png") {
+		return nil, fmt.Errorf("image_data is not a JPEG or PNG image")
+	}
+	a, err := s.Blobs.Put(ctx, bytes.NewReader(data), int64(len(data)), "")
+	if err != nil {
+		return nil, fmt.Errorf("store image: %w", err)
+	}
+	delete(msg, "image_data")
+	var img map[string]any
+	json.Unmarshal(msg["image"], &img)
+	if img == nil {
+		img = map[string]any{}
+	}
+	img["stored"] = a.SHA256
+	msg["image"], _ = json.Marshal(img)
+	return json.Marshal(msg)
 }

@@ -31,13 +31,27 @@ func (s *Store) ListResults(ctx context.Context, device string, since time.Time,
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	return list(ctx, s, "list results", func(row scanner) (r vise.Result, err error) {
-		var payload string
-		var at int64
-		err = row.Scan(&r.MsgID, &r.Device, &r.Component, &r.Defects, &payload, &at)
-		r.Payload, r.ReceivedAt = json.RawMessage(payload), fromMicros(at)
-		return r, err
-	}, `SELECT msg_id, device, component, defects, payload, received_at FROM results
+	return list(ctx, s, "list results", scanResult, `SELECT msg_id, device, component, defects, payload, received_at FROM results
 		WHERE (? = '' OR device = ?) AND received_at >= ? ORDER BY received_at DESC, msg_id DESC LIMIT ?`,
 		device, device, micros(since), limit)
+}
+
+// GetResult returns one result by its message id.
+func (s *Store) GetResult(ctx context.Context, msgID string) (*vise.Result, error) {
+	rs, err := list(ctx, s, "get result", scanResult, `SELECT msg_id, device, component, defects, payload, received_at FROM results WHERE msg_id = ?`, msgID)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 {
+		return nil, vise.Errorf(vise.CodeNotFound, "result %s not found", msgID)
+	}
+	return &rs[0], nil
+}
+
+func scanResult(row scanner) (r vise.Result, err error) {
+	var payload string
+	var at int64
+	err = row.Scan(&r.MsgID, &r.Device, &r.Component, &r.Defects, &payload, &at)
+	r.Payload, r.ReceivedAt = json.RawMessage(payload), fromMicros(at)
+	return r, err
 }

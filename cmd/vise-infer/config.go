@@ -19,6 +19,8 @@ type config struct {
 	Confidence *float64 `json:"confidence"`
 	IoU        *float64 `json:"iou"`
 	Threads    *int     `json:"threads"`
+	Upload     string   `json:"upload"`
+	Sample     *float64 `json:"upload_sample"`
 }
 
 func readConfig(path string) (config, time.Time, error) {
@@ -45,6 +47,10 @@ func applyConfig(fs *flag.FlagSet, c config) {
 	}
 	put("source", c.Source)
 	put("interval", c.Interval)
+	put("upload", c.Upload)
+	if c.Sample != nil {
+		put("upload-sample", jsonText(*c.Sample))
+	}
 	if c.Replay != nil {
 		put("replay", boolText(*c.Replay))
 	}

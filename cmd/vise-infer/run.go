@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,6 +27,8 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 	done := fs.String("done", "", "move processed images here (default SOURCE/.processed); ignored with --replay")
 	replay := fs.Bool("replay", false, "cycle the folder at --interval instead of watching it (a simulated camera)")
 	interval := fs.Duration("interval", time.Second, "time between images with --replay")
+	upload := fs.String("upload", "defects", "attach images to results: defects, all or none")
+	sample := fs.Float64("upload-sample", 0, "share of defect-free images attached too, for labelling (0-1)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -38,6 +41,9 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 		}
 		applyConfig(fs, cfg)
 		cfgTime = mod
+	}
+	if *upload != "defects" && *upload != "all" && *upload != "none" {
+		return fmt.Errorf("%w: --upload %q: use defects, all or none", errUsage, *upload)
 	}
 	if *source == "" {
 		return fmt.Errorf("%w: no image folder: pass --source DIR", errUsage)
@@ -73,6 +79,8 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 	p.run(ctx, paths, func(path string, r *infer.Result) {
 		if r.Error != "" {
 			log.Warn("image skipped", "image", path, "err", r.Error)
+		} else if attach(*upload, *sample, len(r.Detections)) {
+			r.ImageData, _ = os.ReadFile(path)
 		}
 		pub.Publish(ctx, r)
 		if !*replay {
@@ -242,4 +250,15 @@ func (p *publisher) Close() {
 	if p.ipc != nil {
 		p.ipc.close()
 	}
+}
+
+// attach decides whether an image goes to the server with its result.
+func attach(policy string, sample float64, detections int) bool {
+	switch policy {
+	case "all":
+		return true
+	case "none":
+		return false
+	}
+	return detections > 0 || rand.Float64() < sample
 }

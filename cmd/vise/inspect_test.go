@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +61,7 @@ configuration:
   replay: true
   interval: 200ms
   confidence: 0.01
+  upload: all
 `)
 	for _, f := range []string{"runtime.yaml", "model.yaml", "inspect.yaml"} {
 		e.ok("component", "create", "-f", filepath.Join(e.workdir, f))
@@ -84,8 +88,29 @@ configuration:
 			Error string
 		}
 		json.Unmarshal(r.Payload, &p)
+		if img := resultImage(t, e, r.MsgID); !bytes.HasPrefix(img, []byte{0xff, 0xd8}) {
+			t.Errorf("result %s: attached image is not the JPEG (%d bytes)", r.MsgID, len(img))
+		}
 		if p.Schema != 1 || p.Model.SHA256 != mv.Recipe.Artifacts[0].SHA256 || !strings.HasPrefix(p.Image.Name, "tag-") || p.Image.Width != 450 || p.Error != "" {
 			t.Errorf("result %s = %s", r.MsgID, r.Payload)
 		}
 	}
+}
+
+// resultImage fetches the image attached to a result through the API.
+func resultImage(t *testing.T, e *env, msgID string) []byte {
+	t.Helper()
+	tok, _ := os.ReadFile(filepath.Join(e.data, "admin.token"))
+	req, _ := http.NewRequest(http.MethodGet, e.server+"/v1/results/"+msgID+"/image", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/jpeg" {
+		t.Errorf("GET image of %s: %d %s", msgID, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return b
 }

@@ -42,6 +42,8 @@ func TestResultsStoreAndForward(t *testing.T) {
 	e, srv := startServerOn(t, data, listen, devListen, mqttListen)
 	script := fmt.Sprintf(`#!/bin/sh
 %[1]s ipc publish status '{"ready": true}'
+%[1]s ipc publish results '{"msg_id":"bad-image","image_data":"aGVsbG8sIG5vdCBhbiBpbWFnZQ=="}'
+%[1]s ipc publish results 'not json at all'
 i=0
 while true; do
   i=$((i+1))
@@ -57,6 +59,10 @@ done
 		t.Fatalf("deployment: %+v", st)
 	}
 	e.waitFor("results to arrive", 30*time.Second, func() bool { return len(e.results("cam-1")) >= 5 })
+	// The result whose "image" is not an image was refused and counted.
+	if m := metric(t, e, `vise_results_total{outcome="malformed"}`); m != 1 {
+		t.Errorf("malformed results counted = %v, want 1", m)
+	}
 
 	// The server goes away; the component keeps producing.
 	srv.Process.Signal(os.Interrupt)
@@ -73,6 +79,9 @@ done
 	seen := map[int]bool{}
 	max := 0
 	for _, r := range rs {
+		if r.MsgID == "bad-image" {
+			t.Fatal("a result whose attached image is not an image was stored")
+		}
 		n, err := strconv.Atoi(strings.TrimPrefix(r.MsgID, "r-"))
 		if err != nil || seen[n] {
 			t.Fatalf("unexpected or duplicate result id %q", r.MsgID)
