@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -105,9 +104,7 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	rep.LatencyP50MS, rep.LatencyP99MS = percentile(lat, 0.50), percentile(lat, 0.99)
 	rep.PeakRSSBytes = peakRSS()
 	if c.output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return printJSON(stdout, rep)
 	}
 	fmt.Fprintf(stdout, "model %s, input %s, %d threads, ONNX Runtime %s, %d frames over %d images\n", rep.Model, rep.Input, rep.Threads, rep.ORTVersion, rep.Frames, rep.Images)
 	fmt.Fprintf(stdout, "bare model:   %.1f images/s (%.1f ms/image)\n", rep.BareFPS, rep.BareMS)

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -78,9 +77,7 @@ func evalCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	})
 	rep.MAP50, rep.MAP5095 = infer.MAP(scored, sess.Contract.Classes)
 	if c.output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return printJSON(stdout, rep)
 	}
 	fmt.Fprintf(stdout, "%s on %s: %d images, %d labels: mAP50 %.4f, mAP50-95 %.4f\n", rep.Model, rep.Dataset, rep.Images, rep.Labels, rep.MAP50, rep.MAP5095)
 	return nil
