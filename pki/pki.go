@@ -134,7 +134,9 @@ func (c *CA) Pool() *x509.CertPool {
 }
 
 // DeviceURI is the identity a device certificate carries.
-func DeviceURI(device string) *url.URL { return &url.URL{Scheme: "vise", Host: "device", Path: "/" + device} }
+func DeviceURI(device string) *url.URL {
+	return &url.URL{Scheme: "vise", Host: "device", Path: "/" + device}
+}
 
 // SignDevice checks a CSR's signature and issues a client certificate for
 // device. The name comes from the enrollment, never from the CSR.
