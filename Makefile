@@ -26,6 +26,7 @@ demo: setup-demo build
 # VISE_REQUIRE_POSTGRES turns "PostgreSQL is not installed" from a skip into a
 # failure, so the conformance suite cannot silently drop an engine.
 test: setup-test
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	VISE_REQUIRE_POSTGRES=1 VISE_REQUIRE_ORT=1 LC_ALL=en_US.UTF-8 VISE_ORT_LIB=$(CURDIR)/.cache/onnxruntime/1.30.0/libonnxruntime.so.1 \
 		$(GO) test -p 2 -timeout 20m ./...

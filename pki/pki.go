@@ -7,6 +7,7 @@ package pki
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
@@ -157,7 +158,7 @@ func (c *CA) SignDevice(csrPEM []byte, device string, validity time.Duration) (c
 		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() {
 			return nil, "", errors.New("device keys must be ECDSA P-256/P-384 or Ed25519")
 		}
-	case interface{ Equal(crypto.PublicKey) bool }:
+	case ed25519.PublicKey:
 	default:
 		return nil, "", errors.New("device keys must be ECDSA P-256/P-384 or Ed25519")
 	}
