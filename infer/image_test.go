@@ -97,3 +97,27 @@ func BenchmarkNMS(b *testing.B) {
 		p.Decode(raw, 2, 400, lb)
 	}
 }
+
+// Splitting a large image in bands gives exactly the single-pass result.
+func TestFillBandsMatchSinglePass(t *testing.T) {
+	src := image.NewYCbCr(image.Rect(0, 0, 1280, 720), image.YCbCrSubsampleRatio420)
+	for i := range src.Y {
+		src.Y[i] = byte(i * 7)
+	}
+	for i := range src.Cb {
+		src.Cb[i], src.Cr[i] = byte(i*3), byte(255-i)
+	}
+	lb := NewLetterbox(1280, 720, 640, 640)
+	banded := make([]float32, 3*640*640)
+	lb.Fill(src, banded)
+	single := make([]float32, len(banded))
+	plane := 640 * 640
+	newW, newH := lb.resized()
+	lb.fillPadding(single[:plane], single[plane:2*plane], single[2*plane:], newW, newH)
+	lb.fillRows(src, columnTable(newW, 2, 1280), 0, newH, single[:plane], single[plane:2*plane], single[2*plane:])
+	for i := range banded {
+		if banded[i] != single[i] {
+			t.Fatalf("value %d differs: banded %v, single pass %v", i, banded[i], single[i])
+		}
+	}
+}
