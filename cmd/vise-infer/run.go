@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -74,11 +75,15 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 		}
 		go watchSource(ctx, *source, paths, log)
 	}
-	pub.Ready()
+	var counts counters
+	pub.Ready(&counts)
+	go pub.reportEvery(ctx, 10*time.Second, &counts)
 	log.Info("vise-infer running", "model", c.model, "source", *source, "replay", *replay, "input", fmt.Sprintf("%dx%d", sess.Contract.Width, sess.Contract.Height))
 	p.run(ctx, paths, func(path string, r *infer.Result) {
+		counts.images.Add(1)
 		if r.Error != "" {
-			log.Warn("image skipped", "image", path, "err", r.Error)
+			counts.errors.Add(1)
+			log.Warn("image skipped", "image", path, "err", r.Error, "skipped_total", counts.errors.Load())
 		} else if attach(*upload, *sample, len(r.Detections)) {
 			r.ImageData, _ = os.ReadFile(path)
 		}
@@ -224,9 +229,29 @@ func newPublisher(ctx context.Context, stdout io.Writer, log *slog.Logger) (*pub
 	return p, nil
 }
 
-func (p *publisher) Ready() {
+// counters are what the runner has done, reported with its status.
+type counters struct{ images, errors atomic.Int64 }
+
+func (c *counters) status() []byte {
+	return []byte(fmt.Sprintf(`{"ready": true, "images": %d, "errors": %d}`, c.images.Load(), c.errors.Load()))
+}
+
+// Ready tells the agent the component is healthy.
+func (p *publisher) Ready(c *counters) {
 	if p.ipc != nil {
-		p.ipc.publish(context.Background(), "status", []byte(`{"ready": true}`))
+		p.ipc.publish(context.Background(), "status", c.status())
+	}
+}
+
+// reportEvery publishes the counters as the component's status.
+func (p *publisher) reportEvery(ctx context.Context, every time.Duration, c *counters) {
+	for ctx.Err() == nil {
+		sleep(ctx, every)
+		if p.ipc != nil {
+			p.ipc.publish(ctx, "status", c.status())
+		} else {
+			p.log.Info("progress", "images", c.images.Load(), "skipped", c.errors.Load())
+		}
 	}
 }
 
