@@ -28,7 +28,7 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 	done := fs.String("done", "", "move processed images here (default SOURCE/.processed); ignored with --replay")
 	replay := fs.Bool("replay", false, "cycle the folder at --interval instead of watching it (a simulated camera)")
 	interval := fs.Duration("interval", time.Second, "time between images with --replay")
-	upload := fs.String("upload", "defects", "attach images to results: defects, all or none")
+	upload := fs.String("upload", "defects", "attach images to results sent to the agent: defects, all or none (printed results carry none unless set)")
 	sample := fs.Float64("upload-sample", 0, "share of defect-free images attached too, for labelling (0-1)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -74,6 +74,9 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 			return fmt.Errorf("processed-images folder: %w", err)
 		}
 		go watchSource(ctx, *source, paths, log)
+	}
+	if pub.ipc == nil && !flagSet(fs, "upload") {
+		*upload = "none" // JSON lines on a terminal: no base64 images unless asked
 	}
 	var counts counters
 	pub.Ready(&counts)
@@ -286,4 +289,10 @@ func attach(policy string, sample float64, detections int) bool {
 		return false
 	}
 	return detections > 0 || rand.Float64() < sample
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
