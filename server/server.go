@@ -45,8 +45,11 @@ type Config struct {
 	MQTTListen string
 	// Hosts are the names and addresses devices use to reach this server,
 	// written into its certificate; default loopback and the host name.
-	Hosts  []string
-	Logger *slog.Logger
+	Hosts []string
+	// ResultsRetention is how long inference results are kept; default 30
+	// days. (Their images stay in the blob store.)
+	ResultsRetention time.Duration
+	Logger           *slog.Logger
 }
 
 // DefaultListen is where the server listens and the CLI looks by default.
@@ -80,6 +83,9 @@ func (c *Config) setDefaults() error {
 	}
 	if len(c.Hosts) == 0 {
 		c.Hosts = defaultHosts()
+	}
+	if c.ResultsRetention == 0 {
+		c.ResultsRetention = 30 * 24 * time.Hour
 	}
 	return nil
 }
@@ -218,6 +224,7 @@ func (s *Server) Start() error {
 			s.log.Error("http server stopped", "err", err)
 		}
 	})
+	s.wg.Go(func() { s.pruneResults(ctx) })
 	s.wg.Go(func() {
 		if err := s.Release.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Error("release metadata refresh stopped", "err", err)

@@ -270,3 +270,35 @@ func TestPostgresGone(t *testing.T) {
 		t.Errorf("error shows the password: %v", err)
 	}
 }
+
+func TestResults(t *testing.T) {
+	engines(t, func(t *testing.T, s *store.Store) {
+		r := vise.Result{MsgID: "m-1", Device: "cam-1", Component: "vise.inspect", Defects: 2, Payload: []byte(`{"msg_id":"m-1"}`)}
+		if ok, err := s.InsertResult(ctx, r); !ok || err != nil {
+			t.Fatalf("first insert: %v %v", ok, err)
+		}
+		if ok, err := s.InsertResult(ctx, r); ok || err != nil {
+			t.Errorf("duplicate insert: inserted=%v err=%v; want ignored", ok, err)
+		}
+		r2 := r
+		r2.MsgID, r2.Device = "m-2", "cam-2"
+		s.InsertResult(ctx, r2)
+		all, _ := s.ListResults(ctx, "", time.Time{}, 0)
+		cam1, _ := s.ListResults(ctx, "cam-1", time.Time{}, 0)
+		if len(all) != 2 || len(cam1) != 1 || cam1[0].Defects != 2 || string(cam1[0].Payload) != `{"msg_id":"m-1"}` {
+			t.Errorf("all %d, cam-1 %+v", len(all), cam1)
+		}
+		got, err := s.GetResult(ctx, "m-2")
+		if err != nil || got.Device != "cam-2" {
+			t.Errorf("get: %+v %v", got, err)
+		}
+		_, err = s.GetResult(ctx, "nope")
+		wantCode(t, err, vise.CodeNotFound)
+		if n, err := s.PruneResults(ctx, time.Now().Add(time.Hour)); n != 2 || err != nil {
+			t.Errorf("prune: %d %v", n, err)
+		}
+		if rest, _ := s.ListResults(ctx, "", time.Time{}, 0); len(rest) != 0 {
+			t.Errorf("%d results left after pruning", len(rest))
+		}
+	})
+}

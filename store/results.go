@@ -55,3 +55,17 @@ func scanResult(row scanner) (r vise.Result, err error) {
 	r.Payload, r.ReceivedAt = json.RawMessage(payload), fromMicros(at)
 	return r, err
 }
+
+// PruneResults deletes results received before cutoff and returns how many.
+func (s *Store) PruneResults(ctx context.Context, cutoff time.Time) (int64, error) {
+	var n int64
+	err := s.write(ctx, "prune results", func(t *tx) error {
+		res, err := t.exec(`DELETE FROM results WHERE received_at < ?`, micros(cutoff))
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}
