@@ -269,11 +269,16 @@ func (a *Agent) switchTo(ctx context.Context, id string, gen int64) error {
 	}
 	a.log.Warn("new generation unhealthy; rolling back", "generation", gen, "to", prev, "err", err)
 	a.stopAll()
-	if prev > 0 {
-		if cerr := a.commit(prev); cerr == nil {
-			if pm, merr := readManifest(a.genDir(prev)); merr == nil {
-				a.startGeneration(context.WithoutCancel(ctx), prev, pm)
-			}
+	if prev == 0 {
+		// Nothing ran before: leave no generation committed, so a restart
+		// does not start the failed one.
+		os.Remove(a.path("current"))
+		a.save(func(st *State) { st.Generation = 0 })
+		return vise.Errorf(vise.CodeInvalid, "stopped it; the device runs nothing: %v", err)
+	}
+	if cerr := a.commit(prev); cerr == nil {
+		if pm, merr := readManifest(a.genDir(prev)); merr == nil {
+			a.startGeneration(context.WithoutCancel(ctx), prev, pm)
 		}
 	}
 	return vise.Errorf(vise.CodeInvalid, "rolled back to generation %d: %v", prev, err)

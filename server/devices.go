@@ -111,6 +111,10 @@ type Status struct {
 
 const maxStatusBytes = 64 << 10
 
+// deviceStates are the deployment states a device may report.
+var deviceStates = map[string]bool{vise.DeviceDownloading: true, vise.DeviceInstalling: true, vise.DeviceRunning: true,
+	vise.DeviceFailed: true, vise.DeviceRolledBack: true, vise.DeviceSuperseded: true}
+
 func (s *Server) onStatus(topic string, payload []byte) {
 	device := strings.TrimSuffix(strings.TrimPrefix(topic, "vise/devices/"), "/status")
 	var st Status
@@ -123,7 +127,7 @@ func (s *Server) onStatus(topic string, payload []byte) {
 	if err := s.Store.SetDeviceStatus(ctx, device, payload, st.Generation); err != nil {
 		s.log.Warn("record device status", "device", device, "err", err)
 	}
-	if st.Deployment != "" && st.State != "" {
+	if st.Deployment != "" && deviceStates[st.State] {
 		if err := s.Store.SetDeviceState(ctx, st.Deployment, device, st.State, st.Message); err != nil {
 			s.log.Warn("record deployment progress", "device", device, "deployment", st.Deployment, "err", err)
 		}
