@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"log/slog"
 	"os"
 	"time"
 )
@@ -77,9 +76,10 @@ func jsonText(v any) string {
 	return string(b)
 }
 
-// watchConfig reloads the thresholds when the configuration file changes,
-// without a restart.
-func watchConfig(ctx context.Context, path string, since time.Time, p *pipeline, conf, iou float32, log *slog.Logger) {
+// watchConfig applies configuration changes without a restart: thresholds
+// and the upload policy from the next image on, a new source or interval by
+// restarting the image source.
+func (r *runner) watchConfig(ctx context.Context, path string, since time.Time) {
 	for ctx.Err() == nil {
 		sleep(ctx, 2*time.Second)
 		c, mod, err := readConfig(path)
@@ -87,13 +87,48 @@ func watchConfig(ctx context.Context, path string, since time.Time, p *pipeline,
 			continue
 		}
 		since = mod
-		if c.Confidence != nil {
-			conf = float32(*c.Confidence)
+		r.mu.Lock()
+		old, st := r.st, r.st
+		c.apply(&st)
+		if err := st.check(); err != nil {
+			r.mu.Unlock()
+			r.log.Warn("configuration change ignored", "err", err)
+			continue
 		}
-		if c.IoU != nil {
-			iou = float32(*c.IoU)
+		r.st = st
+		r.mu.Unlock()
+		r.p.setThresholds(float32(st.Conf), float32(st.IoU))
+		if st.Source != old.Source || st.Replay != old.Replay || st.Interval != old.Interval {
+			select {
+			case r.changed <- struct{}{}:
+			default:
+			}
 		}
-		p.setThresholds(conf, iou)
-		log.Info("configuration reloaded", "confidence", conf, "iou", iou)
+		r.log.Info("configuration reloaded", "confidence", st.Conf, "iou", st.IoU, "source", st.Source, "upload", st.Upload)
+	}
+}
+
+// apply overlays the set fields of c on st.
+func (c config) apply(st *settings) {
+	if c.Source != "" && c.Source != st.Source {
+		st.Source, st.Done = c.Source, ""
+	}
+	if c.Replay != nil {
+		st.Replay = *c.Replay
+	}
+	if d, err := time.ParseDuration(c.Interval); err == nil {
+		st.Interval = d
+	}
+	if c.Confidence != nil {
+		st.Conf = *c.Confidence
+	}
+	if c.IoU != nil {
+		st.IoU = *c.IoU
+	}
+	if c.Upload != "" {
+		st.Upload = c.Upload
+	}
+	if c.Sample != nil {
+		st.Sample = *c.Sample
 	}
 }

@@ -255,3 +255,58 @@ func TestRunWatchesFolder(t *testing.T) {
 	case <-time.After(time.Second):
 	}
 }
+
+// A changed configuration (as the agent writes it) takes effect without a
+// restart: here the camera folder and the confidence threshold.
+func TestRunReloadsConfiguration(t *testing.T) {
+	needORT(t)
+	dir := t.TempDir()
+	camA, camB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	copyFile(t, filepath.Join(testdata, "tag-a.jpg"), filepath.Join(camA, "from-a.jpg"))
+	copyFile(t, filepath.Join(testdata, "tag-b.jpg"), filepath.Join(camB, "from-b.jpg"))
+	cfg := filepath.Join(dir, "config.json")
+	os.WriteFile(cfg, []byte(`{"source": "`+camA+`", "replay": true, "interval": "100ms", "confidence": 0.01}`), 0o644)
+	cmd := exec.Command(bin, "run", "--model", model, "--ort-lib", ortLib)
+	cmd.Env = append(os.Environ(), "VISE_IPC=", "VISE_CONFIG="+cfg)
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("stderr:\n%s", stderr.String())
+		}
+	}()
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(nil, 16<<20)
+	next := func() infer.Result {
+		if !sc.Scan() {
+			t.Fatalf("vise-infer stopped: %v", sc.Err())
+		}
+		var r infer.Result
+		json.Unmarshal(sc.Bytes(), &r)
+		return r
+	}
+	if r := next(); r.Image.Name != "from-a.jpg" || len(r.Detections) == 0 {
+		t.Fatalf("first result = %s with %d detections", r.Image.Name, len(r.Detections))
+	}
+	time.Sleep(10 * time.Millisecond) // a later modification time than the first write
+	os.WriteFile(cfg, []byte(`{"source": "`+camB+`", "replay": true, "interval": "100ms", "confidence": 0.999}`), 0o644)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := next()
+		if r.Image.Name == "from-b.jpg" {
+			if len(r.Detections) != 0 {
+				t.Errorf("new confidence threshold not applied: %d detections at 0.999", len(r.Detections))
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new camera folder was not picked up within 20s")
+		}
+	}
+}

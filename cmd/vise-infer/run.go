@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,12 +25,13 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	var c common
 	c.register(fs)
-	source := fs.String("source", os.Getenv("VISE_SOURCE"), "folder of camera images (env VISE_SOURCE)")
-	done := fs.String("done", "", "move processed images here (default SOURCE/.processed); ignored with --replay")
-	replay := fs.Bool("replay", false, "cycle the folder at --interval instead of watching it (a simulated camera)")
-	interval := fs.Duration("interval", time.Second, "time between images with --replay")
-	upload := fs.String("upload", "defects", "attach images to results sent to the agent: defects, all or none (printed results carry none unless set)")
-	sample := fs.Float64("upload-sample", 0, "share of defect-free images attached too, for labelling (0-1)")
+	var st settings
+	fs.StringVar(&st.Source, "source", os.Getenv("VISE_SOURCE"), "folder of camera images (env VISE_SOURCE)")
+	fs.StringVar(&st.Done, "done", "", "move processed images here (default SOURCE/.processed); ignored with --replay")
+	fs.BoolVar(&st.Replay, "replay", false, "cycle the folder at --interval instead of watching it (a simulated camera)")
+	fs.DurationVar(&st.Interval, "interval", time.Second, "time between images with --replay")
+	fs.StringVar(&st.Upload, "upload", "defects", "attach images to results sent to the agent: defects, all or none (printed results carry none unless set)")
+	fs.Float64Var(&st.Sample, "upload-sample", 0, "share of defect-free images attached too, for labelling (0-1)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -43,11 +45,9 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 		applyConfig(fs, cfg)
 		cfgTime = mod
 	}
-	if *upload != "defects" && *upload != "all" && *upload != "none" {
-		return fmt.Errorf("%w: --upload %q: use defects, all or none", errUsage, *upload)
-	}
-	if *source == "" {
-		return fmt.Errorf("%w: no image folder: pass --source DIR", errUsage)
+	st.Conf, st.IoU = c.conf, c.iou
+	if err := st.check(); err != nil {
+		return err
 	}
 	sess, model, err := c.open()
 	if err != nil {
@@ -59,48 +59,110 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 		return err
 	}
 	defer pub.Close()
-	p := newPipeline(sess, c.post(sess), model, log)
+	if pub.ipc == nil && !flagSet(fs, "upload") {
+		st.Upload = "none" // JSON lines on a terminal: no base64 images unless asked
+	}
+	r := &runner{p: newPipeline(sess, c.post(sess), model, log), pub: pub, log: log, st: st, changed: make(chan struct{}, 1)}
 	if cfgPath != "" {
-		go watchConfig(ctx, cfgPath, cfgTime, p, float32(c.conf), float32(c.iou), log)
+		go r.watchConfig(ctx, cfgPath, cfgTime)
 	}
 	paths := make(chan string)
-	if *replay {
-		go replaySource(ctx, *source, *interval, paths, log)
-	} else {
-		if *done == "" {
-			*done = filepath.Join(*source, ".processed")
-		}
-		if err := os.MkdirAll(*done, 0o755); err != nil {
-			return fmt.Errorf("processed-images folder: %w", err)
-		}
-		go watchSource(ctx, *source, paths, log)
-	}
-	if pub.ipc == nil && !flagSet(fs, "upload") {
-		*upload = "none" // JSON lines on a terminal: no base64 images unless asked
-	}
-	var counts counters
-	pub.Ready(&counts)
-	go pub.reportEvery(ctx, 10*time.Second, &counts)
-	log.Info("vise-infer running", "model", c.model, "source", *source, "replay", *replay, "input", fmt.Sprintf("%dx%d", sess.Contract.Width, sess.Contract.Height))
-	p.run(ctx, paths, func(path string, r *infer.Result) {
-		counts.images.Add(1)
-		if r.Error != "" {
-			counts.errors.Add(1)
-			log.Warn("image skipped", "image", path, "err", r.Error, "skipped_total", counts.errors.Load())
-		} else if attach(*upload, *sample, len(r.Detections)) {
-			r.ImageData, _ = os.ReadFile(path)
-		}
-		pub.Publish(ctx, r)
-		if !*replay {
-			// Moving the image after its result is handed over means a
-			// restart neither repeats nor loses it.
-			os.MkdirAll(*done, 0o755) // the folder may have been recreated
-			if err := os.Rename(path, filepath.Join(*done, filepath.Base(path))); err != nil {
-				log.Warn("cannot move processed image", "image", path, "err", err)
-			}
-		}
-	})
+	go r.feed(ctx, paths)
+	pub.Ready(&r.counts)
+	go pub.reportEvery(ctx, 10*time.Second, &r.counts)
+	log.Info("vise-infer running", "model", c.model, "source", st.Source, "replay", st.Replay, "input", fmt.Sprintf("%dx%d", sess.Contract.Width, sess.Contract.Height))
+	r.p.run(ctx, paths, r.emit)
 	return nil
+}
+
+// settings are what the configuration can change while running.
+type settings struct {
+	Source, Done string
+	Replay       bool
+	Interval     time.Duration
+	Upload       string
+	Sample       float64
+	Conf, IoU    float64
+}
+
+func (s *settings) check() error {
+	if s.Upload != "defects" && s.Upload != "all" && s.Upload != "none" {
+		return fmt.Errorf("%w: upload %q: use defects, all or none", errUsage, s.Upload)
+	}
+	if s.Source == "" {
+		return fmt.Errorf("%w: no image folder: pass --source DIR", errUsage)
+	}
+	if s.Interval <= 0 {
+		return fmt.Errorf("%w: interval %s must be positive", errUsage, s.Interval)
+	}
+	if s.Done == "" {
+		s.Done = filepath.Join(s.Source, ".processed")
+	}
+	return nil
+}
+
+// runner ties the image source, the pipeline and the publisher together,
+// and applies configuration changes without a restart.
+type runner struct {
+	p       *pipeline
+	pub     *publisher
+	log     *slog.Logger
+	counts  counters
+	mu      sync.Mutex
+	st      settings
+	changed chan struct{} // the source settings changed
+}
+
+func (r *runner) settings() settings {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.st
+}
+
+// feed runs the current source into paths, restarting it when the source
+// settings change.
+func (r *runner) feed(ctx context.Context, paths chan<- string) {
+	defer close(paths)
+	for ctx.Err() == nil {
+		st := r.settings()
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if st.Replay {
+				replaySource(sctx, st.Source, st.Interval, paths, r.log)
+			} else {
+				watchSource(sctx, st.Source, paths, r.log)
+			}
+		}()
+		select {
+		case <-ctx.Done():
+		case <-r.changed:
+			r.log.Info("image source changed", "source", r.settings().Source, "replay", r.settings().Replay)
+		}
+		stop()
+		<-done
+	}
+}
+
+func (r *runner) emit(path string, res *infer.Result) {
+	st := r.settings()
+	r.counts.images.Add(1)
+	if res.Error != "" {
+		r.counts.errors.Add(1)
+		r.log.Warn("image skipped", "image", path, "err", res.Error, "skipped_total", r.counts.errors.Load())
+	} else if attach(st.Upload, st.Sample, len(res.Detections)) {
+		res.ImageData, _ = os.ReadFile(path)
+	}
+	r.pub.Publish(context.Background(), res)
+	if !st.Replay {
+		// Moving the image after its result is handed over means a restart
+		// neither repeats nor loses it.
+		os.MkdirAll(st.Done, 0o755) // the folder may have been recreated
+		if err := os.Rename(path, filepath.Join(st.Done, filepath.Base(path))); err != nil {
+			r.log.Warn("cannot move processed image", "image", path, "err", err)
+		}
+	}
 }
 
 func isImage(name string) bool {
@@ -112,7 +174,6 @@ func isImage(name string) bool {
 // then each new one. A file written as .tmp and renamed shows up under its
 // final name. If the folder vanishes, it waits for it to come back.
 func watchSource(ctx context.Context, dir string, out chan<- string, log *slog.Logger) {
-	defer close(out)
 	for ctx.Err() == nil {
 		w, err := fsnotify.NewWatcher()
 		if err == nil {
@@ -180,7 +241,6 @@ func watchSource(ctx context.Context, dir string, out chan<- string, log *slog.L
 // replaySource cycles a folder's images at a fixed interval, as a camera
 // would deliver them.
 func replaySource(ctx context.Context, dir string, every time.Duration, out chan<- string, log *slog.Logger) {
-	defer close(out)
 	for ctx.Err() == nil {
 		entries, err := os.ReadDir(dir)
 		var imgs []string
