@@ -43,9 +43,14 @@ func (r *Registry) RegisterModel(ctx context.Context, group string, req vise.Reg
 	if mv.Metrics == nil {
 		mv.Metrics = map[string]float64{}
 	}
-	if req.Approve {
-		now := r.now().UTC()
+	now := r.now().UTC()
+	switch failed := check(r.gate, mv.Metrics); {
+	case failed != "":
+		mv.Approval = vise.Approval{Status: vise.Rejected, By: "quality-gate", At: &now, Reason: failed}
+	case req.Approve:
 		mv.Approval = vise.Approval{Status: vise.Approved, By: by, At: &now, Reason: req.Reason}
+	case r.auto && len(r.gate) > 0:
+		mv.Approval = vise.Approval{Status: vise.Approved, By: "quality-gate", At: &now, Reason: "passed " + gateText(r.gate)}
 	}
 	out, err := r.store.CreateModelVersion(ctx, mv)
 	if err != nil {

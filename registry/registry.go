@@ -30,6 +30,11 @@ type Options struct {
 	Logger  *slog.Logger     // default: discard
 	Now     func() time.Time // default: time.Now
 	Metrics *Metrics         // default: unregistered counters
+	// Gate is the quality gate every registration must pass; a version
+	// that fails it is stored as Rejected with the reason.
+	Gate []Rule
+	// AutoApprove approves versions that pass the gate.
+	AutoApprove bool
 }
 
 // Registry is safe for concurrent use.
@@ -40,6 +45,8 @@ type Registry struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *Metrics
+	gate    []Rule
+	auto    bool
 }
 
 // New makes a Registry.
@@ -53,7 +60,8 @@ func New(opts Options) *Registry {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
-	return &Registry{store: opts.Store, blobs: opts.Blobs, signer: opts.Signer, log: opts.Logger, now: opts.Now, metrics: opts.Metrics}
+	return &Registry{store: opts.Store, blobs: opts.Blobs, signer: opts.Signer, log: opts.Logger, now: opts.Now, metrics: opts.Metrics,
+		gate: opts.Gate, auto: opts.AutoApprove}
 }
 
 // Upload streams an artifact into the blob store and records it. size is

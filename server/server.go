@@ -49,7 +49,11 @@ type Config struct {
 	// ResultsRetention is how long inference results are kept; default 30
 	// days. (Their images stay in the blob store.)
 	ResultsRetention time.Duration
-	Logger           *slog.Logger
+	// Gate is the quality gate for model registrations, e.g.
+	// "map50>=0.6"; AutoApprove approves versions that pass it.
+	Gate        string
+	AutoApprove bool
+	Logger      *slog.Logger
 }
 
 // DefaultListen is where the server listens and the CLI looks by default.
@@ -116,14 +120,14 @@ type Server struct {
 
 // New opens everything the server needs. On error, what was opened is
 // closed again.
-func New(ctx context.Context, cfg Config) (s *Server, err error) {
+func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, vise.Errorf(vise.CodeUnavailable, "cannot create data directory %s: %v", cfg.DataDir, err)
 	}
-	s = &Server{cfg: cfg, log: cfg.Logger, metrics: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: prometheus.NewRegistry()}
 	s.stopCtx, s.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -140,8 +144,12 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 	if s.Release, err = release.Open(release.Options{Dir: filepath.Join(cfg.DataDir, "release"), Logger: s.log.With("part", "release")}); err != nil {
 		return nil, err
 	}
+	gate, err := registry.ParseGate(cfg.Gate)
+	if err != nil {
+		return nil, err
+	}
 	s.Registry = registry.New(registry.Options{Store: s.Store, Blobs: s.Blobs, Signer: s.Release, Logger: s.log.With("part", "registry"),
-		Metrics: registry.NewMetrics(s.metrics)})
+		Metrics: registry.NewMetrics(s.metrics), Gate: gate, AutoApprove: cfg.AutoApprove})
 	if s.CA, err = pki.Open(filepath.Join(cfg.DataDir, "pki"), nil); err != nil {
 		return nil, err
 	}

@@ -193,3 +193,35 @@ func rawPut(t *testing.T, s *server.Server, token, sha string, body []byte, anno
 	io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode
 }
+
+func TestQualityGate(t *testing.T) {
+	cfg := server.Config{Listen: "127.0.0.1:0", DeviceListen: "127.0.0.1:0", MQTTListen: "127.0.0.1:0", DataDir: t.TempDir(),
+		Gate: "map50>=0.6", AutoApprove: true}
+	s, err := server.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := client.New(s.URL(), s.AdminToken())
+	art, err := c.UploadFile(ctx, sampleModel, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	low, err := c.RegisterModel(ctx, "m", vise.RegisterModelRequest{SHA256: art.SHA256, Metrics: map[string]float64{"map50": 0.41}, Approve: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if low.Approval.Status != vise.Rejected || !strings.Contains(low.Approval.Reason, "map50 is 0.41") {
+		t.Errorf("below the gate: %+v", low.Approval)
+	}
+	high, _ := c.RegisterModel(ctx, "m", vise.RegisterModelRequest{SHA256: art.SHA256, Metrics: map[string]float64{"map50": 0.75}})
+	if high.Approval.Status != vise.Approved || high.Approval.By != "quality-gate" {
+		t.Errorf("above the gate with auto-approve: %+v", high.Approval)
+	}
+	if _, err := server.New(ctx, server.Config{DataDir: t.TempDir(), Gate: "map50 => 0.6"}); vise.ErrorCode(err) != vise.CodeInvalid {
+		t.Errorf("bad gate accepted: %v", err)
+	}
+}

@@ -58,6 +58,9 @@ func (a *app) modelRegisterCmd() *cobra.Command {
 			}
 			return a.print(mv, func(w *tabwriter.Writer) {
 				fmt.Fprintf(w, "registered %s version %d (%s)\n", mv.Group, mv.Version, mv.Approval.Status)
+				if mv.Approval.Status == vise.Rejected {
+					fmt.Fprintf(w, "  %s\n", mv.Approval.Reason)
+				}
 			})
 		},
 	}
