@@ -310,3 +310,22 @@ func TestRunReloadsConfiguration(t *testing.T) {
 		}
 	}
 }
+
+// The committed sample model is a real detector: on the repository's own
+// sample images (see samples/README.md for its held-out figures) it finds
+// the scratches.
+func TestSampleModelDetects(t *testing.T) {
+	needORT(t)
+	trained, _ := filepath.Abs("../../samples/models/metal-tags.onnx")
+	samples, _ := filepath.Abs("../../samples")
+	out, errOut, code := vi(t, "eval", "--model", trained, "--dataset", samples, "--ort-lib", ortLib, "-o", "json")
+	if code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, errOut)
+	}
+	var r EvalReport
+	json.Unmarshal([]byte(out), &r)
+	if r.Images != 20 || r.MAP50 < 0.5 {
+		t.Errorf("sample model on the sample images: %+v; want mAP50 >= 0.5 over 20 images", r)
+	}
+	t.Logf("mAP50 %.3f, mAP50-95 %.3f", r.MAP50, r.MAP5095)
+}

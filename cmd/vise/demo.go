@@ -78,7 +78,7 @@ func (a *app) demoCmd() *cobra.Command {
 	c.Flags().StringVar(&listen, "listen", server.DefaultListen, "address to serve the API on")
 	c.Flags().StringVar(&deviceListen, "device-listen", "127.0.0.1:8443", "address of the device-facing HTTPS API")
 	c.Flags().StringVar(&mqttListen, "mqtt-listen", "127.0.0.1:8883", "address of the MQTT broker")
-	c.Flags().StringVar(&model, "model", filepath.Join("samples", "models", "sample-tiny.onnx"), "ONNX model to register and deploy")
+	c.Flags().StringVar(&model, "model", filepath.Join("samples", "models", "metal-tags.onnx"), "ONNX model to register and deploy")
 	c.Flags().IntVar(&devices, "devices", 2, "simulated edge devices to run")
 	c.Flags().StringVar(&inferBin, "infer", filepath.Join("bin", "vise-infer"), "vise-infer binary to deploy as the inference component")
 	c.Flags().StringVar(&ortLib, "ort-lib", envOr("VISE_ORT_LIB", filepath.Join(".cache", "onnxruntime", "1.30.0", "libonnxruntime.so.1")), "ONNX Runtime library to deploy as a component")
