@@ -30,8 +30,10 @@ type Options struct {
 	Fleet    *fleet.Fleet
 	Store    *store.Store
 	Release  http.Handler // serves signed release metadata files by name
-	Logger   *slog.Logger
-	Metrics  *prometheus.Registry
+	// Dashboard, if set, serves everything outside /v1/ (the web UI).
+	Dashboard http.Handler
+	Logger    *slog.Logger
+	Metrics   *prometheus.Registry
 }
 
 // API is the HTTP handler.
@@ -69,6 +71,9 @@ func New(opts Options) *API {
 	a.mux.Handle("/v1/", a.handle(roleNone, func(w http.ResponseWriter, r *http.Request) error {
 		return vise.Errorf(vise.CodeNotFound, "no API route %s %s; see the README's API section", r.Method, r.URL.Path)
 	}))
+	if opts.Dashboard != nil {
+		a.mux.Handle("/", opts.Dashboard)
+	}
 	return a
 }
 

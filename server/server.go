@@ -28,6 +28,7 @@ import (
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/release"
 	"github.com/vise-edge/vise/store"
+	"github.com/vise-edge/vise/web"
 )
 
 // Config is what `vise server` takes on its command line.
@@ -219,8 +220,12 @@ func (s *Server) Start() error {
 		return vise.Errorf(vise.CodeUnavailable, "cannot listen on %s: %v; pick another address with --listen", s.cfg.Listen, err)
 	}
 	s.ln = ln
+	dash, err := web.New(web.Options{Store: s.Store, Registry: s.Registry, DataDir: s.cfg.DataDir, Logger: s.log.With("part", "web")})
+	if err != nil {
+		return err
+	}
 	api := httpapi.New(httpapi.Options{Registry: s.Registry, Fleet: s.Fleet, Store: s.Store, Release: s.Release.Handler(),
-		Logger: s.log.With("part", "http"), Metrics: s.metrics})
+		Logger: s.log.With("part", "http"), Metrics: s.metrics, Dashboard: dash})
 	s.httpSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	ctx := s.stopCtx

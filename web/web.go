@@ -1,0 +1,244 @@
+// Package web is the dashboard `vise server` serves at /: server-rendered
+// html/template pages (fleet, deployments, models with approve/reject,
+// live inspection) that refresh themselves with htmx, a uPlot chart, and a
+// login for people with read-only (viewer) and admin roles.
+package web
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"html/template"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/httpapi"
+	"github.com/vise-edge/vise/registry"
+	"github.com/vise-edge/vise/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Options configure the dashboard; all but Logger are required.
+type Options struct {
+	Store    *store.Store
+	Registry *registry.Registry
+	DataDir  string // holds the session signing key
+	Logger   *slog.Logger
+}
+
+// Handler serves the dashboard.
+type Handler struct {
+	store *store.Store
+	reg   *registry.Registry
+	keys  *keyring
+	tmpl  *template.Template
+	log   *slog.Logger
+	mux   *http.ServeMux
+	now   func() time.Time
+}
+
+// New builds the dashboard.
+func New(opts Options) (*Handler, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	keys, err := loadKey(filepath.Join(opts.DataDir, "session.key"))
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{store: opts.Store, reg: opts.Registry, keys: keys, log: opts.Logger, mux: http.NewServeMux(), now: time.Now,
+		tmpl: template.Must(template.ParseFS(templateFS, "templates/*.html"))}
+	static, _ := fs.Sub(staticFS, "static")
+	h.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	h.mux.HandleFunc("GET /login", h.loginForm)
+	h.mux.HandleFunc("POST /login", h.login)
+	h.mux.HandleFunc("GET /logout", h.logout)
+	h.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/fleet", http.StatusSeeOther) })
+	h.mux.Handle("GET /fleet", h.page("fleet", h.fleet))
+	h.mux.Handle("GET /deployments", h.page("deployments", h.deployments))
+	h.mux.Handle("GET /models", h.page("models", h.models))
+	h.mux.Handle("GET /inspection", h.page("inspection", h.inspection))
+	h.mux.Handle("GET /inspection/series", h.auth(h.series))
+	h.mux.Handle("GET /images/{msg_id}", h.auth(h.image))
+	h.mux.Handle("POST /models/{name}/versions/{version}/{decision}", h.auth(h.decide))
+	return h, nil
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+	h.mux.ServeHTTP(w, r)
+}
+
+type ctxKey struct{}
+
+// auth requires a valid session; pages redirect to the login instead.
+func (h *Handler) auth(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(cookieName)
+		var s session
+		if err == nil {
+			s, err = h.keys.decode(c.Value, h.now())
+		}
+		if err != nil {
+			if r.Method == http.MethodGet && r.Header.Get("HX-Request") == "" && !strings.HasPrefix(r.URL.Path, "/images/") {
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "not logged in", http.StatusUnauthorized)
+			return
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
+	})
+}
+
+func user(r *http.Request) session { s, _ := r.Context().Value(ctxKey{}).(session); return s }
+
+type navItem struct{ Name, Path string }
+
+var nav = []navItem{{"Fleet", "/fleet"}, {"Deployments", "/deployments"}, {"Models", "/models"}, {"Inspection", "/inspection"}}
+
+// view is what every page template gets.
+type view struct {
+	Title, Page string
+	Nav         []navItem
+	User        session
+	Admin       bool
+	CSRF        string
+	Flash       string
+	Devices     []deviceRow
+	Deployments []*vise.Deployment
+	Models      []modelView
+	Results     []resultCard
+}
+
+// page renders a full page, or with ?fragment=1 (htmx polling) only its
+// live part.
+func (h *Handler) page(name string, fill func(ctx context.Context, v *view) error) http.Handler {
+	return h.auth(func(w http.ResponseWriter, r *http.Request) {
+		u := user(r)
+		c, _ := r.Cookie(cookieName)
+		v := &view{Title: strings.ToUpper(name[:1]) + name[1:], Page: "/" + name, Nav: nav, User: u, Admin: u.Role == httpapi.RoleAdmin,
+			CSRF: h.keys.csrf(c.Value), Flash: r.URL.Query().Get("flash")}
+		if err := fill(r.Context(), v); err != nil {
+			h.log.Error("dashboard page", "page", name, "err", err)
+			http.Error(w, vise.ErrorMessage(err), vise.ErrorCode(err).HTTPStatus())
+			return
+		}
+		tmpl := name
+		if r.URL.Query().Get("fragment") != "" {
+			tmpl = map[string]string{"fleet": "fleet-table", "deployments": "deployments-table", "inspection": "inspection-cards"}[name]
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := h.tmpl.ExecuteTemplate(w, tmpl, v); err != nil {
+			h.log.Error("render dashboard page", "page", name, "err", err)
+		}
+	})
+}
+
+func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
+	h.renderLogin(w, http.StatusOK, "", r.URL.Query().Get("next"))
+}
+
+func (h *Handler) renderLogin(w http.ResponseWriter, status int, msg, next string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	h.tmpl.ExecuteTemplate(w, "login", map[string]string{"Error": msg, "Next": next})
+}
+
+// login exchanges an API token for a session cookie.
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	next := r.PostFormValue("next")
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		next = "/fleet" // only local paths: no open redirect
+	}
+	tok, err := h.store.TokenByHash(r.Context(), httpapi.HashToken(strings.TrimSpace(r.PostFormValue("token"))))
+	if err != nil {
+		h.log.Warn("dashboard login failed", "remote", r.RemoteAddr)
+		h.renderLogin(w, http.StatusUnauthorized, "Wrong token.", next)
+		return
+	}
+	v := h.keys.encode(session{Name: tok.Name, Role: tok.Role, Expires: h.now().Add(sessionTTL)})
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil, MaxAge: int(sessionTTL.Seconds())})
+	h.log.Info("dashboard login", "user", tok.Name, "role", tok.Role)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// decide approves or rejects a model version from the models page: admins
+// only, with the form's CSRF token.
+func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
+	u := user(r)
+	if !h.keys.checkCSRF(r) {
+		h.log.Warn("dashboard form refused: bad CSRF token", "user", u.Name, "path", r.URL.Path)
+		http.Error(w, "form expired or forged (CSRF check failed); reload the page", http.StatusForbidden)
+		return
+	}
+	if u.Role != httpapi.RoleAdmin {
+		http.Error(w, "approving and rejecting needs an admin", http.StatusForbidden)
+		return
+	}
+	status := map[string]vise.ApprovalStatus{"approve": vise.Approved, "reject": vise.Rejected}[r.PathValue("decision")]
+	version, err := strconv.Atoi(r.PathValue("version"))
+	if err != nil || status == "" {
+		http.NotFound(w, r)
+		return
+	}
+	mv, err := h.reg.Decide(r.Context(), r.PathValue("name"), version, status, u.Name, "from the dashboard")
+	if err != nil {
+		http.Error(w, vise.ErrorMessage(err), vise.ErrorCode(err).HTTPStatus())
+		return
+	}
+	flash := mv.Group + " version " + r.PathValue("version") + " is " + string(mv.Approval.Status)
+	http.Redirect(w, r, "/models?flash="+url.QueryEscape(flash), http.StatusSeeOther)
+}
+
+// image serves the camera image attached to a result.
+func (h *Handler) image(w http.ResponseWriter, r *http.Request) {
+	res, err := h.store.GetResult(r.Context(), r.PathValue("msg_id"))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	sha := storedImage(res.Payload)
+	if sha == "" {
+		http.NotFound(w, r)
+		return
+	}
+	rc, err := h.reg.OpenArtifact(r.Context(), sha, 0, -1)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Cache-Control", "private, max-age=86400")
+	io.Copy(w, rc)
+}
+
+func storedImage(payload json.RawMessage) string {
+	var p struct {
+		Image struct {
+			Stored string `json:"stored"`
+		} `json:"image"`
+	}
+	json.Unmarshal(payload, &p)
+	return p.Image.Stored
+}
