@@ -81,7 +81,7 @@ if ! locale -a 2>/dev/null | grep -qi '^en_US.utf8$'; then
 fi
 case "$mode" in
 demo) ;;
-test) apt_install postgresql ;;
+test) apt_install postgresql chromium ;;
 *) log "usage: $0 demo|test"; exit 2 ;;
 esac
 need_go
