@@ -65,8 +65,8 @@ func (a *app) demoCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "Vise is running.\n  dashboard: %s/  (log in with the admin token: %s)\n  API:       %s/v1/\n  devices:   %s (HTTPS), %s (MQTT, mutual TLS)\n  logs:      %s\n",
-				s.URL(), s.AdminToken(), s.URL(), s.DeviceURL(), s.MQTTAddr(), logFile.Name())
+			fmt.Fprintf(a.stdout, "Vise is running.\n  dashboard: %s/  (log in with the admin token in %s)\n  API:       %s/v1/\n  devices:   %s (HTTPS), %s (MQTT, mutual TLS)\n  logs:      %s\n",
+				s.URL(), filepath.Join(a.dataDir, "server", server.AdminTokenFile), s.URL(), s.DeviceURL(), s.MQTTAddr(), logFile.Name())
 			fmt.Fprintf(a.stdout, "  model:     %s version %d (%s), deployed as %s\n", mv.Group, mv.Version, mv.Approval.Status, refsText(d.Components))
 			fmt.Fprintf(a.stdout, "Try: VISE_SERVER=%s VISE_DATA=%s vise device list\nPress Ctrl-C to stop.\n\n",
 				s.URL(), filepath.Join(a.dataDir, "server"))
