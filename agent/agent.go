@@ -39,6 +39,9 @@ type Config struct {
 	// IPCListen is the local broker components publish to; default
 	// "127.0.0.1:0" (a free port, given to components as VISE_IPC).
 	IPCListen string
+	// NoIPC runs without the local IPC endpoint (the fleet simulator's
+	// agents, whose components are synthetic).
+	NoIPC bool
 	// QueueMaxBytes and QueueMaxAge cap the store-and-forward queue;
 	// defaults 256 MiB and 7 days.
 	QueueMaxBytes int64
@@ -90,6 +93,7 @@ type Agent struct {
 	resumed bool    // the committed generation was started after boot
 	ready   map[string]bool
 	linkUp  atomic.Bool
+	running atomic.Bool // out, ipc and the connection are set up
 	ipc     *ipc
 	out     *outbox
 	Metrics Metrics
@@ -154,13 +158,17 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	defer a.out.Close()
-	if a.ipc, err = startIPC(a.cfg.IPCListen, a.log, a.onResult, a.onComponentStatus); err != nil {
-		return err
+	if !a.cfg.NoIPC {
+		if a.ipc, err = startIPC(a.cfg.IPCListen, a.log, a.onResult, a.onComponentStatus); err != nil {
+			return err
+		}
+		defer a.ipc.Close()
 	}
-	defer a.ipc.Close()
 	if err := a.connect(ctx, tlsCfg.Clone()); err != nil {
 		return err
 	}
+	a.running.Store(true)
+	defer a.running.Store(false)
 	fwdCtx, stopFwd := context.WithCancel(ctx)
 	defer stopFwd()
 	go a.out.forward(fwdCtx, func(ctx context.Context, topic string, payload []byte) error {
@@ -244,6 +252,14 @@ func (a *Agent) path(parts ...string) string {
 }
 
 func deviceTopic(device string) string { return broker.DeviceTopic(device) }
+
+// PublishResult queues a result as if a component had published it on the
+// local IPC endpoint (the fleet simulator's synthetic stream).
+func (a *Agent) PublishResult(component string, payload []byte) {
+	if a.running.Load() {
+		a.onResult(component, payload)
+	}
+}
 
 // newMsgID is a unique, time-ordered message id.
 func newMsgID() string {

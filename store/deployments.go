@@ -87,12 +87,7 @@ func (s *Store) GetDeployment(ctx context.Context, id string) (*vise.Deployment,
 	if err != nil {
 		return nil, s.classify("get deployment", err)
 	}
-	d.Devices, err = list(ctx, s, "get deployment", func(row scanner) (dd vise.DeviceDeployment, err error) {
-		var at int64
-		err = row.Scan(&dd.Device, &dd.State, &dd.Message, &at)
-		dd.UpdatedAt = fromMicros(at)
-		return dd, err
-	}, `SELECT device, state, message, updated_at FROM deployment_devices WHERE deployment_id = ? ORDER BY device`, id)
+	d.Devices, err = list(ctx, s, "get deployment", scanDeviceDeployment, `SELECT device, state, message, updated_at FROM deployment_devices WHERE deployment_id = ? ORDER BY device`, id)
 	return d, err
 }
 
@@ -152,7 +147,9 @@ func (t *tx) settle(id string) error {
 }
 
 // CurrentDeployment returns the newest deployment that still applies to a
-// device (not superseded or cancelled for it), or not_found.
+// device (not superseded or cancelled for it), or not_found. Its Devices
+// list holds only this device: a device polling must not cost a read of a
+// fleet-wide deployment's every row.
 func (s *Store) CurrentDeployment(ctx context.Context, device string) (*vise.Deployment, error) {
 	var id string
 	err := s.queryRow(ctx, `SELECT dd.deployment_id FROM deployment_devices dd WHERE dd.device = ? AND dd.state NOT IN (?, ?)
@@ -163,5 +160,18 @@ func (s *Store) CurrentDeployment(ctx context.Context, device string) (*vise.Dep
 	if err != nil {
 		return nil, s.classify("get current deployment", err)
 	}
-	return s.GetDeployment(ctx, id)
+	d, err := scanDeployment(s.queryRow(ctx, `SELECT `+deploymentCols+` FROM deployments WHERE id = ?`, id))
+	if err != nil {
+		return nil, s.classify("get current deployment", err)
+	}
+	d.Devices, err = list(ctx, s, "get current deployment", scanDeviceDeployment,
+		`SELECT device, state, message, updated_at FROM deployment_devices WHERE deployment_id = ? AND device = ?`, id, device)
+	return d, err
+}
+
+func scanDeviceDeployment(row scanner) (dd vise.DeviceDeployment, err error) {
+	var at int64
+	err = row.Scan(&dd.Device, &dd.State, &dd.Message, &at)
+	dd.UpdatedAt = fromMicros(at)
+	return dd, err
 }

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/agent"
+	"github.com/vise-edge/vise/client"
+)
+
+// SimReport is what `vise sim -o json` prints.
+type SimReport struct {
+	Devices       int      `json:"devices"`
+	EnrollSeconds float64  `json:"enroll_and_connect_seconds"`
+	Deployment    string   `json:"deployment,omitempty"`
+	RunningP50MS  float64  `json:"running_p50_ms,omitempty"`
+	RunningP95MS  float64  `json:"running_p95_ms,omitempty"`
+	RunningMaxMS  float64  `json:"running_max_ms,omitempty"`
+	Reached       int      `json:"devices_running"`
+	SimRSSBytes   int64    `json:"sim_rss_bytes"`
+	ResultsQueued int      `json:"results_published"`
+	Failures      []string `json:"failures,omitempty"`
+}
+
+type simOpts struct {
+	devices                   int
+	deviceServer, group, data string
+	deploy                    string
+	resultsPerSec             float64
+	duration                  time.Duration
+}
+
+// simCmd runs many lightweight agents in one process: real enrollment,
+// real mTLS MQTT connections, real signed deployments, with inference
+// replaced by a synthetic result stream, to measure the control plane.
+func (a *app) simCmd() *cobra.Command {
+	var o simOpts
+	c := &cobra.Command{
+		Use:   "sim --devices N",
+		Short: "Simulate a fleet: N agents in this process (real enrollment, MQTT and deployments; synthetic results)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if o.devices <= 0 {
+				return fmt.Errorf("%w: --devices must be positive", errUsage)
+			}
+			rep, err := a.sim(c.Context(), o)
+			if err != nil {
+				return err
+			}
+			return a.print(rep, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "%d devices enrolled and connected in %.1fs\n", rep.Devices, rep.EnrollSeconds)
+				if rep.Deployment != "" {
+					fmt.Fprintf(w, "deployment %s: %d/%d RUNNING; time to RUNNING p50 %.0f ms, p95 %.0f ms, max %.0f ms\n",
+						rep.Deployment, rep.Reached, rep.Devices, rep.RunningP50MS, rep.RunningP95MS, rep.RunningMaxMS)
+				}
+				fmt.Fprintf(w, "simulator RSS %.0f MiB, %d results published\n", float64(rep.SimRSSBytes)/(1<<20), rep.ResultsQueued)
+			})
+		},
+	}
+	f := c.Flags()
+	f.IntVar(&o.devices, "devices", 10, "simulated devices")
+	f.StringVar(&o.deviceServer, "device-server", "https://127.0.0.1:8443", "the server's device API")
+	f.StringVar(&o.group, "group", "sim", "group the simulated devices join (created if missing)")
+	f.StringVar(&o.data, "sim-data", "", "directory for the simulated agents (default: a temporary one)")
+	f.StringVar(&o.deploy, "deploy", "", "after all devices are up, deploy NAME[@VERSION] to the group and measure the time to RUNNING")
+	f.Float64Var(&o.resultsPerSec, "results-per-sec", 0, "synthetic results each device publishes per second")
+	f.DurationVar(&o.duration, "duration", 0, "how long to keep running after the measurement (0: stop)")
+	return a.addOutput(c)
+}
+
+func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
+	cl := a.client()
+	if _, err := cl.CreateGroup(ctx, vise.CreateGroupRequest{Name: o.group, Description: "vise sim"}); err != nil && vise.ErrorCode(err) != vise.CodeConflict {
+		return nil, err
+	}
+	if o.data == "" {
+		dir, err := os.MkdirTemp("", "vise-sim-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		o.data = dir
+	}
+	log := slog.New(slog.DiscardHandler)
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	rep := &SimReport{Devices: o.devices}
+	start := time.Now()
+	agents := make([]*agent.Agent, o.devices)
+	for i := range agents {
+		name := fmt.Sprintf("%s-%04d", o.group, i)
+		tok, err := cl.CreateEnrollmentToken(ctx, o.group, time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		ag, err := agent.New(agent.Config{Server: o.deviceServer, Token: tok.Token, DataDir: filepath.Join(o.data, name), Name: name,
+			Reconcile: 5 * time.Minute, NoIPC: true, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		agents[i] = ag
+		wg.Go(func() {
+			if err := ag.Run(runCtx); err != nil && runCtx.Err() == nil {
+				fmt.Fprintf(a.stderr, "%s: %v\n", name, err)
+			}
+		})
+	}
+	if err := awaitSeen(ctx, cl, o.group, o.devices); err != nil {
+		return nil, err
+	}
+	rep.EnrollSeconds = time.Since(start).Seconds()
+	if o.resultsPerSec > 0 {
+		wg.Go(func() { rep.ResultsQueued = syntheticResults(runCtx, agents, o.resultsPerSec) })
+	}
+	if o.deploy != "" {
+		if err := measureDeploy(ctx, cl, o, agents, rep); err != nil {
+			return nil, err
+		}
+	}
+	if o.duration > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(o.duration):
+		}
+	}
+	rep.SimRSSBytes = selfRSS()
+	stop()
+	wg.Wait()
+	return rep, nil
+}
+
+// awaitSeen waits until n devices of the group have reported.
+func awaitSeen(ctx context.Context, cl *client.Client, group string, n int) error {
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		ds, err := cl.Devices(ctx)
+		if err != nil {
+			return err
+		}
+		seen := 0
+		for _, d := range ds {
+			if d.LastSeenAt != nil && slices.Contains(d.Groups, group) {
+				seen++
+			}
+		}
+		if seen >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return vise.Errorf(vise.CodeUnavailable, "only %d of %d simulated devices came up in 10 minutes", seen, n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// measureDeploy deploys to the group and times each agent's way to RUNNING.
+func measureDeploy(ctx context.Context, cl *client.Client, o simOpts, agents []*agent.Agent, rep *SimReport) error {
+	name, version, _ := strings.Cut(o.deploy, "@")
+	start := time.Now()
+	d, err := cl.CreateDeployment(ctx, vise.CreateDeploymentRequest{Target: vise.Target{Kind: vise.TargetGroup, Name: o.group},
+		Components: []vise.ComponentRef{{Name: name, Version: version}}})
+	if err != nil {
+		return err
+	}
+	rep.Deployment = d.ID
+	done := make([]time.Duration, len(agents))
+	deadline := time.Now().Add(10 * time.Minute)
+	for remaining := len(agents); remaining > 0 && time.Now().Before(deadline); {
+		for i, ag := range agents {
+			if done[i] != 0 {
+				continue
+			}
+			st := ag.State()
+			if st.Deployment == d.ID && (st.DeploymentState == vise.DeviceRunning || st.DeploymentState == vise.DeviceFailed) {
+				done[i] = time.Since(start)
+				remaining--
+				if st.DeploymentState == vise.DeviceFailed {
+					rep.Failures = append(rep.Failures, fmt.Sprintf("device %d: %s", i, st.Message))
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	var ms []float64
+	for _, t := range done {
+		if t > 0 {
+			ms = append(ms, float64(t.Microseconds())/1000)
+		}
+	}
+	slices.Sort(ms)
+	rep.Reached = len(ms) - len(rep.Failures)
+	if len(ms) > 0 {
+		rep.RunningP50MS, rep.RunningP95MS, rep.RunningMaxMS = ms[len(ms)/2], ms[min(len(ms)-1, len(ms)*95/100)], ms[len(ms)-1]
+	}
+	return nil
+}
+
+// syntheticResults makes every agent publish results at the given rate.
+func syntheticResults(ctx context.Context, agents []*agent.Agent, perSec float64) int {
+	t := time.NewTicker(time.Duration(float64(time.Second) / perSec))
+	defer t.Stop()
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return n
+		case <-t.C:
+			for _, ag := range agents {
+				ag.PublishResult("vise.sim", []byte(fmt.Sprintf(`{"schema":1,"detections":[],"image":{"name":"sim-%d.jpg"}}`, n)))
+				n++
+			}
+		}
+	}
+}
+
+func selfRSS() int64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}
