@@ -100,3 +100,12 @@ func rss() int64 {
 	}
 	return 0
 }
+
+// QueueDepth is how many results wait in the store-and-forward queue.
+func (a *Agent) QueueDepth() int {
+	if !a.running.Load() {
+		return 0
+	}
+	n, _, _ := a.out.depth()
+	return n
+}

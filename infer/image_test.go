@@ -68,36 +68,6 @@ func jpegBytes(t testing.TB) []byte {
 	return b.Bytes()
 }
 
-func BenchmarkLetterbox1280x720(b *testing.B) {
-	var buf bytes.Buffer
-	src := image.NewYCbCr(image.Rect(0, 0, 1280, 720), image.YCbCrSubsampleRatio420)
-	for i := range src.Y {
-		src.Y[i] = byte(i)
-	}
-	jpeg.Encode(&buf, src, &jpeg.Options{Quality: 90})
-	path := filepath.Join(b.TempDir(), "frame.jpg")
-	os.WriteFile(path, buf.Bytes(), 0o644)
-	dst := make([]float32, 3*640*640)
-	b.ReportAllocs()
-	for b.Loop() {
-		img, err := LoadImage(path, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		NewLetterbox(1280, 720, 640, 640).Fill(img.Img, dst)
-	}
-}
-
-func BenchmarkNMS(b *testing.B) {
-	raw := readRaw(b, "testdata/raw.bin", (4+2)*400)
-	lb := NewLetterbox(450, 300, 320, 256)
-	p := Post{Confidence: 0.01}
-	b.ReportAllocs()
-	for b.Loop() {
-		p.Decode(raw, 2, 400, lb)
-	}
-}
-
 // Splitting a large image in bands gives exactly the single-pass result.
 func TestFillBandsMatchSinglePass(t *testing.T) {
 	src := image.NewYCbCr(image.Rect(0, 0, 1280, 720), image.YCbCrSubsampleRatio420)

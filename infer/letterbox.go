@@ -85,10 +85,12 @@ func (lb Letterbox) fillRows(img image.Image, cols []column, from, to int, r, g,
 	}
 }
 
+// lerp2 blends four neighbours and rounds to a whole level, as OpenCV's
+// resize of an 8-bit image does (Ultralytics resizes uint8 pixels).
 func lerp2(t0, t1, b0, b1, fx, fy float32) float32 {
 	t := t0 + (t1-t0)*fx
 	u := b0 + (b1-b0)*fx
-	return (t + (u-t)*fy) * (1.0 / 255)
+	return float32(int32(t+(u-t)*fy+0.5)) * (1.0 / 255)
 }
 
 // fillPadding paints only the border around the resized image gray.
@@ -138,15 +140,20 @@ func srcPos(d int, scale float64, n int) (int, int, float32) {
 // rowCache converts source rows to interleaved RGB floats on demand,
 // keeping the last two (bilinear resizing reads rows pairwise, in order).
 type rowCache struct {
-	img  image.Image
-	w    int
-	idx  [2]int
-	buf  [2][]float32
-	next int
+	img    image.Image
+	w      int
+	idx    [2]int
+	buf    [2][]float32
+	next   int
+	chroma *chroma // for YCbCr images
 }
 
 func newRowCache(img image.Image, w int) *rowCache {
-	return &rowCache{img: img, w: w, idx: [2]int{-1, -1}, buf: [2][]float32{make([]float32, 3*w), make([]float32, 3*w)}}
+	c := &rowCache{img: img, w: w, idx: [2]int{-1, -1}, buf: [2][]float32{make([]float32, 3*w), make([]float32, 3*w)}}
+	if _, ok := img.(*image.YCbCr); ok {
+		c.chroma = newChroma(w)
+	}
+	return c
 }
 
 func (c *rowCache) row(y int) []float32 {
@@ -158,19 +165,19 @@ func (c *rowCache) row(y int) []float32 {
 	i := c.next
 	c.next ^= 1
 	c.idx[i] = y
-	convertRow(c.img, y, c.buf[i])
+	convertRow(c.img, c.chroma, y, c.buf[i])
 	return c.buf[i]
 }
 
 // convertRow writes source row y (relative to the bounds) as RGB floats,
 // with fast paths for the types the JPEG and PNG decoders return.
-func convertRow(img image.Image, y int, out []float32) {
+func convertRow(img image.Image, c *chroma, y int, out []float32) {
 	bounds := img.Bounds()
 	y += bounds.Min.Y
 	w := len(out) / 3
 	switch im := img.(type) {
 	case *image.YCbCr:
-		convertYCbCrRow(im, y, out[:3*w])
+		convertYCbCrRow(im, c, y-bounds.Min.Y, out[:3*w])
 	case *image.NRGBA:
 		pix := im.Pix[im.PixOffset(bounds.Min.X, y):]
 		for x := 0; x < w; x++ {
@@ -193,46 +200,4 @@ func convertRow(img image.Image, y int, out []float32) {
 			out[3*x], out[3*x+1], out[3*x+2] = float32(r>>8), float32(g>>8), float32(b>>8)
 		}
 	}
-}
-
-// convertYCbCrRow indexes the planes directly: YOffset/COffset per pixel
-// cost more than the colour conversion itself.
-func convertYCbCrRow(im *image.YCbCr, y int, out []float32) {
-	yrow := im.Y[im.YOffset(im.Rect.Min.X, y):]
-	c0 := im.COffset(im.Rect.Min.X, y)
-	cb, cr := im.Cb[c0:], im.Cr[c0:]
-	shift := 0 // how many luma columns share a chroma sample, as a shift
-	switch im.SubsampleRatio {
-	case image.YCbCrSubsampleRatio420, image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio440:
-		if im.SubsampleRatio != image.YCbCrSubsampleRatio440 {
-			shift = 1
-		}
-	case image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410:
-		shift = 2
-	}
-	// Chroma columns are aligned to the image's origin, as COffset does.
-	off := im.Rect.Min.X - (im.Rect.Min.X>>shift)<<shift
-	n := len(out) / 3
-	yrow, out = yrow[:n], out[:3*n]
-	for x := range yrow {
-		ci := (x + off) >> shift
-		// JFIF's YCbCr to RGB in float (the integer form rounds to whole
-		// levels; this keeps the fraction for the bilinear blend).
-		yv, cbv, crv := float32(yrow[x]), float32(cb[ci])-128, float32(cr[ci])-128
-		out[3*x] = clamp255(yv + 1.402*crv)
-		out[3*x+1] = clamp255(yv - 0.344136*cbv - 0.714136*crv)
-		out[3*x+2] = clamp255(yv + 1.772*cbv)
-	}
-}
-
-// clamp255 compares by hand: the min and max builtins handle NaN and are
-// several times slower in this loop.
-func clamp255(v float32) float32 {
-	if v < 0 {
-		return 0
-	}
-	if v > 255 {
-		return 255
-	}
-	return v
 }

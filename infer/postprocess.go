@@ -29,8 +29,10 @@ type Post struct {
 	MaxDet     int     // cap on detections, default 300
 	Classes    []string
 
-	cand []cand
-	keep []cand
+	best  []float32 // per anchor: best class score so far
+	class []int32   // and its class
+	cand  []cand
+	keep  []cand
 }
 
 type cand struct {
@@ -43,8 +45,8 @@ type cand struct {
 // then each class's scores), keeps candidates above the confidence
 // threshold, runs class-aware NMS and maps boxes back through lb.
 func (p *Post) Decode(out []float32, nc, n int, lb Letterbox) ([]Detection, error) {
-	if len(out) != (4+nc)*n {
-		return nil, fmt.Errorf("output has %d values, want (4+%d)*%d", len(out), nc, n)
+	if nc < 1 || len(out) != (4+nc)*n {
+		return nil, fmt.Errorf("output has %d values, want (4+%d)*%d with at least one class", len(out), nc, n)
 	}
 	conf, iou, maxDet := p.Confidence, p.IoU, p.MaxDet
 	if conf == 0 {
@@ -56,20 +58,7 @@ func (p *Post) Decode(out []float32, nc, n int, lb Letterbox) ([]Detection, erro
 	if maxDet == 0 {
 		maxDet = 300
 	}
-	p.cand = p.cand[:0]
-	for i := range n {
-		best, cls := float32(-1), -1
-		for c := range nc {
-			if s := out[(4+c)*n+i]; s > best {
-				best, cls = s, c
-			}
-		}
-		if best < conf {
-			continue
-		}
-		cx, cy, w, h := out[i], out[n+i], out[2*n+i], out[3*n+i]
-		p.cand = append(p.cand, cand{cx - w/2, cy - h/2, cx + w/2, cy + h/2, best, cls})
-	}
+	p.candidates(out, nc, n, conf)
 	p.keep = nms(p.cand, p.keep[:0], iou, maxDet)
 	dets := make([]Detection, len(p.keep))
 	for i, c := range p.keep {
@@ -78,12 +67,49 @@ func (p *Post) Decode(out []float32, nc, n int, lb Letterbox) ([]Detection, erro
 	return dets, nil
 }
 
+// candidates collects anchors whose best class scores above conf. The
+// output is read one class plane at a time, in memory order: reading an
+// anchor's scores across planes strides the whole tensor per anchor.
+func (p *Post) candidates(out []float32, nc, n int, conf float32) {
+	p.best, p.class = grow(p.best, n), grow(p.class, n)
+	best, class := p.best[:n], p.class[:n]
+	copy(best, out[4*n:5*n])
+	clear(class)
+	for c := 1; c < nc; c++ {
+		plane := out[(4+c)*n : (5+c)*n]
+		for i, s := range plane {
+			if s > best[i] {
+				best[i], class[i] = s, int32(c)
+			}
+		}
+	}
+	p.cand = p.cand[:0]
+	for i, s := range best {
+		// Strictly above, as Ultralytics' non_max_suppression filters.
+		if s > conf {
+			cx, cy, w, h := out[i], out[n+i], out[2*n+i], out[3*n+i]
+			p.cand = append(p.cand, cand{cx - w/2, cy - h/2, cx + w/2, cy + h/2, s, int(class[i])})
+		}
+	}
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
 func (p *Post) className(i int) string {
 	if i < len(p.Classes) {
 		return p.Classes[i]
 	}
 	return fmt.Sprintf("class%d", i)
 }
+
+// maxNMS bounds the candidates NMS looks at, the best first, as
+// Ultralytics' max_nms does.
+const maxNMS = 30000
 
 // nms keeps the best boxes, suppressing same-class boxes that overlap a
 // kept one by more than iou (what torchvision's batched_nms does).
@@ -97,6 +123,7 @@ func nms(cands, keep []cand, iou float32, maxDet int) []cand {
 		}
 		return 0
 	})
+	cands = cands[:min(len(cands), maxNMS)]
 	for _, c := range cands {
 		ok := true
 		for _, k := range keep {

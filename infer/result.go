@@ -2,13 +2,16 @@ package infer
 
 import "time"
 
+// Schema is the version of Result's JSON form.
+const Schema = 1
+
 // Result is the message a device publishes for each image (schema 1 of
-// DESIGN.md).
+// DESIGN.md). The agent fills in Device and Component when it forwards it.
 type Result struct {
 	Schema     int         `json:"schema"`
 	MsgID      string      `json:"msg_id"`
-	Device     string      `json:"device,omitempty"`
-	Component  string      `json:"component,omitempty"`
+	Device     string      `json:"device"`
+	Component  string      `json:"component"`
 	Model      ModelRef    `json:"model"`
 	Image      ImageRef    `json:"image"`
 	CapturedAt time.Time   `json:"captured_at"`
@@ -18,7 +21,9 @@ type Result struct {
 	// ImageData is the image file (base64 in JSON) when it is uploaded for
 	// a person to look at: defects, and a sample of the rest for labelling.
 	ImageData []byte `json:"image_data,omitempty"`
-	Error     string `json:"error,omitempty"` // set for an image that could not be read
+	// Error is set, and Detections empty, for an image that could not be
+	// read: the "error event" a corrupt or foreign file produces.
+	Error string `json:"error,omitempty"`
 }
 
 // ModelRef names the model that produced a result.

@@ -121,8 +121,11 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 		return nil, err
 	}
 	rep.EnrollSeconds = time.Since(start).Seconds()
+	genCtx, stopGen := context.WithCancel(runCtx)
+	defer stopGen()
+	var gen sync.WaitGroup
 	if o.resultsPerSec > 0 {
-		wg.Go(func() { rep.ResultsQueued = syntheticResults(runCtx, agents, o.resultsPerSec) })
+		gen.Go(func() { rep.ResultsQueued = syntheticResults(genCtx, agents, o.resultsPerSec) })
 	}
 	if o.deploy != "" {
 		if err := measureDeploy(ctx, cl, o, agents, rep); err != nil {
@@ -136,6 +139,9 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 		}
 	}
 	rep.SimRSSBytes = selfRSS()
+	stopGen()
+	gen.Wait()
+	drain(ctx, agents, time.Minute) // what is queued is delivered before the agents stop
 	stop()
 	wg.Wait()
 	return rep, nil
@@ -213,6 +219,21 @@ func measureDeploy(ctx context.Context, cl *client.Client, o simOpts, agents []*
 		rep.RunningP50MS, rep.RunningP95MS, rep.RunningMaxMS = ms[len(ms)/2], ms[min(len(ms)-1, len(ms)*95/100)], ms[len(ms)-1]
 	}
 	return nil
+}
+
+// drain waits until every agent's store-and-forward queue is empty.
+func drain(ctx context.Context, agents []*agent.Agent, within time.Duration) {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		queued := 0
+		for _, ag := range agents {
+			queued += ag.QueueDepth()
+		}
+		if queued == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // syntheticResults makes every agent publish results at the given rate.

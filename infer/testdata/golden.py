@@ -1,13 +1,18 @@
 #!/usr/bin/python3
 """Makes the golden files infer's tests compare against, with a different
-implementation: OpenCV (as Ultralytics' LetterBox uses it) for preprocessing,
-numpy for decoding and NMS. Run from this directory with Debian's packages
-(python3-opencv, python3-numpy):
+implementation: OpenCV (cv2.imread and the LetterBox code Ultralytics runs)
+for preprocessing, numpy for decoding and NMS. Run from this directory with
+Debian's packages (python3-opencv, python3-numpy):
 
     /usr/bin/python3 golden.py
 
-Writes:
-  <image>.letterbox-<W>x<H>.png  the letterboxed RGB image, as Ultralytics makes it
+Reads tag-a.jpg and tag-b.jpg (photographs, see LICENSE-images.txt) and
+writes:
+  colour.jpg                     a synthetic, colourful 4:2:0 JPEG of odd size (the
+                                 photographs are nearly gray, so they cannot catch a
+                                 swapped channel or wrong chroma upsampling)
+  <image>.letterbox-<W>x<H>.png  each image letterboxed as Ultralytics does it (an
+                                 ordinary RGB PNG: cv2.imwrite takes BGR and stores RGB)
   raw.bin                        a deterministic raw output [1, 4+nc, N], float32 LE
   golden.json                    letterbox geometry, and the detections numpy finds
                                  in raw.bin for tag-a.jpg (conf 0.25, IoU 0.45)
@@ -33,11 +38,23 @@ def letterbox(img, new_shape):
     return img, r, left, top
 
 
+def colour_image():
+    rng = np.random.default_rng(3)
+    img = np.full((301, 401, 3), (40, 90, 160), np.uint8)
+    for _ in range(30):
+        centre = tuple(int(v) for v in rng.integers(0, 300, 2))
+        cv2.circle(img, centre, int(rng.integers(5, 60)), tuple(int(v) for v in rng.integers(0, 256, 3)), -1)
+        p, q = tuple(int(v) for v in rng.integers(0, 300, 2)), tuple(int(v) for v in rng.integers(0, 400, 2))
+        cv2.rectangle(img, p, q, tuple(int(v) for v in rng.integers(0, 256, 3)), int(rng.integers(1, 6)))
+    cv2.imwrite("colour.jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])  # libjpeg's default 4:2:0
+
+
+colour_image()
 golden = {"net_w": NET_W, "net_h": NET_H, "nc": NC, "n": N, "images": {}}
-for name in ("tag-a.jpg", "tag-b.jpg"):
+for name in ("tag-a.jpg", "tag-b.jpg", "colour.jpg"):
     bgr = cv2.imread(name)
     lb, r, left, top = letterbox(bgr, (NET_H, NET_W))
-    cv2.imwrite(f"{name}.letterbox-{NET_W}x{NET_H}.png", lb)  # stored BGR on disk, i.e. RGB when read back as RGB
+    cv2.imwrite(f"{name}.letterbox-{NET_W}x{NET_H}.png", lb)
     golden["images"][name] = {"scale": r, "pad_x": left, "pad_y": top, "width": bgr.shape[1], "height": bgr.shape[0]}
 
 rng = np.random.default_rng(7)
@@ -49,11 +66,12 @@ for i in range(N):  # clusters of overlapping boxes around a few centres
     raw[4 + (i % 40) % NC, i] = rng.uniform(0, 1)
 raw.tofile("raw.bin")
 
-# decode: best class per anchor, threshold, class-aware NMS by descending score
+# decode: best class per anchor, threshold (strictly above, as Ultralytics'
+# non_max_suppression), class-aware NMS by descending score
 conf, iou_t = 0.25, 0.45
 scores = raw[4:].max(0)
 classes = raw[4:].argmax(0)
-keep_idx = np.nonzero(scores >= conf)[0]
+keep_idx = np.nonzero(scores > conf)[0]
 order = keep_idx[np.argsort(-scores[keep_idx], kind="stable")]
 xyxy = np.stack([raw[0] - raw[2] / 2, raw[1] - raw[3] / 2, raw[0] + raw[2] / 2, raw[1] + raw[3] / 2], 1)
 kept = []
