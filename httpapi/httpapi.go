@@ -188,18 +188,29 @@ func pathInt(r *http.Request, name string) (int, error) {
 
 func (a *API) String() string { return fmt.Sprintf("httpapi(%s)", a.store.Engine()) }
 
-// results lists stored results: ?device=NAME&since=RFC3339&limit=N.
+// results lists stored results, newest first:
+// ?device=NAME&since=RFC3339&before=RFC3339&limit=N. The response's
+// X-Next-Before header, when present, is the before= of the next page.
 func (a *API) results(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	var since time.Time
-	if s := q.Get("since"); s != "" {
-		var err error
-		if since, err = time.Parse(time.RFC3339, s); err != nil {
-			return vise.Errorf(vise.CodeInvalid, "since %q: use RFC 3339, e.g. 2026-11-25T08:00:00Z", s)
+	var since, before time.Time
+	for name, dst := range map[string]*time.Time{"since": &since, "before": &before} {
+		if s := q.Get(name); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return vise.Errorf(vise.CodeInvalid, "%s %q: use RFC 3339, e.g. 2026-11-25T08:00:00Z", name, s)
+			}
+			*dst = t
 		}
 	}
 	limit, _ := strconv.Atoi(q.Get("limit"))
-	rs, err := a.store.ListResults(r.Context(), q.Get("device"), since, limit)
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	rs, err := a.store.ListResultsBefore(r.Context(), q.Get("device"), since, before, limit)
+	if err == nil && len(rs) == limit {
+		w.Header().Set("X-Next-Before", rs[len(rs)-1].ReceivedAt.Format(time.RFC3339Nano))
+	}
 	if err != nil {
 		return err
 	}

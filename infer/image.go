@@ -26,15 +26,24 @@ type Image struct {
 	Bytes  int
 }
 
-// LoadImage reads a JPEG or PNG file, checking its size from the header
-// first.
+// LoadImage reads a JPEG or PNG file of at most maxPixels pixels (0 means
+// DefaultMaxPixels). The file's size and the dimensions in its header are
+// checked before anything is decoded.
 func LoadImage(path string, maxPixels int) (*Image, error) {
-	b, err := os.ReadFile(path)
+	if maxPixels <= 0 {
+		maxPixels = DefaultMaxPixels
+	}
+	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
-	if maxPixels <= 0 {
-		maxPixels = DefaultMaxPixels
+	// No JPEG or PNG of maxPixels takes 4 bytes a pixel (8-bit RGBA).
+	if limit := 4*int64(maxPixels) + 1<<20; fi.Size() > limit {
+		return nil, fmt.Errorf("%w: %s is %d bytes, more than an image of %d pixels can take", ErrBadImage, path, fi.Size(), maxPixels)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {

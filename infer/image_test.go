@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"image"
 	"image/jpeg"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,14 @@ func pngHeader(w, h uint32) []byte {
 	return b.Bytes()
 }
 
+// jpegHeader is a JPEG start, JFIF marker and SOF0 segment claiming w x h
+// pixels, with no image data.
+func jpegHeader(w, h uint16) []byte {
+	b := []byte{0xFF, 0xD8, 0xFF, 0xE0, 0, 16, 'J', 'F', 'I', 'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0}
+	return append(b, 0xFF, 0xC0, 0, 17, 8, byte(h>>8), byte(h), byte(w>>8), byte(w), 3,
+		1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1)
+}
+
 func TestLoadImageBadInputs(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
@@ -39,19 +48,25 @@ func TestLoadImageBadInputs(t *testing.T) {
 	tests := []struct {
 		name, path, want string
 	}{
-		{"huge", write("huge.png", pngHeader(20000, 20000)), "20000x20000 pixels, over the"},
+		{"huge png", write("huge.png", pngHeader(20000, 20000)), "20000x20000 pixels, over the"},
+		{"huge jpeg", write("huge.jpg", jpegHeader(20000, 20000)), "20000x20000 pixels, over the"},
+		{"huge file", write("big.jpg", make([]byte, 4*1000+1<<20+1)), "more than an image of"},
 		{"zero", write("zero.png", pngHeader(0, 0)), "not a usable image"},
 		{"text", write("notes.jpg", []byte("this is not a picture")), "not a usable image"},
 		{"truncated jpeg", write("cut.jpg", jpegBytes(t)[:200]), "not a usable image"},
 		{"empty", write("empty.jpg", nil), "not a usable image"},
 	}
 	for _, tt := range tests {
-		_, err := LoadImage(tt.path, 0)
+		maxPixels := 0
+		if tt.name == "huge file" {
+			maxPixels = 1000
+		}
+		_, err := LoadImage(tt.path, maxPixels)
 		if !errors.Is(err, ErrBadImage) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want ErrBadImage containing %q", tt.name, err, tt.want)
 		}
 	}
-	if _, err := LoadImage(filepath.Join(dir, "missing.jpg"), 0); err == nil || errors.Is(err, ErrBadImage) {
+	if _, err := LoadImage(filepath.Join(dir, "missing.jpg"), 0); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v (want a plain not-exist error)", err)
 	}
 	img, err := LoadImage(write("ok.jpg", jpegBytes(t)), 0)

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -301,4 +302,34 @@ func TestResults(t *testing.T) {
 			t.Errorf("%d results left after pruning", len(rest))
 		}
 	})
+}
+
+func TestResultPages(t *testing.T) {
+	for _, engine := range []string{store.SQLite, store.Postgres} {
+		t.Run(engine, func(t *testing.T) {
+			clock := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+			s := openStore(t, engine, store.Options{Now: func() time.Time { clock = clock.Add(time.Millisecond); return clock }})
+			for i := range 5 {
+				s.InsertResult(ctx, vise.Result{MsgID: fmt.Sprintf("m-%d", i), Device: "cam-1", Component: "c", Payload: []byte(`{}`)})
+			}
+			var got []string
+			var before time.Time
+			for page := 0; page < 5; page++ {
+				rs, err := s.ListResultsBefore(ctx, "", time.Time{}, before, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range rs {
+					got = append(got, r.MsgID)
+				}
+				if len(rs) < 2 {
+					break
+				}
+				before = rs[len(rs)-1].ReceivedAt
+			}
+			if diff := cmp.Diff([]string{"m-4", "m-3", "m-2", "m-1", "m-0"}, got); diff != "" {
+				t.Errorf("pages (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

@@ -28,12 +28,19 @@ func (s *Store) InsertResult(ctx context.Context, r vise.Result) (inserted bool,
 // ListResults returns results newest first, optionally for one device and
 // only after since, at most limit (default 100).
 func (s *Store) ListResults(ctx context.Context, device string, since time.Time, limit int) ([]vise.Result, error) {
+	return s.ListResultsBefore(ctx, device, since, time.Time{}, limit)
+}
+
+// ListResultsBefore is ListResults for a page: only results received
+// before `before` (zero: no bound). Pass the oldest ReceivedAt of one page
+// to get the next.
+func (s *Store) ListResultsBefore(ctx context.Context, device string, since, before time.Time, limit int) ([]vise.Result, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
 	return list(ctx, s, "list results", scanResult, `SELECT msg_id, device, component, defects, payload, received_at FROM results
-		WHERE (? = '' OR device = ?) AND received_at >= ? ORDER BY received_at DESC, msg_id DESC LIMIT ?`,
-		device, device, micros(since), limit)
+		WHERE (? = '' OR device = ?) AND received_at >= ? AND (CAST(? AS BIGINT) = 0 OR received_at < ?) ORDER BY received_at DESC, msg_id DESC LIMIT ?`,
+		device, device, micros(since), beforeMicros(before), beforeMicros(before), limit)
 }
 
 // GetResult returns one result by its message id.
@@ -68,4 +75,11 @@ func (s *Store) PruneResults(ctx context.Context, cutoff time.Time) (int64, erro
 		return nil
 	})
 	return n, err
+}
+
+func beforeMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return micros(t)
 }
