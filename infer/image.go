@@ -45,19 +45,29 @@ func LoadImage(path string, maxPixels int) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
+	img, err := DecodeImage(b, maxPixels)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBadImage, path, err)
 	}
+	return img, nil
+}
+
+// DecodeImage decodes a JPEG or PNG of at most maxPixels pixels, checking
+// the header's dimensions first.
+func DecodeImage(b []byte, maxPixels int) (*Image, error) {
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Errorf("%w: %s is %dx%d pixels", ErrBadImage, path, cfg.Width, cfg.Height)
+		return nil, fmt.Errorf("%dx%d pixels", cfg.Width, cfg.Height)
 	}
 	if cfg.Width*cfg.Height > maxPixels {
-		return nil, fmt.Errorf("%w: %s is %dx%d pixels, over the %d-pixel limit", ErrBadImage, path, cfg.Width, cfg.Height, maxPixels)
+		return nil, fmt.Errorf("%dx%d pixels, over the %d-pixel limit (a camera frame is far smaller; was this file meant for the camera folder?)", cfg.Width, cfg.Height, maxPixels)
 	}
 	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s (%s): %v", ErrBadImage, path, format, err)
+		return nil, fmt.Errorf("%s: %v", format, err)
 	}
 	sum := sha256.Sum256(b)
 	return &Image{Img: img, SHA256: hex.EncodeToString(sum[:]), Bytes: len(b)}, nil

@@ -106,3 +106,38 @@ func TestFillBandsMatchSinglePass(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeFill feeds arbitrary bytes through decoding and the letterbox:
+// whatever decodes must letterbox without a panic, into the tensor only.
+func FuzzDecodeFill(f *testing.F) {
+	for _, name := range []string{"tag-a.jpg", "colour.jpg"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add(pngHeader(3, 1))
+	f.Add(jpegHeader(1, 3))
+	var tiny bytes.Buffer
+	jpeg.Encode(&tiny, image.NewRGBA(image.Rect(0, 0, 1, 2)), nil)
+	f.Add(tiny.Bytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		img, err := DecodeImage(b, 1<<16) // small images keep each run fast
+		if err != nil {
+			return
+		}
+		r := img.Img.Bounds()
+		dst := make([]float32, 3*32*24+1)
+		dst[len(dst)-1] = -1
+		NewLetterbox(r.Dx(), r.Dy(), 32, 24).Fill(img.Img, dst[:len(dst)-1])
+		if dst[len(dst)-1] != -1 {
+			t.Fatal("Fill wrote past the tensor")
+		}
+		for i, v := range dst[:len(dst)-1] {
+			if v < 0 || v > 1 {
+				t.Fatalf("value %d = %v, outside 0..1", i, v)
+			}
+		}
+	})
+}
