@@ -333,3 +333,63 @@ func TestResultPages(t *testing.T) {
 		})
 	}
 }
+
+func TestUsers(t *testing.T) {
+	engines(t, func(t *testing.T, s *store.Store) {
+		u, err := s.CreateUser(ctx, "alice", "admin", "$argon2id$hash-1", "admin-token")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Name != "alice" || u.Role != "admin" || u.CreatedBy != "admin-token" || u.CreatedAt.IsZero() {
+			t.Errorf("created = %+v", u)
+		}
+		_, err = s.CreateUser(ctx, "alice", "viewer", "$argon2id$hash-2", "admin-token")
+		wantCode(t, err, vise.CodeConflict)
+		_, err = s.CreateUser(ctx, "bob", "owner", "$argon2id$hash-3", "admin-token")
+		wantCode(t, err, vise.CodeConflict) // the CHECK constraint; the users package refuses this earlier
+		if _, err := s.CreateUser(ctx, "bob", "viewer", "$argon2id$hash-3", "alice"); err != nil {
+			t.Fatal(err)
+		}
+
+		got, hash, err := s.UserCredentials(ctx, "alice")
+		if err != nil || hash != "$argon2id$hash-1" {
+			t.Fatalf("credentials: %q %v", hash, err)
+		}
+		if diff := cmp.Diff(u, got); diff != "" {
+			t.Errorf("read back (-created +read):\n%s", diff)
+		}
+		_, _, err = s.UserCredentials(ctx, "carol")
+		wantCode(t, err, vise.CodeNotFound)
+
+		if err := s.SetUserPassword(ctx, "bob", "$argon2id$hash-4", "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if _, hash, _ := s.UserCredentials(ctx, "bob"); hash != "$argon2id$hash-4" {
+			t.Errorf("hash after password change = %q", hash)
+		}
+		wantCode(t, s.SetUserPassword(ctx, "carol", "x", "alice"), vise.CodeNotFound)
+
+		all, err := s.ListUsers(ctx)
+		if err != nil || len(all) != 2 || all[0].Name != "alice" || all[1].Name != "bob" || all[1].Role != "viewer" {
+			t.Errorf("list = %+v, %v", all, err)
+		}
+		if err := s.DeleteUser(ctx, "bob", "alice"); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, s.DeleteUser(ctx, "bob", "alice"), vise.CodeNotFound)
+		_, err = s.GetUser(ctx, "bob")
+		wantCode(t, err, vise.CodeNotFound)
+
+		evs, _ := s.Events(ctx, "", 100)
+		for typ, want := range map[string]int{vise.EventUserCreated: 2, vise.EventUserPasswordChanged: 1, vise.EventUserRemoved: 1} {
+			if n := countType(evs, typ); n != want {
+				t.Errorf("%d %s events, want %d", n, typ, want)
+			}
+		}
+		for _, ev := range evs {
+			if strings.Contains(string(ev.Data), "argon2id") {
+				t.Errorf("event %s carries a password hash: %s", ev.Type, ev.Data)
+			}
+		}
+	})
+}

@@ -147,7 +147,7 @@ func (s *Store) classify(op string, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {
-		case pe.Code == "23505" || pe.Code == "23503":
+		case pe.Code == "23505" || pe.Code == "23503" || pe.Code == "23514": // unique, foreign key, check: as SQLite reports them
 			return vise.Errorf(vise.CodeConflict, "%s: conflicts with stored data: %s", op, pe.Message)
 		case strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57") || pe.Code == "3D000" || strings.HasPrefix(pe.Code, "53"):
 			return unavailable("%s: the %s is unavailable: %s; check that PostgreSQL is running and --db is right", op, s.where, pe.Message)
