@@ -223,3 +223,50 @@ func DeviceName(cert *x509.Certificate) (string, error) {
 
 // Serial is a certificate's serial as stored.
 func Serial(cert *x509.Certificate) string { return cert.SerialNumber.Text(16) }
+
+// ServiceURI is the identity of a Vise service (not a device) in a client
+// certificate, e.g. the server's own connection to an external broker.
+func ServiceURI(name string) *url.URL {
+	return &url.URL{Scheme: "vise", Host: "service", Path: "/" + name}
+}
+
+// ClientCert issues a client certificate for a Vise service such as the
+// server connecting to an external MQTT broker. Its common name is name —
+// Mosquitto's use_identity_as_username makes that the user its ACL names —
+// and it carries no device identity, so the device API and the embedded
+// broker never take it for a device.
+func (c *CA) ClientCert(name string, validity time.Duration) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	now := c.now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: name, Organization: []string{"Vise services"}},
+		URIs:         []*url.URL{ServiceURI(name)},
+		NotBefore:    now.Add(-5 * time.Minute),
+		NotAfter:     now.Add(validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return tls.Certificate{Certificate: [][]byte{der, c.cert.Raw}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// EncodePEM returns a certificate's chain and its private key as PEM, for
+// programs outside Vise such as an MQTT broker.
+func EncodePEM(cert tls.Certificate) (chainPEM, keyPEM []byte, err error) {
+	for _, der := range cert.Certificate {
+		chainPEM = append(chainPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	return chainPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+}

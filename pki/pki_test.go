@@ -93,3 +93,43 @@ func TestServerCert(t *testing.T) {
 		t.Error("server certificate valid for a host it was not made for")
 	}
 }
+
+// An external broker (Mosquitto with use_identity_as_username) knows a
+// client by its certificate's common name: a device's must be its name,
+// and the server's must be a name no device can have.
+func TestCommonNamesForExternalBroker(t *testing.T) {
+	ca, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certPEM, _, err := ca.SignDevice(csr(t, key, "something-else"), "cam-1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(certPEM)
+	dev, _ := x509.ParseCertificate(block.Bytes)
+	if dev.Subject.CommonName != "cam-1" {
+		t.Errorf("device certificate CN = %q, want the device name", dev.Subject.CommonName)
+	}
+	svc, err := ca.ClientCert("vise:server", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Leaf.Subject.CommonName != "vise:server" {
+		t.Errorf("service certificate CN = %q", svc.Leaf.Subject.CommonName)
+	}
+	if name, err := DeviceName(svc.Leaf); err == nil {
+		t.Errorf("service certificate passes as device %q", name)
+	}
+	if _, err := svc.Leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("service certificate does not verify as a client: %v", err)
+	}
+	chain, keyPEM, err := EncodePEM(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(string(chain), "BEGIN CERTIFICATE") != 2 || !strings.Contains(string(keyPEM), "PRIVATE KEY") {
+		t.Errorf("PEM chain/key malformed:\n%s", chain)
+	}
+}
