@@ -127,6 +127,9 @@ type CreateDeploymentRequest struct {
 	Configuration map[string]map[string]any `json:"configuration,omitempty"`
 	Rollout       RolloutPolicy             `json:"rollout,omitempty"`
 	FailurePolicy string                    `json:"failure_policy,omitempty"`
+	// Devices, if given, limits a group deployment to these members: a
+	// canary stage. The rest of the group is left as it is.
+	Devices []string `json:"devices,omitempty"`
 }
 
 // Event is something that happened, recorded durably in the same transaction

@@ -91,6 +91,9 @@ func (f *Fleet) CreateDeployment(ctx context.Context, req vise.CreateDeploymentR
 	if err != nil {
 		return nil, err
 	}
+	if devices, err = subset(req.Target, devices, req.Devices); err != nil {
+		return nil, err
+	}
 	if err := checkPolicy(&req); err != nil {
 		return nil, err
 	}
@@ -138,6 +141,20 @@ func (f *Fleet) targetDevices(ctx context.Context, t vise.Target) ([]string, err
 		return g.Devices, nil
 	}
 	return nil, vise.Errorf(vise.CodeInvalid, "deployment target kind %q: use device or group", t.Kind)
+}
+
+// subset narrows a target's devices to the requested ones, each of which
+// must belong to it.
+func subset(t vise.Target, all, want []string) ([]string, error) {
+	if len(want) == 0 {
+		return all, nil
+	}
+	for _, d := range want {
+		if !slices.Contains(all, d) {
+			return nil, vise.Errorf(vise.CodeInvalid, "device %s is not part of %s %s", d, t.Kind, t.Name)
+		}
+	}
+	return want, nil
 }
 
 func checkPolicy(req *vise.CreateDeploymentRequest) error {

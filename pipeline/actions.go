@@ -1,0 +1,400 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vise-edge/vise"
+)
+
+// An action is what a step does. Actions are idempotent: a step that ran
+// but was not recorded (a crash between the two) runs again and finds its
+// work done.
+type action struct {
+	// with lists the settings the action accepts in a step's `with`.
+	with     map[string]kind
+	required []string // settings that must be given
+	waits    bool // checks a condition until it holds: the step's timeout bounds the whole wait
+	run   func(ctx context.Context, e *Engine, r *run) (outcome, error)
+}
+
+type kind int
+
+const (
+	kindFraction kind = iota
+	kindDuration
+	kindInt
+)
+
+// run is what an action sees: the execution, its step, and the state it
+// may add to.
+type run struct {
+	exec    *vise.Execution
+	step    *Step
+	started time.Time // when the step first started
+	state   map[string]any
+}
+
+func (r *run) param(name string) string { return r.exec.Params[name] }
+
+// outcome is an action's result: output for the history (merged into the
+// execution's state), or a wait that goes on, or a quiet end.
+type outcome struct {
+	output map[string]any
+	wait   bool // not yet: check again later
+	halt   bool // nothing to do: the execution ends, succeeded
+}
+
+// permanent marks an error retrying cannot fix.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+func fail(format string, args ...any) error { return permanent{fmt.Errorf(format, args...)} }
+
+var actions = map[string]action{
+	"prepare-model":   {run: prepareModel},
+	"deploy":          {with: map[string]kind{"fraction": kindFraction}, run: deploy},
+	"wait-deployment": {with: map[string]kind{"max_failure_rate": kindFraction}, waits: true, run: waitDeployment},
+	"verify":          {with: map[string]kind{"min_results": kindInt}, waits: true, run: verify},
+	"rollback":        {run: rollback},
+	"wait":            {with: map[string]kind{"duration": kindDuration}, required: []string{"duration"}, waits: true, run: wait},
+}
+
+// ActionNames lists the actions a step can use.
+func ActionNames() []string {
+	names := make([]string, 0, len(actions))
+	for n := range actions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (a action) check(with map[string]any) error {
+	for _, k := range a.required {
+		if _, ok := with[k]; !ok {
+			return fmt.Errorf("needs the setting %s", k)
+		}
+	}
+	for k, v := range with {
+		kd, ok := a.with[k]
+		if !ok {
+			return fmt.Errorf("unknown setting %q", k)
+		}
+		if err := checkKind(kd, v); err != nil {
+			return fmt.Errorf("setting %s: %v", k, err)
+		}
+	}
+	return nil
+}
+
+func checkKind(kd kind, v any) error {
+	switch kd {
+	case kindFraction:
+		f, ok := number(v)
+		if !ok || f < 0 || f > 1 {
+			return fmt.Errorf("%v is not a number from 0 to 1", v)
+		}
+	case kindInt:
+		f, ok := number(v)
+		if !ok || f < 0 || f != math.Trunc(f) {
+			return fmt.Errorf("%v is not a whole number", v)
+		}
+	case kindDuration:
+		s, _ := v.(string)
+		if d, err := time.ParseDuration(s); err != nil || d <= 0 {
+			return fmt.Errorf("%v is not a duration such as 30s", v)
+		}
+	}
+	return nil
+}
+
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int:
+		return float64(n), true
+	case float64:
+		return n, true
+	}
+	return 0, false
+}
+
+func (r *run) number(key string, def float64) float64 {
+	if f, ok := number(r.step.With[key]); ok {
+		return f
+	}
+	return def
+}
+
+// prepareModel makes a signed model component from the newest approved
+// version of the model group, or ends the execution quietly when none is
+// approved.
+func prepareModel(ctx context.Context, e *Engine, r *run) (outcome, error) {
+	group := r.param("model")
+	mv, err := e.store.LatestModelVersion(ctx, group, vise.Approved)
+	if vise.ErrorCode(err) == vise.CodeNotFound {
+		return outcome{halt: true, output: map[string]any{"note": "no approved version of model " + group + ": nothing to deploy"}}, nil
+	}
+	if err != nil {
+		return outcome{}, err
+	}
+	rc := ModelComponent(mv)
+	if _, _, err := e.reg.CreateComponent(ctx, rc, "pipeline"); err != nil {
+		return outcome{}, err
+	}
+	return outcome{output: map[string]any{"model_version": mv.Version, "model_sha256": mv.Artifact.SHA256,
+		"model_component": rc.Name + "@" + rc.Version}}, nil
+}
+
+// ModelComponent is the component a model version is deployed as.
+func ModelComponent(mv *vise.ModelVersion) *vise.Recipe {
+	return &vise.Recipe{Name: "vise.model." + mv.Group, Version: fmt.Sprintf("%d.0.0", mv.Version),
+		Description: fmt.Sprintf("model %s version %d", mv.Group, mv.Version),
+		Artifacts:   []vise.RecipeArtifact{{Name: "model.onnx", SHA256: mv.Artifact.SHA256, Size: mv.Artifact.Size}}}
+}
+
+// ParseTarget reads "group:NAME" or "device:NAME".
+func ParseTarget(s string) (vise.Target, error) {
+	kind, name, ok := strings.Cut(s, ":")
+	if !ok || name == "" || (kind != vise.TargetGroup && kind != vise.TargetDevice) {
+		return vise.Target{}, vise.Errorf(vise.CodeInvalid, "target %q: write group:NAME or device:NAME", s)
+	}
+	return vise.Target{Kind: kind, Name: name}, nil
+}
+
+// deploy creates a deployment of the prepared model and the newest
+// inference component to the target, or with `fraction` below 1 to that
+// share of a group's devices first (a canary). The first deploy of an
+// execution remembers what the target ran before, for rollback.
+func deploy(ctx context.Context, e *Engine, r *run) (outcome, error) {
+	target, err := ParseTarget(r.param("target"))
+	if err != nil {
+		return outcome{}, permanent{err}
+	}
+	model, _ := r.state["model_component"].(string)
+	if model == "" {
+		return outcome{}, fail("no model component prepared: a deploy step must follow prepare-model")
+	}
+	name, version, _ := strings.Cut(model, "@")
+	comps := []vise.ComponentRef{{Name: name, Version: version}}
+	if inf := r.param("inference"); inf != "" {
+		vs, err := e.store.ListComponentVersions(ctx, inf)
+		if err != nil {
+			return outcome{}, permanent{fmt.Errorf("inference component: %w", err)}
+		}
+		comps = append([]vise.ComponentRef{{Name: inf, Version: vs[0].Recipe.Version}}, comps...)
+	}
+	out := map[string]any{}
+	if _, ok := r.state["previous_components"]; !ok {
+		out["previous_components"] = e.previousComponents(ctx, target)
+	}
+	devices, err := stageDevices(ctx, e, target, r.number("fraction", 1))
+	if err != nil {
+		return outcome{}, permanent{err}
+	}
+	d, err := e.deployOnce(ctx, r, vise.CreateDeploymentRequest{Target: target, Components: comps, Devices: devices})
+	if err != nil {
+		return outcome{}, err
+	}
+	out["deployment"] = d.ID
+	return outcome{output: out}, nil
+}
+
+// stageDevices picks the first share of a group's devices by name; nil
+// means the whole target.
+func stageDevices(ctx context.Context, e *Engine, t vise.Target, fraction float64) ([]string, error) {
+	if fraction >= 1 || t.Kind != vise.TargetGroup {
+		return nil, nil
+	}
+	g, err := e.store.GetGroup(ctx, t.Name)
+	if err != nil {
+		return nil, err
+	}
+	if len(g.Devices) == 0 {
+		return nil, fmt.Errorf("group %s has no devices", t.Name)
+	}
+	names := slices.Sorted(slices.Values(g.Devices))
+	n := max(1, int(math.Ceil(fraction*float64(len(names)))))
+	return names[:n], nil
+}
+
+// deployOnce creates the step's deployment unless an earlier try of the
+// same step already did (found by its creator, which names the step).
+func (e *Engine) deployOnce(ctx context.Context, r *run, req vise.CreateDeploymentRequest) (*vise.Deployment, error) {
+	by := "pipeline " + r.exec.ID + "/" + r.step.Name
+	ds, err := e.store.ListDeployments(ctx, &req.Target, 50)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		if d.CreatedBy == by {
+			return d, nil
+		}
+	}
+	d, err := e.fleet.CreateDeployment(ctx, req, by)
+	if err != nil && vise.ErrorCode(err) != vise.CodeUnavailable {
+		return nil, permanent{err}
+	}
+	return d, err
+}
+
+// previousComponents is what the target last ran successfully, or nil.
+func (e *Engine) previousComponents(ctx context.Context, t vise.Target) []string {
+	ds, err := e.store.ListDeployments(ctx, &t, 100)
+	if err != nil {
+		return nil
+	}
+	for _, d := range ds {
+		if d.Status == vise.DeploymentSucceeded {
+			var refs []string
+			for _, c := range d.Components {
+				refs = append(refs, c.Name+"@"+c.Version)
+			}
+			return refs
+		}
+	}
+	return nil
+}
+
+// waitDeployment waits until every device of the step's deployment runs it,
+// failing as soon as the failed share passes max_failure_rate.
+func waitDeployment(ctx context.Context, e *Engine, r *run) (outcome, error) {
+	id, _ := r.state["deployment"].(string)
+	if id == "" {
+		return outcome{output: map[string]any{"note": "no deployment to wait for"}}, nil
+	}
+	d, err := e.store.GetDeployment(ctx, id)
+	if err != nil {
+		return outcome{}, err
+	}
+	var running, failed int
+	var failures, open []string
+	for _, dd := range d.Devices {
+		switch dd.State {
+		case vise.DeviceRunning:
+			running++
+		case vise.DeviceFailed, vise.DeviceRolledBack:
+			failed++
+			failures = append(failures, dd.Device+": "+dd.Message)
+		default:
+			open = append(open, dd.Device+" "+dd.State)
+		}
+	}
+	progress := map[string]any{"deployment": id, "running": running, "failed": failed, "devices": len(d.Devices), "waiting_for": open}
+	total := len(d.Devices)
+	if total > 0 && float64(failed)/float64(total) > r.number("max_failure_rate", 0) {
+		return outcome{output: progress}, fail("deployment %s: %d of %d devices failed (%s)", id, failed, total, strings.Join(failures, "; "))
+	}
+	if d.Status == vise.DeploymentSuperseded || d.Status == vise.DeploymentCanceled {
+		return outcome{output: progress}, fail("deployment %s was %s: %s", id, strings.ToLower(d.Status), d.Message)
+	}
+	if len(open) > 0 {
+		return outcome{wait: true, output: progress}, nil
+	}
+	return outcome{output: progress}, nil
+}
+
+// verify waits until every device of the deployment is healthy and has
+// sent at least min_results results made by the new model.
+func verify(ctx context.Context, e *Engine, r *run) (outcome, error) {
+	id, _ := r.state["deployment"].(string)
+	sha, _ := r.state["model_sha256"].(string)
+	if id == "" || sha == "" {
+		return outcome{}, fail("nothing to verify: a verify step must follow prepare-model and deploy")
+	}
+	d, err := e.store.GetDeployment(ctx, id)
+	if err != nil {
+		return outcome{}, err
+	}
+	need := int(r.number("min_results", 1))
+	var pending []string
+	for _, dd := range d.Devices {
+		if why := e.unverified(ctx, dd, d, sha, need); why != "" {
+			pending = append(pending, dd.Device+": "+why)
+		}
+	}
+	progress := map[string]any{"deployment": id, "devices": len(d.Devices), "unverified": pending}
+	if len(pending) > 0 {
+		return outcome{wait: true, output: progress}, nil
+	}
+	return outcome{output: progress}, nil
+}
+
+// unverified says why a device does not pass yet, or "".
+func (e *Engine) unverified(ctx context.Context, dd vise.DeviceDeployment, d *vise.Deployment, sha string, need int) string {
+	if dd.State != vise.DeviceRunning {
+		return "deployment state " + dd.State
+	}
+	dev, err := e.store.GetDevice(ctx, dd.Device)
+	if err != nil {
+		return err.Error()
+	}
+	var st struct {
+		Components map[string]string `json:"components"`
+	}
+	json.Unmarshal(dev.Status, &st)
+	for name, state := range st.Components {
+		if state == "BROKEN" || state == "ERRORED" {
+			return "component " + name + " is " + state
+		}
+	}
+	rs, err := e.store.ListResults(ctx, dd.Device, d.CreatedAt, 500)
+	if err != nil {
+		return err.Error()
+	}
+	n := 0
+	for _, res := range rs {
+		var p struct {
+			Model struct {
+				SHA256 string `json:"sha256"`
+			} `json:"model"`
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(res.Payload, &p) == nil && p.Model.SHA256 == sha && p.Error == "" {
+			n++
+		}
+	}
+	if n < need {
+		return fmt.Sprintf("%d of %d results from the new model so far", n, need)
+	}
+	return ""
+}
+
+// rollback deploys to the whole target what it ran before the execution's
+// first deploy. With nothing before, there is nothing to return to.
+func rollback(ctx context.Context, e *Engine, r *run) (outcome, error) {
+	target, err := ParseTarget(r.param("target"))
+	if err != nil {
+		return outcome{}, permanent{err}
+	}
+	prev, _ := r.state["previous_components"].([]any)
+	if len(prev) == 0 {
+		return outcome{output: map[string]any{"deployment": "", "note": "the target had no earlier successful deployment: nothing to roll back to"}}, nil
+	}
+	var comps []vise.ComponentRef
+	for _, p := range prev {
+		name, version, _ := strings.Cut(fmt.Sprint(p), "@")
+		comps = append(comps, vise.ComponentRef{Name: name, Version: version})
+	}
+	d, err := e.deployOnce(ctx, r, vise.CreateDeploymentRequest{Target: target, Components: comps})
+	if err != nil {
+		return outcome{}, err
+	}
+	return outcome{output: map[string]any{"deployment": d.ID, "rolled_back_to": prev}}, nil
+}
+
+// wait waits for `duration` from the step's start.
+func wait(_ context.Context, e *Engine, r *run) (outcome, error) {
+	d, _ := time.ParseDuration(fmt.Sprint(r.step.With["duration"]))
+	if e.now().Before(r.started.Add(d)) {
+		return outcome{wait: true}, nil
+	}
+	return outcome{}, nil
+}

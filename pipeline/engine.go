@@ -1,0 +1,317 @@
+// Package pipeline runs pipelines durably: versioned YAML definitions of
+// steps (actions with retries, backoff, timeouts, waits and a catch step)
+// executed as River jobs in the server's own database. A step's result, the
+// execution's next state and the next step's job commit in one
+// transaction, so an execution survives a crash or kill -9 of the server
+// and resumes where it was, without repeating finished steps.
+package pipeline
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/fleet"
+	"github.com/vise-edge/vise/registry"
+	"github.com/vise-edge/vise/store"
+)
+
+// Options configure New; zero values get the defaults noted.
+type Options struct {
+	Store    *store.Store
+	Registry *registry.Registry
+	Fleet    *fleet.Fleet
+	Logger   *slog.Logger
+	// Poll is how often a waiting step checks again. Default 1s.
+	Poll time.Duration
+	// RescueAfter is how long a step may be running before it counts as
+	// abandoned by a server that died, and runs again. Default 5m; it must
+	// exceed every step's timeout.
+	RescueAfter time.Duration
+	// Workers is how many steps run at once. Default 4.
+	Workers int
+	Now     func() time.Time
+}
+
+// Engine starts and runs executions.
+type Engine struct {
+	store *store.Store
+	reg   *registry.Registry
+	fleet *fleet.Fleet
+	log   *slog.Logger
+	poll  time.Duration
+	now   func() time.Time
+	river *river.Client[*sql.Tx]
+	defs  sync.Map // "name/version" -> *Definition
+}
+
+// New migrates River's tables, stores the built-in edge-deploy pipeline if
+// there is none yet, and hooks model approvals to their targets'
+// pipelines. Call Start to run steps.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	opts.Poll = cmp(opts.Poll, time.Second)
+	opts.RescueAfter = cmp(opts.RescueAfter, 5*time.Minute)
+	if opts.Workers == 0 {
+		opts.Workers = 4
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	e := &Engine{store: opts.Store, reg: opts.Registry, fleet: opts.Fleet, log: opts.Logger, poll: opts.Poll, now: opts.Now}
+	var driver riverdriver.Driver[*sql.Tx]
+	if opts.Store.Engine() == store.Postgres {
+		driver = riverdatabasesql.New(opts.Store.DB())
+	} else {
+		driver = riversqlite.New(opts.Store.DB())
+	}
+	m, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: quiet(opts.Logger)})
+	if err != nil {
+		return nil, fmt.Errorf("pipeline job queue: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return nil, vise.Errorf(vise.CodeUnavailable, "pipeline job queue: migrate: %v", err)
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &stepWorker{e: e})
+	river.AddWorker(workers, &startWorker{e: e})
+	e.river, err = river.NewClient(driver, &river.Config{
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.Workers}},
+		Workers:              workers,
+		Logger:               quiet(opts.Logger),
+		FetchPollInterval:    min(opts.Poll, 250*time.Millisecond),
+		FetchCooldown:        50 * time.Millisecond,
+		JobTimeout:           -1, // each step has its own (stepWorker.Timeout)
+		RescueStuckJobsAfter: opts.RescueAfter,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pipeline job queue: %w", err)
+	}
+	if _, err := e.store.GetDefinition(ctx, "edge-deploy", 0); vise.ErrorCode(err) == vise.CodeNotFound {
+		if _, _, err := e.Apply(ctx, []byte(EdgeDeployYAML), "vise"); err != nil {
+			return nil, fmt.Errorf("built-in edge-deploy pipeline: %w", err)
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	e.store.OnEvent(e.onEvent)
+	return e, nil
+}
+
+func cmp(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// quiet keeps River's own logging to warnings and errors: its routine
+// chatter would drown the server's log.
+func quiet(l *slog.Logger) *slog.Logger { return slog.New(levelHandler{l.Handler(), slog.LevelWarn}) }
+
+type levelHandler struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+// Start runs steps in the background until Stop.
+func (e *Engine) Start(ctx context.Context) error {
+	if err := e.river.Start(ctx); err != nil {
+		return fmt.Errorf("pipeline engine: %w", err)
+	}
+	return nil
+}
+
+// Stop lets running steps finish for up to ten seconds, then cancels them;
+// a cancelled step runs again at the next start.
+func (e *Engine) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.river.Stop(ctx); err != nil {
+		return e.river.StopAndCancel(context.Background())
+	}
+	return nil
+}
+
+// Apply checks a definition and stores it as the pipeline's next version;
+// unchanged text is no new version (created is false).
+func (e *Engine) Apply(ctx context.Context, body []byte, by string) (*vise.PipelineDefinition, bool, error) {
+	d, body, err := Parse(strings.NewReader(string(body)))
+	if err != nil {
+		return nil, false, err
+	}
+	return e.store.PutDefinition(ctx, vise.PipelineDefinition{Name: d.Name, Description: d.Description, Body: string(body),
+		Digest: Digest(body), CreatedBy: by})
+}
+
+// definition returns a parsed definition version, cached: versions never change.
+func (e *Engine) definition(ctx context.Context, name string, version int) (*Definition, int, error) {
+	if version > 0 {
+		if d, ok := e.defs.Load(fmt.Sprint(name, "/", version)); ok {
+			return d.(*Definition), version, nil
+		}
+	}
+	pd, err := e.store.GetDefinition(ctx, name, version)
+	if err != nil {
+		return nil, 0, err
+	}
+	d, _, err := Parse(strings.NewReader(pd.Body))
+	if err != nil {
+		return nil, 0, err
+	}
+	e.defs.Store(fmt.Sprint(pd.Name, "/", pd.Version), d)
+	return d, pd.Version, nil
+}
+
+// Run starts an execution of the newest version of a pipeline. Parameters
+// are checked first, and a target or model that does not exist is an
+// error here rather than a failed execution.
+func (e *Engine) Run(ctx context.Context, name string, params map[string]string, cause string) (*vise.Execution, error) {
+	return e.start(ctx, name, params, cause, nil)
+}
+
+func (e *Engine) start(ctx context.Context, name string, params map[string]string, cause string, then func(*sql.Tx) error) (*vise.Execution, error) {
+	d, version, err := e.definition(ctx, name, 0)
+	if err != nil {
+		return nil, err
+	}
+	bound, err := d.Bind(params)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.checkParams(ctx, bound); err != nil {
+		return nil, err
+	}
+	first := &d.Steps[0]
+	x := &vise.Execution{Pipeline: name, Version: version, Params: bound, Step: first.Name, Cause: cause}
+	err = e.store.CreateExecution(ctx, x, func(tx *sql.Tx) error {
+		if err := e.queue(ctx, tx, x.ID, first); err != nil {
+			return err
+		}
+		if then != nil {
+			return then(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.log.Info("pipeline execution started", "execution", x.ID, "pipeline", name, "version", version, "cause", cause)
+	return x, nil
+}
+
+// checkParams looks up what the conventional parameters name.
+func (e *Engine) checkParams(ctx context.Context, params map[string]string) error {
+	if m, ok := params["model"]; ok {
+		if _, err := e.store.GetModelGroup(ctx, m); err != nil {
+			return err
+		}
+	}
+	if t, ok := params["target"]; ok {
+		target, err := ParseTarget(t)
+		if err != nil {
+			return err
+		}
+		if target.Kind == vise.TargetGroup {
+			_, err = e.store.GetGroup(ctx, target.Name)
+		} else {
+			_, err = e.store.GetDevice(ctx, target.Name)
+		}
+		return err
+	}
+	return nil
+}
+
+// Cancel ends a running execution.
+func (e *Engine) Cancel(ctx context.Context, id, by string) (*vise.Execution, error) {
+	x, err := e.store.CancelExecution(ctx, id, by)
+	if err == nil {
+		e.log.Info("pipeline execution canceled", "execution", id, "by", by)
+	}
+	return x, err
+}
+
+// queue inserts the job that runs step s of an execution, in tx.
+func (e *Engine) queue(ctx context.Context, tx *sql.Tx, execID string, s *Step) error {
+	_, err := e.river.InsertTx(ctx, tx, stepArgs{Execution: execID, Step: s.Name, Action: s.Action,
+		Timeout: time.Duration(s.Timeout), Backoff: time.Duration(s.Retry.Backoff), MaxBackoff: time.Duration(s.Retry.MaxBackoff)},
+		&river.InsertOpts{MaxAttempts: s.Retry.Attempts})
+	return err
+}
+
+// onEvent runs in the transaction that approves a model version: it queues
+// a start of each pipeline configured for the model group, so an approval
+// and its deployment pipelines commit together.
+func (e *Engine) onEvent(ctx context.Context, tx *sql.Tx, ev vise.Event) error {
+	if ev.Type != vise.EventModelApproved {
+		return nil
+	}
+	group, _, _ := strings.Cut(ev.Subject, "/")
+	targets, err := e.store.ModelTargets(ctx, group)
+	if err != nil {
+		return err
+	}
+	for _, t := range targets {
+		args := startArgs{Pipeline: t.Pipeline, Params: map[string]string{"model": group, "target": t.Target},
+			Cause: "model " + ev.Subject + " approved"}
+		if _, err := e.river.InsertTx(ctx, tx, args, &river.InsertOpts{MaxAttempts: 5}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startArgs is the job that starts an execution after an approval.
+type startArgs struct {
+	Pipeline string            `json:"pipeline"`
+	Params   map[string]string `json:"params"`
+	Cause    string            `json:"cause"`
+}
+
+func (startArgs) Kind() string { return "vise.pipeline.start" }
+
+type startWorker struct {
+	river.WorkerDefaults[startArgs]
+	e *Engine
+}
+
+func (w *startWorker) Work(ctx context.Context, job *river.Job[startArgs]) error {
+	a := job.Args
+	_, err := w.e.start(ctx, a.Pipeline, a.Params, a.Cause, func(tx *sql.Tx) error { return complete(ctx, tx, job) })
+	if err != nil && vise.ErrorCode(err) != vise.CodeUnavailable {
+		w.e.log.Warn("pipeline not started after approval", "pipeline", a.Pipeline, "params", a.Params, "err", err)
+		return river.JobCancel(err)
+	}
+	return err
+}
+
+// complete marks a job done in tx. JobCompleteTx's driver type parameter
+// only fixes the transaction type; the client in ctx does the work, so
+// the SQLite driver's type serves PostgreSQL too.
+func complete[T river.JobArgs](ctx context.Context, tx *sql.Tx, job *river.Job[T]) error {
+	_, err := river.JobCompleteTx[*riversqlite.Driver](ctx, tx, job)
+	return err
+}
+
+// jitter spreads retries of many steps apart by up to a tenth.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+}
