@@ -22,6 +22,7 @@ import (
 	"github.com/vise-edge/vise/fleet"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/store"
+	"github.com/vise-edge/vise/users"
 )
 
 // Options configure the API. All but Logger are required.
@@ -29,6 +30,7 @@ type Options struct {
 	Registry *registry.Registry
 	Fleet    *fleet.Fleet
 	Store    *store.Store
+	Users    *users.Service
 	Release  http.Handler // serves signed release metadata files by name
 	// Dashboard, if set, serves everything outside /v1/ (the web UI).
 	Dashboard http.Handler
@@ -41,6 +43,7 @@ type API struct {
 	reg     *registry.Registry
 	fleet   *fleet.Fleet
 	store   *store.Store
+	users   *users.Service
 	log     *slog.Logger
 	mux     *http.ServeMux
 	metrics *httpMetrics
@@ -50,7 +53,7 @@ func newAPI(opts Options, api string) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{reg: opts.Registry, fleet: opts.Fleet, store: opts.Store, log: opts.Logger, mux: http.NewServeMux(),
+	return &API{reg: opts.Registry, fleet: opts.Fleet, store: opts.Store, users: opts.Users, log: opts.Logger, mux: http.NewServeMux(),
 		metrics: newHTTPMetrics(opts.Metrics, api)}
 }
 
@@ -65,6 +68,7 @@ func New(opts Options) *API {
 	a.routeModels()
 	a.routeComponents()
 	a.routeFleet()
+	a.routeUsers()
 	a.mux.Handle("GET /v1/events", a.handle(roleViewer, a.events))
 	a.mux.Handle("GET /v1/results", a.handle(roleViewer, a.results))
 	a.mux.Handle("GET /v1/results/{msg_id}/image", a.handle(roleViewer, a.resultImage))

@@ -28,6 +28,7 @@ import (
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/release"
 	"github.com/vise-edge/vise/store"
+	"github.com/vise-edge/vise/users"
 	"github.com/vise-edge/vise/web"
 )
 
@@ -104,6 +105,7 @@ type Server struct {
 	Release  *release.Repo
 	Registry *registry.Registry
 	Fleet    *fleet.Fleet
+	Users    *users.Service
 	CA       *pki.CA
 	Broker   broker.Broker
 	metrics  *prometheus.Registry
@@ -160,6 +162,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 				s.Broker.Disconnect(device)
 			}
 		}})
+	s.Users = users.New(users.Options{Store: s.Store, Logger: s.log.With("part", "users"), Metrics: s.metrics})
 	if err := s.republish(ctx); err != nil {
 		return nil, err
 	}
@@ -220,11 +223,11 @@ func (s *Server) Start() error {
 		return vise.Errorf(vise.CodeUnavailable, "cannot listen on %s: %v; pick another address with --listen", s.cfg.Listen, err)
 	}
 	s.ln = ln
-	dash, err := web.New(web.Options{Store: s.Store, Registry: s.Registry, DataDir: s.cfg.DataDir, Logger: s.log.With("part", "web")})
+	dash, err := web.New(web.Options{Store: s.Store, Users: s.Users, Registry: s.Registry, DataDir: s.cfg.DataDir, Logger: s.log.With("part", "web")})
 	if err != nil {
 		return err
 	}
-	api := httpapi.New(httpapi.Options{Registry: s.Registry, Fleet: s.Fleet, Store: s.Store, Release: s.Release.Handler(),
+	api := httpapi.New(httpapi.Options{Registry: s.Registry, Fleet: s.Fleet, Store: s.Store, Users: s.Users, Release: s.Release.Handler(),
 		Logger: s.log.With("part", "http"), Metrics: s.metrics, Dashboard: dash})
 	s.httpSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}

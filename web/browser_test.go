@@ -243,3 +243,29 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.waitFor("the inspection page with its chart", `!!document.querySelector("#chart canvas") || !!document.querySelector(".uplot")`)
 	b.screenshot("inspection")
 }
+
+// A person with a user name and password logs in through the form in a
+// real browser, sees their name in the header, and a wrong password gets
+// the generic message.
+func TestUserLoginInBrowser(t *testing.T) {
+	s, c := startServer(t)
+	if _, err := c.CreateUser(context.Background(), vise.CreateUserRequest{Name: "line-lead", Role: "admin", Password: "correct horse battery"}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t)
+	fill := func(name, password string) {
+		b.open(s.URL() + "/login")
+		b.eval(fmt.Sprintf(`document.getElementById("user").value = %q; document.getElementById("password").value = %q;
+			setTimeout(() => document.getElementById("login").click(), 0); true`, name, password))
+	}
+	fill("line-lead", "wrong horse battery")
+	b.waitFor("the generic failure message", `document.readyState === "complete" && document.body.innerText.includes("Wrong user name or password.")`)
+	if b.eval(`document.getElementById("user").value`) != "line-lead" || b.eval(`document.getElementById("password").value`) != "" {
+		t.Error("after a failure the form should keep the name and clear the password")
+	}
+	b.screenshot("login-failed")
+	fill("line-lead", "correct horse battery")
+	b.waitFor("the fleet page with the user's name in the header",
+		`location.pathname === "/fleet" && document.querySelector("header .who").innerText.includes("line-lead (admin)")`)
+	b.screenshot("fleet-as-user")
+}

@@ -20,12 +20,21 @@ const (
 )
 
 // session is who is logged in; it lives in a signed cookie, so the server
-// keeps no session state and the API token itself never goes into a cookie.
+// keeps no session state and neither an API token nor a password ever goes
+// into a cookie.
 type session struct {
 	Name    string
 	Role    string
+	Kind    string    // kindToken or kindUser
+	Issued  time.Time // a user session ends when the password changes after this
 	Expires time.Time
 }
+
+// How a session was started.
+const (
+	kindToken = "token"
+	kindUser  = "user"
+)
 
 // keyring signs sessions and CSRF tokens with a key kept in the data
 // directory (0600), so sessions survive a restart.
@@ -51,7 +60,8 @@ func (k *keyring) mac(parts ...string) string {
 
 func (k *keyring) encode(s session) string {
 	exp := strconv.FormatInt(s.Expires.Unix(), 10)
-	payload := base64.RawURLEncoding.EncodeToString([]byte(s.Name + "\x00" + s.Role + "\x00" + exp))
+	issued := strconv.FormatInt(s.Issued.UnixMicro(), 10)
+	payload := base64.RawURLEncoding.EncodeToString([]byte(strings.Join([]string{s.Name, s.Role, exp, s.Kind, issued}, "\x00")))
 	return payload + "." + k.mac("session", payload)
 }
 
@@ -64,11 +74,12 @@ func (k *keyring) decode(v string, now time.Time) (session, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(payload)
 	parts := strings.Split(string(b), "\x00")
-	if err != nil || len(parts) != 3 {
-		return session{}, errNoSession
+	if err != nil || len(parts) != 5 {
+		return session{}, errNoSession // including cookies from before users existed: log in again
 	}
 	exp, _ := strconv.ParseInt(parts[2], 10, 64)
-	s := session{Name: parts[0], Role: parts[1], Expires: time.Unix(exp, 0)}
+	issued, _ := strconv.ParseInt(parts[4], 10, 64)
+	s := session{Name: parts[0], Role: parts[1], Kind: parts[3], Issued: time.UnixMicro(issued), Expires: time.Unix(exp, 0)}
 	if now.After(s.Expires) {
 		return session{}, errNoSession
 	}

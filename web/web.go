@@ -8,6 +8,7 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"io"
 	"io/fs"
@@ -23,6 +24,7 @@ import (
 	"github.com/vise-edge/vise/httpapi"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/store"
+	"github.com/vise-edge/vise/users"
 )
 
 //go:embed templates/*.html
@@ -34,6 +36,7 @@ var staticFS embed.FS
 // Options configure the dashboard; all but Logger are required.
 type Options struct {
 	Store    *store.Store
+	Users    *users.Service
 	Registry *registry.Registry
 	DataDir  string // holds the session signing key
 	Logger   *slog.Logger
@@ -42,6 +45,7 @@ type Options struct {
 // Handler serves the dashboard.
 type Handler struct {
 	store *store.Store
+	users *users.Service
 	reg   *registry.Registry
 	keys  *keyring
 	tmpl  *template.Template
@@ -59,7 +63,7 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{store: opts.Store, reg: opts.Registry, keys: keys, log: opts.Logger, mux: http.NewServeMux(), now: time.Now,
+	h := &Handler{store: opts.Store, users: opts.Users, reg: opts.Registry, keys: keys, log: opts.Logger, mux: http.NewServeMux(), now: time.Now,
 		tmpl: template.Must(template.ParseFS(templateFS, "templates/*.html"))}
 	static, _ := fs.Sub(staticFS, "static")
 	h.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
@@ -88,10 +92,11 @@ type ctxKey struct{}
 // auth requires a valid session; pages redirect to the login instead.
 func (h *Handler) auth(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(cookieName)
-		var s session
-		if err == nil {
-			s, err = h.keys.decode(c.Value, h.now())
+		s, err := h.session(r)
+		if err != nil && !errors.Is(err, errNoSession) {
+			h.log.Error("dashboard session check", "err", err)
+			http.Error(w, vise.ErrorMessage(err), vise.ErrorCode(err).HTTPStatus())
+			return
 		}
 		if err != nil {
 			if r.Method == http.MethodGet && r.Header.Get("HX-Request") == "" && !strings.HasPrefix(r.URL.Path, "/images/") {
@@ -103,6 +108,29 @@ func (h *Handler) auth(next http.HandlerFunc) http.Handler {
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
 	})
+}
+
+// session reads the cookie. A user's session also needs the user to still
+// exist with no password change since it began, and takes the user's current
+// role; a token's session is what it says until it expires.
+func (h *Handler) session(r *http.Request) (session, error) {
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return session{}, errNoSession
+	}
+	s, err := h.keys.decode(c.Value, h.now())
+	if err != nil || s.Kind != kindUser {
+		return s, err
+	}
+	u, err := h.users.Get(r.Context(), s.Name)
+	if vise.ErrorCode(err) == vise.CodeNotFound || err == nil && u.PasswordChangedAt.After(s.Issued) {
+		return session{}, errNoSession
+	}
+	if err != nil {
+		return session{}, err
+	}
+	s.Role = u.Role
+	return s, nil
 }
 
 func user(r *http.Request) session { s, _ := r.Context().Value(ctxKey{}).(session); return s }
@@ -150,32 +178,68 @@ func (h *Handler) page(name string, fill func(ctx context.Context, v *view) erro
 }
 
 func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
-	h.renderLogin(w, http.StatusOK, "", r.URL.Query().Get("next"))
+	h.renderLogin(w, http.StatusOK, "", r.URL.Query().Get("next"), "")
 }
 
-func (h *Handler) renderLogin(w http.ResponseWriter, status int, msg, next string) {
+func (h *Handler) renderLogin(w http.ResponseWriter, status int, msg, next, name string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	h.tmpl.ExecuteTemplate(w, "login", map[string]string{"Error": msg, "Next": next})
+	h.tmpl.ExecuteTemplate(w, "login", map[string]string{"Error": msg, "Next": next, "User": name})
 }
 
-// login exchanges an API token for a session cookie.
+// login exchanges a user name and password, or an API token, for a session
+// cookie.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	next := r.PostFormValue("next")
 	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
 		next = "/fleet" // only local paths: no open redirect
 	}
-	tok, err := h.store.TokenByHash(r.Context(), httpapi.HashToken(strings.TrimSpace(r.PostFormValue("token"))))
-	if err != nil {
-		h.log.Warn("dashboard login failed", "remote", r.RemoteAddr)
-		h.renderLogin(w, http.StatusUnauthorized, "Wrong token.", next)
+	name, password, token := strings.TrimSpace(r.PostFormValue("user")), r.PostFormValue("password"), strings.TrimSpace(r.PostFormValue("token"))
+	var s session
+	switch {
+	case name != "" || password != "":
+		u, err := h.users.Login(r.Context(), name, password, r.RemoteAddr)
+		if err != nil {
+			if c := vise.ErrorCode(err); c != vise.CodeUnauthorized {
+				h.log.Error("dashboard login", "user", name, "err", err)
+			}
+			h.renderLogin(w, loginStatus(err), sentence(vise.ErrorMessage(err)), next, name)
+			return
+		}
+		s = session{Name: u.Name, Role: u.Role, Kind: kindUser}
+	case token != "":
+		tok, err := h.store.TokenByHash(r.Context(), httpapi.HashToken(token))
+		if err != nil {
+			h.log.Warn("dashboard login failed", "remote", r.RemoteAddr)
+			h.renderLogin(w, http.StatusUnauthorized, "Wrong token.", next, "")
+			return
+		}
+		s = session{Name: tok.Name, Role: tok.Role, Kind: kindToken}
+	default:
+		h.renderLogin(w, http.StatusBadRequest, "Enter a user name and password, or an API token.", next, "")
 		return
 	}
-	v := h.keys.encode(session{Name: tok.Name, Role: tok.Role, Expires: h.now().Add(sessionTTL)})
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	s.Issued = h.now()
+	s.Expires = s.Issued.Add(sessionTTL)
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: h.keys.encode(s), Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil, MaxAge: int(sessionTTL.Seconds())})
-	h.log.Info("dashboard login", "user", tok.Name, "role", tok.Role)
+	h.log.Info("dashboard login", "user", s.Name, "role", s.Role, "with", s.Kind)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func loginStatus(err error) int {
+	if errors.Is(err, users.ErrTooManyAttempts) {
+		return http.StatusTooManyRequests
+	}
+	return vise.ErrorCode(err).HTTPStatus()
+}
+
+// sentence capitalises a message for the page: "Wrong user name or password."
+func sentence(msg string) string {
+	if msg == "" {
+		return msg
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
