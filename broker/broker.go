@@ -34,6 +34,12 @@ type Broker interface {
 // attached camera image fits.
 const MaxPacket = 8 << 20
 
+// ServerUser is the server's identity on an external broker: its client
+// certificate's common name, which Mosquitto's use_identity_as_username
+// makes the user its ACL names. A colon cannot occur in a device name, so
+// no device can be this user.
+const ServerUser = "vise:server"
+
 // DeviceTopic is the root of a device's subtree.
 func DeviceTopic(device string) string { return "vise/devices/" + device }
 

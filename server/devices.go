@@ -17,32 +17,15 @@ import (
 	"github.com/vise-edge/vise/httpapi"
 )
 
-// startDevices starts what devices talk to: the MQTT broker and the HTTPS
-// API, both on TLS with certificates from the device CA.
+// startDevices starts what devices talk to: the MQTT broker (or the
+// connection to an external one) and the HTTPS API, both on TLS with
+// certificates from the device CA.
 func (s *Server) startDevices() error {
 	cert, err := s.CA.ServerCert(s.cfg.Hosts)
 	if err != nil {
 		return err
 	}
-	mqttTLS := &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert,
-		ClientCAs: s.CA.Pool(), MinVersion: tls.VersionTLS13}
-	b, err := broker.NewEmbedded(broker.Options{Listen: s.cfg.MQTTListen, TLS: mqttTLS, Logger: s.log.With("part", "broker"),
-		Metrics:  s.metrics,
-		Identify: func(st tls.ConnectionState) (string, string, error) { return httpapi.PeerDevice(&st) },
-		Authorize: func(device, serial string) error {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			return s.Fleet.Authorize(ctx, device, serial)
-		}})
-	if err != nil {
-		return err
-	}
-	s.Broker = b
-	if err := s.Broker.Subscribe("vise/devices/+/status", s.onStatus); err != nil {
-		return err
-	}
-	s.resultMetrics = newResultMetrics(s.metrics)
-	if err := s.Broker.Subscribe("vise/devices/+/inference/+", s.onResult); err != nil {
+	if err := s.startBroker(cert); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", s.cfg.DeviceListen)

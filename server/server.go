@@ -45,6 +45,22 @@ type Config struct {
 	// MQTTListen is the embedded broker's mutual-TLS listener; default
 	// "127.0.0.1:8883".
 	MQTTListen string
+	// MQTTBroker, if set (mqtts://host:port), is an external broker the
+	// server connects to as a client instead of running the embedded one;
+	// see server/mqtt.go and the README's "External MQTT broker".
+	MQTTBroker string
+	// MQTTCA is a PEM file with the CA of the external broker's
+	// certificate; default the device CA.
+	MQTTCA string
+	// MQTTPublicAddr is the external broker's host:port as devices reach
+	// it; default the host:port of MQTTBroker.
+	MQTTPublicAddr string
+	// MQTTClientID names this replica at the external broker: unique per
+	// replica, stable across restarts; default "vise:server:<host name>".
+	MQTTClientID string
+	// MQTTConnectTimeout bounds the wait for the external broker at start;
+	// default 15 s.
+	MQTTConnectTimeout time.Duration
 	// Hosts are the names and addresses devices use to reach this server,
 	// written into its certificate; default loopback and the host name.
 	Hosts []string

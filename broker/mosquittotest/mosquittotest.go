@@ -21,12 +21,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vise-edge/vise/broker"
 	"github.com/vise-edge/vise/pki"
 )
 
 // ServerUser is the user name (certificate common name) the ACL grants the
 // whole vise/ tree.
-const ServerUser = "vise:server"
+const ServerUser = broker.ServerUser
 
 // Broker is a running mosquitto process.
 type Broker struct {

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vise-edge/vise/pki"
+)
+
+func (a *app) brokerCmd() *cobra.Command {
+	c := &cobra.Command{Use: "broker", Short: "Help run an external MQTT broker (Mosquitto) for Vise"}
+	var hosts []string
+	var out string
+	cert := &cobra.Command{
+		Use:   "cert --host NAME --out DIR",
+		Short: "Issue the external broker's server certificate from the Vise CA (writes cert.pem, key.pem, ca.pem)",
+		Long: `Issues a TLS server certificate for an external MQTT broker, signed by the
+device CA in the server's data directory, so devices (which trust only that
+CA) and the server accept the broker. Writes DIR/cert.pem (certificate and
+CA chain), DIR/key.pem (mode 0600) and DIR/ca.pem (the CA that signs device
+and server client certificates: the broker's cafile). Run it on the
+server's machine; see the README's "External MQTT broker".`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if len(hosts) == 0 || out == "" {
+				return fmt.Errorf("%w: pass --host (the name or address devices use for the broker; repeatable) and --out DIR", errUsage)
+			}
+			if _, err := os.Stat(filepath.Join(a.dataDir, "pki", "ca.key")); err != nil {
+				return fmt.Errorf("%w: no Vise CA in %s: run this where 'vise server --data %s' keeps its data, or pass --data", errUsage, a.dataDir, a.dataDir)
+			}
+			ca, err := pki.Open(filepath.Join(a.dataDir, "pki"), nil)
+			if err != nil {
+				return err
+			}
+			leaf, err := ca.ServerCert(hosts)
+			if err != nil {
+				return err
+			}
+			chain, key, err := pki.EncodePEM(leaf)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			for _, f := range []struct {
+				name string
+				data []byte
+				mode os.FileMode
+			}{{"cert.pem", chain, 0o644}, {"key.pem", key, 0o600}, {"ca.pem", ca.CertPEM(), 0o644}} {
+				if err := os.WriteFile(filepath.Join(out, f.name), f.data, f.mode); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(a.stdout, "wrote %s, %s, %s (valid until %s)\n", filepath.Join(out, "cert.pem"), filepath.Join(out, "key.pem"),
+				filepath.Join(out, "ca.pem"), leaf.Leaf.NotAfter.Format(time.DateOnly))
+			return nil
+		},
+	}
+	cert.Flags().StringSliceVar(&hosts, "host", nil, "name or IP address devices use to reach the broker (repeatable)")
+	cert.Flags().StringVar(&out, "out", "", "directory to write cert.pem, key.pem and ca.pem into")
+	c.AddCommand(cert)
+	return c
+}

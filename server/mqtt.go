@@ -1,0 +1,140 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/broker"
+	"github.com/vise-edge/vise/httpapi"
+)
+
+// startBroker starts the embedded broker, or connects to the external one
+// (Config.MQTTBroker), with the ingestion subscriptions in place.
+func (s *Server) startBroker(cert tls.Certificate) error {
+	s.resultMetrics = newResultMetrics(s.metrics)
+	subs := []broker.Subscription{{Filter: "vise/devices/+/status", Fn: s.onStatus}, {Filter: "vise/devices/+/inference/+", Fn: s.onResult}}
+	if s.cfg.MQTTBroker != "" {
+		return s.connectExternal(subs)
+	}
+	mqttTLS := &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert,
+		ClientCAs: s.CA.Pool(), MinVersion: tls.VersionTLS13}
+	b, err := broker.NewEmbedded(broker.Options{Listen: s.cfg.MQTTListen, TLS: mqttTLS, Logger: s.log.With("part", "broker"),
+		Metrics:  s.metrics,
+		Identify: func(st tls.ConnectionState) (string, string, error) { return httpapi.PeerDevice(&st) },
+		Authorize: func(device, serial string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return s.Fleet.Authorize(ctx, device, serial)
+		}})
+	if err != nil {
+		return err
+	}
+	s.Broker = b
+	for _, sub := range subs {
+		if err := b.Subscribe(sub.Filter, sub.Fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// connectExternal connects to the external broker as the service user
+// broker.ServerUser, with a client certificate from the device CA.
+func (s *Server) connectExternal(subs []broker.Subscription) error {
+	cert, err := s.CA.ClientCert(broker.ServerUser, 365*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	roots := s.CA.Pool()
+	if s.cfg.MQTTCA != "" {
+		pemBytes, err := os.ReadFile(s.cfg.MQTTCA)
+		if err != nil {
+			return vise.Errorf(vise.CodeInvalid, "--mqtt-ca: %v", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pemBytes) {
+			return vise.Errorf(vise.CodeInvalid, "--mqtt-ca %s holds no PEM certificate", s.cfg.MQTTCA)
+		}
+	}
+	var warnOnce sync.Once
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: roots, MinVersion: tls.VersionTLS12,
+		// Devices verify the broker against the Vise CA only: say so if
+		// they will not trust the certificate the server was told to.
+		VerifyConnection: func(st tls.ConnectionState) error {
+			if _, err := st.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: s.CA.Pool(), Intermediates: pool(st.PeerCertificates[1:])}); err != nil {
+				warnOnce.Do(func() {
+					s.log.Error("devices will not trust the external MQTT broker: its certificate is not issued by the Vise CA (issue one with 'vise broker cert')", "err", err)
+				})
+			}
+			return nil
+		}}
+	for i, sub := range subs {
+		subs[i].Fn = s.dropRevoked(sub.Fn)
+	}
+	clientID := s.cfg.MQTTClientID
+	if clientID == "" {
+		h, _ := os.Hostname()
+		clientID = broker.ServerUser + ":" + h
+	}
+	e, err := broker.NewExternal(s.stopCtx, broker.ExternalOptions{URL: s.cfg.MQTTBroker, TLS: tlsCfg, ClientID: clientID,
+		PublicAddr: s.cfg.MQTTPublicAddr, ConnectTimeout: s.cfg.MQTTConnectTimeout, Subscriptions: subs,
+		Logger: s.log.With("part", "mqtt-external")})
+	if err != nil {
+		return err
+	}
+	s.Broker = e
+	return nil
+}
+
+func pool(certs []*x509.Certificate) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, c := range certs {
+		p.AddCert(c)
+	}
+	return p
+}
+
+// dropRevoked keeps a revoked device's messages out: an external broker
+// still admits its certificate (the embedded one refuses it at connect).
+func (s *Server) dropRevoked(fn func(topic string, payload []byte)) func(topic string, payload []byte) {
+	dropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "vise_mqtt_revoked_dropped_total",
+		Help: "Messages from revoked devices dropped by the server (external broker)."})
+	if err := s.metrics.Register(dropped); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			dropped = are.ExistingCollector.(prometheus.Counter)
+		}
+	}
+	return func(topic string, payload []byte) {
+		device, _, _ := strings.Cut(strings.TrimPrefix(topic, "vise/devices/"), "/")
+		ctx, cancel := context.WithTimeout(s.stopCtx, 5*time.Second)
+		_, revoked, err := s.Store.DeviceCertificate(ctx, device)
+		cancel()
+		if err == nil && revoked {
+			dropped.Inc()
+			s.log.Warn("message from a revoked device dropped; revoke its certificate at the external broker too", "device", device, "topic", topic)
+			return
+		}
+		fn(topic, payload)
+	}
+}
+
+// BrokerReady tells whether the server is connected to its broker (always
+// for the embedded one).
+func (s *Server) BrokerReady() error {
+	if r, ok := s.Broker.(interface{ Ready() error }); ok {
+		return r.Ready()
+	}
+	if s.Broker == nil {
+		return fmt.Errorf("no broker")
+	}
+	return nil
+}
