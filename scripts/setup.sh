@@ -2,7 +2,8 @@
 # Installs what Vise needs on a fresh Debian/Ubuntu machine, idempotently:
 #   scripts/setup.sh demo   what `make demo` needs
 #   scripts/setup.sh test   what `make test` needs (adds PostgreSQL for the
-#                           conformance suite)
+#                           conformance suite, Chromium for the dashboard
+#                           tests, Mosquitto for the external-broker tests)
 # Debian packages come from apt, Go modules from the Go module proxy, and the
 # ONNX Runtime shared library from the npm package onnxruntime-node (there is
 # no Debian package of it for bookworm); see docs/decisions/0001-foundation.md.
@@ -81,7 +82,7 @@ if ! locale -a 2>/dev/null | grep -qi '^en_US.utf8$'; then
 fi
 case "$mode" in
 demo) ;;
-test) apt_install postgresql chromium ;;
+test) apt_install postgresql chromium mosquitto ;;
 *) log "usage: $0 demo|test"; exit 2 ;;
 esac
 need_go
