@@ -20,6 +20,7 @@ import (
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/fleet"
+	"github.com/vise-edge/vise/pipeline"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/store"
 	"github.com/vise-edge/vise/users"
@@ -31,6 +32,7 @@ type Options struct {
 	Fleet    *fleet.Fleet
 	Store    *store.Store
 	Users    *users.Service
+	Pipeline *pipeline.Engine
 	Release  http.Handler // serves signed release metadata files by name
 	// Dashboard, if set, serves everything outside /v1/ (the web UI).
 	Dashboard http.Handler
@@ -43,6 +45,7 @@ type API struct {
 	reg     *registry.Registry
 	fleet   *fleet.Fleet
 	store   *store.Store
+	pipe    *pipeline.Engine
 	users   *users.Service
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -53,7 +56,7 @@ func newAPI(opts Options, api string) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{reg: opts.Registry, fleet: opts.Fleet, store: opts.Store, users: opts.Users, log: opts.Logger, mux: http.NewServeMux(),
+	return &API{reg: opts.Registry, fleet: opts.Fleet, store: opts.Store, users: opts.Users, pipe: opts.Pipeline, log: opts.Logger, mux: http.NewServeMux(),
 		metrics: newHTTPMetrics(opts.Metrics, api)}
 }
 
@@ -68,6 +71,7 @@ func New(opts Options) *API {
 	a.routeModels()
 	a.routeComponents()
 	a.routeFleet()
+	a.routePipelines()
 	a.routeUsers()
 	a.mux.Handle("GET /v1/events", a.handle(roleViewer, a.events))
 	a.mux.Handle("GET /v1/results", a.handle(roleViewer, a.results))

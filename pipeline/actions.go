@@ -20,8 +20,8 @@ type action struct {
 	// with lists the settings the action accepts in a step's `with`.
 	with     map[string]kind
 	required []string // settings that must be given
-	waits    bool // checks a condition until it holds: the step's timeout bounds the whole wait
-	run   func(ctx context.Context, e *Engine, r *run) (outcome, error)
+	waits    bool     // checks a condition until it holds: the step's timeout bounds the whole wait
+	run      func(ctx context.Context, e *Engine, r *run) (outcome, error)
 }
 
 type kind int

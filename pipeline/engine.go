@@ -226,18 +226,23 @@ func (e *Engine) checkParams(ctx context.Context, params map[string]string) erro
 		}
 	}
 	if t, ok := params["target"]; ok {
-		target, err := ParseTarget(t)
-		if err != nil {
-			return err
-		}
-		if target.Kind == vise.TargetGroup {
-			_, err = e.store.GetGroup(ctx, target.Name)
-		} else {
-			_, err = e.store.GetDevice(ctx, target.Name)
-		}
-		return err
+		return e.CheckTarget(ctx, t)
 	}
 	return nil
+}
+
+// CheckTarget checks that "group:NAME" or "device:NAME" exists.
+func (e *Engine) CheckTarget(ctx context.Context, s string) error {
+	t, err := ParseTarget(s)
+	if err != nil {
+		return err
+	}
+	if t.Kind == vise.TargetGroup {
+		_, err = e.store.GetGroup(ctx, t.Name)
+	} else {
+		_, err = e.store.GetDevice(ctx, t.Name)
+	}
+	return err
 }
 
 // Cancel ends a running execution.

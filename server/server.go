@@ -24,6 +24,7 @@ import (
 	"github.com/vise-edge/vise/broker"
 	"github.com/vise-edge/vise/fleet"
 	"github.com/vise-edge/vise/httpapi"
+	"github.com/vise-edge/vise/pipeline"
 	"github.com/vise-edge/vise/pki"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/release"
@@ -71,7 +72,11 @@ type Config struct {
 	// "map50>=0.6"; AutoApprove approves versions that pass it.
 	Gate        string
 	AutoApprove bool
-	Logger      *slog.Logger
+	// PipelinePoll and PipelineRescueAfter tune the pipeline engine (see
+	// pipeline.Options); zero means its defaults.
+	PipelinePoll        time.Duration
+	PipelineRescueAfter time.Duration
+	Logger              *slog.Logger
 }
 
 // DefaultListen is where the server listens and the CLI looks by default.
@@ -121,6 +126,7 @@ type Server struct {
 	Release  *release.Repo
 	Registry *registry.Registry
 	Fleet    *fleet.Fleet
+	Pipeline *pipeline.Engine
 	Users    *users.Service
 	CA       *pki.CA
 	Broker   broker.Broker
@@ -135,6 +141,8 @@ type Server struct {
 	cancel        context.CancelFunc
 	wg            sync.WaitGroup
 	token         string
+
+	pipelineStarted bool
 }
 
 // New opens everything the server needs. On error, what was opened is
@@ -179,6 +187,10 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			}
 		}})
 	s.Users = users.New(users.Options{Store: s.Store, Logger: s.log.With("part", "users"), Metrics: s.metrics})
+	if s.Pipeline, err = pipeline.New(ctx, pipeline.Options{Store: s.Store, Registry: s.Registry, Fleet: s.Fleet,
+		Logger: s.log.With("part", "pipeline"), Poll: cfg.PipelinePoll, RescueAfter: cfg.PipelineRescueAfter}); err != nil {
+		return nil, err
+	}
 	if err := s.republish(ctx); err != nil {
 		return nil, err
 	}
@@ -243,7 +255,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return err
 	}
-	api := httpapi.New(httpapi.Options{Registry: s.Registry, Fleet: s.Fleet, Store: s.Store, Users: s.Users, Release: s.Release.Handler(),
+	api := httpapi.New(httpapi.Options{Registry: s.Registry, Fleet: s.Fleet, Store: s.Store, Users: s.Users, Pipeline: s.Pipeline, Release: s.Release.Handler(),
 		Logger: s.log.With("part", "http"), Metrics: s.metrics, Dashboard: dash})
 	s.httpSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
@@ -257,6 +269,10 @@ func (s *Server) Start() error {
 		}
 	})
 	s.wg.Go(func() { s.pruneResults(ctx) })
+	if err := s.Pipeline.Start(ctx); err != nil {
+		return err
+	}
+	s.pipelineStarted = true
 	s.wg.Go(func() {
 		if err := s.Release.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Error("release metadata refresh stopped", "err", err)
@@ -292,6 +308,9 @@ func (s *Server) Close() error {
 	}
 	if s.Broker != nil {
 		errs = append(errs, s.Broker.Close())
+	}
+	if s.pipelineStarted {
+		errs = append(errs, s.Pipeline.Stop())
 	}
 	if s.cancel != nil {
 		s.cancel()

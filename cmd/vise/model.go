@@ -20,7 +20,7 @@ import (
 func (a *app) modelCmd() *cobra.Command {
 	c := &cobra.Command{Use: "model", Short: "Register, inspect, approve and reject model versions"}
 	c.AddCommand(a.modelRegisterCmd(), a.modelDecideCmd(vise.Approved), a.modelDecideCmd(vise.Rejected),
-		a.modelListCmd(), a.modelShowCmd())
+		a.modelListCmd(), a.modelShowCmd(), a.modelTargetsCmd())
 	return c
 }
 

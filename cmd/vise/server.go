@@ -41,6 +41,8 @@ func (a *app) serverCmd() *cobra.Command {
 	f.StringSliceVar(&cfg.Hosts, "host", nil, "name or address devices use to reach this server (repeatable; default loopback and the host name)")
 	f.StringVar(&cfg.Gate, "gate", os.Getenv("VISE_GATE"), `quality gate for model registrations, e.g. "map50>=0.6,map50_95>=0.4" (env VISE_GATE)`)
 	f.BoolVar(&cfg.AutoApprove, "auto-approve", false, "approve model versions that pass the quality gate")
+	f.DurationVar(&cfg.PipelinePoll, "pipeline-poll", time.Second, "how often a waiting pipeline step checks again")
+	f.DurationVar(&cfg.PipelineRescueAfter, "pipeline-rescue-after", 5*time.Minute, "how long a pipeline step may run before it counts as abandoned by a crashed server and runs again (must exceed step timeouts)")
 	f.DurationVar(&cfg.ResultsRetention, "results-retention", 30*24*time.Hour, "how long inference results are kept")
 	f.StringVar(&cfg.DB, "db", os.Getenv("VISE_DB"), "database: a SQLite file path or a postgres:// URL (env VISE_DB; default <data>/vise.db)")
 	f.StringVar(&cfg.Blobs, "blobs", os.Getenv("VISE_BLOBS"), "blob store: a directory or an s3:// URL (env VISE_BLOBS; default <data>/blobs)")
