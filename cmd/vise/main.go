@@ -79,7 +79,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.AddCommand(a.serverCmd(), a.agentCmd(), a.demoCmd(), a.modelCmd(), a.componentCmd(),
 		a.deviceCmd(), a.groupCmd(), a.deployCmd(), a.deploymentCmd(), a.pipelineCmd(), a.resultsCmd(), a.ipcCmd(), a.trainCmd(), a.simCmd(), a.brokerCmd(), versionCmd())
 	root.AddCommand(a.userCmd())
-	root.AddCommand(a.userCmd())
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
 }
