@@ -62,9 +62,20 @@ func Binary(t testing.TB) string {
 // of the test.
 func Start(t testing.TB, ca *pki.CA) *Broker {
 	t.Helper()
+	dir := t.TempDir()
+	if err := writeCerts(dir, ca); err != nil {
+		t.Fatal(err)
+	}
+	return StartDir(t, dir)
+}
+
+// StartDir runs mosquitto with the ca.pem, cert.pem and key.pem in dir
+// (as 'vise broker cert --out DIR' writes them).
+func StartDir(t testing.TB, dir string) *Broker {
+	t.Helper()
 	bin := Binary(t)
-	b := &Broker{t: t, Dir: t.TempDir()}
-	if err := b.writeFiles(ca); err != nil {
+	b := &Broker{t: t, Dir: dir}
+	if err := os.WriteFile(filepath.Join(dir, "acl"), []byte(ACL), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// Mosquitto cannot listen on port 0: pick a free port, release it and
@@ -114,7 +125,7 @@ topic readwrite vise/#
 pattern readwrite vise/devices/%u/#
 `
 
-func (b *Broker) writeFiles(ca *pki.CA) error {
+func writeCerts(dir string, ca *pki.CA) error {
 	cert, err := ca.ServerCert([]string{"127.0.0.1", "localhost"})
 	if err != nil {
 		return err
@@ -123,8 +134,8 @@ func (b *Broker) writeFiles(ca *pki.CA) error {
 	if err != nil {
 		return err
 	}
-	for name, data := range map[string][]byte{"ca.pem": ca.CertPEM(), "cert.pem": chain, "key.pem": key, "acl": []byte(ACL)} {
-		if err := os.WriteFile(filepath.Join(b.Dir, name), data, 0o600); err != nil {
+	for name, data := range map[string][]byte{"ca.pem": ca.CertPEM(), "cert.pem": chain, "key.pem": key} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			return err
 		}
 	}

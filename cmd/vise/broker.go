@@ -23,16 +23,19 @@ device CA in the server's data directory, so devices (which trust only that
 CA) and the server accept the broker. Writes DIR/cert.pem (certificate and
 CA chain), DIR/key.pem (mode 0600) and DIR/ca.pem (the CA that signs device
 and server client certificates: the broker's cafile). Run it on the
-server's machine; see the README's "External MQTT broker".`,
+server's machine, with the server's --data; it creates the CA there if the
+server has not run yet. See the README's "External MQTT broker".`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if len(hosts) == 0 || out == "" {
 				return fmt.Errorf("%w: pass --host (the name or address devices use for the broker; repeatable) and --out DIR", errUsage)
 			}
-			if _, err := os.Stat(filepath.Join(a.dataDir, "pki", "ca.key")); err != nil {
-				return fmt.Errorf("%w: no Vise CA in %s: run this where 'vise server --data %s' keeps its data, or pass --data", errUsage, a.dataDir, a.dataDir)
+			// The broker comes first: make the CA if the server has not yet.
+			caDir := filepath.Join(a.dataDir, "pki")
+			if _, err := os.Stat(filepath.Join(caDir, "ca.key")); err != nil {
+				fmt.Fprintf(a.stderr, "no Vise CA in %s yet: creating it (the server uses it from its first start)\n", caDir)
 			}
-			ca, err := pki.Open(filepath.Join(a.dataDir, "pki"), nil)
+			ca, err := pki.Open(caDir, nil)
 			if err != nil {
 				return err
 			}

@@ -56,13 +56,13 @@ func startServer(t testing.TB) *env {
 
 // startServerOn runs `vise server` on data with the given listen addresses;
 // the returned command lets a test stop it early (cleanup then skips it).
-func startServerOn(t testing.TB, data, listen, deviceListen, mqttListen string) (*env, *exec.Cmd) {
+func startServerOn(t testing.TB, data, listen, deviceListen, mqttListen string, extra ...string) (*env, *exec.Cmd) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a server process; skipped with -short")
 	}
-	cmd := exec.Command(viseBin, "server", "--data", data, "--listen", listen,
-		"--device-listen", deviceListen, "--mqtt-listen", mqttListen, "--log-format", "json")
+	cmd := exec.Command(viseBin, append([]string{"server", "--data", data, "--listen", listen,
+		"--device-listen", deviceListen, "--mqtt-listen", mqttListen, "--log-format", "json"}, extra...)...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
