@@ -94,7 +94,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		Workers:              workers,
 		Logger:               quiet(opts.Logger),
 		FetchPollInterval:    min(opts.Poll, 250*time.Millisecond),
-		FetchCooldown:        50 * time.Millisecond,
+		FetchCooldown:        min(opts.Poll, 50*time.Millisecond),
 		JobTimeout:           -1, // each step has its own (stepWorker.Timeout)
 		RescueStuckJobsAfter: opts.RescueAfter,
 	})

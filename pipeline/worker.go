@@ -35,13 +35,22 @@ type stepWorker struct {
 // checkTimeout bounds one check of a waiting step.
 const checkTimeout = 30 * time.Second
 
-// Timeout is how long one attempt may run: a step's timeout, or for a
-// waiting step one check of its condition.
-func (w *stepWorker) Timeout(job *river.Job[stepArgs]) time.Duration {
-	if actions[job.Args.Action].waits {
+// bookkeeping is the time an attempt keeps, after its action's deadline,
+// to record what came of it.
+const bookkeeping = 30 * time.Second
+
+// attemptTimeout bounds one attempt of the action: the step's timeout, or
+// for a waiting step one check of its condition.
+func (a stepArgs) attemptTimeout() time.Duration {
+	if actions[a.Action].waits {
 		return checkTimeout
 	}
-	return job.Args.Timeout
+	return a.Timeout
+}
+
+// Timeout is how long River lets one attempt run in all.
+func (w *stepWorker) Timeout(job *river.Job[stepArgs]) time.Duration {
+	return job.Args.attemptTimeout() + bookkeeping
 }
 
 // NextRetry backs off exponentially from the step's backoff.
@@ -83,7 +92,9 @@ func (w *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
 	}
 	act := actions[step.Action]
 	r := &run{exec: x, step: step, started: sr.StartedAt, state: maps.Clone(x.State)}
-	out, err := act.run(ctx, e, r)
+	actx, cancel := context.WithTimeout(ctx, a.attemptTimeout())
+	out, err := act.run(actx, e, r)
+	cancel()
 	if err == nil && out.wait {
 		if e.now().Before(sr.StartedAt.Add(time.Duration(step.Timeout))) {
 			if err := e.store.NoteStep(ctx, x.ID, step.Name, vise.StepWaiting, job.Attempt, out.output, ""); err != nil {

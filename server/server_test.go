@@ -104,7 +104,8 @@ func TestRegisterAndApprove(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(evs) != 2 || evs[1].Type != vise.EventModelApproved || evs[1].Subject != "metal-tags/1" {
+		// The first event is the built-in pipeline being stored at first start.
+		if len(evs) != 3 || evs[0].Type != "pipeline.defined" || evs[2].Type != vise.EventModelApproved || evs[2].Subject != "metal-tags/1" {
 			t.Errorf("events = %+v", evs)
 		}
 		// Same file again: a new version, the blob stored once.

@@ -1,0 +1,225 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/blobs"
+	"github.com/vise-edge/vise/fleet"
+	"github.com/vise-edge/vise/registry"
+	"github.com/vise-edge/vise/release"
+	"github.com/vise-edge/vise/store"
+	"github.com/vise-edge/vise/store/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+var ctx = context.Background()
+
+// Test actions: flaky fails until its third attempt; hang outlasts its
+// timeout; broken fails for good at once.
+var flakyTries sync.Map // execution id -> attempts so far
+
+func init() {
+	actions["test-flaky"] = action{run: func(_ context.Context, _ *Engine, r *run) (outcome, error) {
+		n, _ := flakyTries.LoadOrStore(r.exec.ID, new(int))
+		*n.(*int)++
+		if *n.(*int) < 3 {
+			return outcome{}, errors.New("device API briefly unavailable")
+		}
+		return outcome{output: map[string]any{"tries": *n.(*int)}}, nil
+	}}
+	actions["test-hang"] = action{run: func(ctx context.Context, _ *Engine, _ *run) (outcome, error) {
+		<-ctx.Done()
+		return outcome{}, ctx.Err()
+	}}
+	actions["test-broken"] = action{run: func(context.Context, *Engine, *run) (outcome, error) {
+		return outcome{}, fail("the model file is corrupt")
+	}}
+}
+
+// engines runs fn against an engine on SQLite and on PostgreSQL.
+func engines(t *testing.T, fn func(t *testing.T, e *Engine)) {
+	for _, engine := range []string{store.SQLite, store.Postgres} {
+		t.Run(engine, func(t *testing.T) { fn(t, newEngine(t, engine)) })
+	}
+}
+
+func newEngine(t *testing.T, engine string) *Engine {
+	t.Helper()
+	dir := t.TempDir()
+	url := filepath.Join(dir, "vise.db")
+	if engine == store.Postgres {
+		url = pgtest.NewDatabase(t)
+	}
+	s, err := store.Open(ctx, store.Options{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	b, err := blobs.Open(ctx, filepath.Join(dir, "blobs"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	rel, err := release.Open(release.Options{Dir: filepath.Join(dir, "release")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New(registry.Options{Store: s, Blobs: b, Signer: rel})
+	e, err := New(ctx, Options{Store: s, Registry: reg, Fleet: fleet.New(fleet.Options{Store: s, Signer: rel}), Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Stop() })
+	return e
+}
+
+func apply(t *testing.T, e *Engine, yaml string) {
+	t.Helper()
+	if _, _, err := e.Apply(ctx, []byte(yaml), "test"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func await(t *testing.T, e *Engine, id string) *vise.Execution {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		x, err := e.store.GetExecution(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.Finished() {
+			return x
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("execution still %s at step %s after 60s", x.Status, x.Step)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func step(x *vise.Execution, name string) *vise.StepRun {
+	for i := range x.Steps {
+		if x.Steps[i].Step == name {
+			return &x.Steps[i]
+		}
+	}
+	return nil
+}
+
+func TestRetriesThenSucceeds(t *testing.T) {
+	engines(t, func(t *testing.T, e *Engine) {
+		apply(t, e, `name: p
+steps:
+  - name: flaky
+    action: test-flaky
+    retry: {attempts: 4, backoff: 10ms}
+    next: pause
+  - name: pause
+    action: wait
+    with: {duration: 50ms}
+`)
+		x, err := e.Run(ctx, "p", nil, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		x = await(t, e, x.ID)
+		f := step(x, "flaky")
+		if x.Status != vise.ExecutionSucceeded || f.Attempts != 3 || f.Status != vise.ExecutionSucceeded || string(f.Output) != `{"tries":3}` {
+			t.Fatalf("execution %s; flaky step %+v", x.Status, f)
+		}
+		if p := step(x, "pause"); p.Status != vise.ExecutionSucceeded || p.FinishedAt.Sub(p.StartedAt) < 50*time.Millisecond {
+			t.Errorf("the wait step did not wait its 50ms: %+v", p)
+		}
+	})
+}
+
+func TestRetriesSpentGoToCatch(t *testing.T) {
+	engines(t, func(t *testing.T, e *Engine) {
+		apply(t, e, `name: p
+steps:
+  - name: hang
+    action: test-hang
+    timeout: 50ms
+    retry: {attempts: 2, backoff: 10ms}
+    catch: fallback
+  - name: fallback
+    action: wait
+    with: {duration: 1ms}
+    end: failed
+`)
+		x, _ := e.Run(ctx, "p", nil, "test")
+		x = await(t, e, x.ID)
+		h := step(x, "hang")
+		if h.Attempts != 2 || h.Status != vise.ExecutionFailed || !strings.Contains(h.Error, "deadline exceeded") {
+			t.Errorf("hang step %+v", h)
+		}
+		if x.Status != vise.ExecutionFailed || !strings.HasPrefix(x.Error, "step hang: ") || step(x, "fallback").Status != vise.ExecutionSucceeded {
+			t.Errorf("execution %s %q, steps %+v", x.Status, x.Error, x.Steps)
+		}
+	})
+}
+
+func TestPermanentErrorIsNotRetried(t *testing.T) {
+	engines(t, func(t *testing.T, e *Engine) {
+		apply(t, e, "name: p\nsteps:\n  - {name: load, action: test-broken, retry: {attempts: 5}}\n")
+		x, _ := e.Run(ctx, "p", nil, "test")
+		x = await(t, e, x.ID)
+		if s := step(x, "load"); x.Status != vise.ExecutionFailed || s.Attempts != 1 || x.Error != "step load: the model file is corrupt" {
+			t.Errorf("execution %s %q, step %+v", x.Status, x.Error, s)
+		}
+	})
+}
+
+// Approving a model version starts the pipelines configured for its group,
+// in the approval's own transaction.
+func TestApprovalStartsPipeline(t *testing.T) {
+	engines(t, func(t *testing.T, e *Engine) {
+		f, err := os.Open(filepath.Join("..", "samples", "models", "sample-tiny.onnx"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		art, err := e.reg.Upload(ctx, f, -1, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.reg.RegisterModel(ctx, "tags", vise.RegisterModelRequest{SHA256: art.SHA256}, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.fleet.CreateGroup(ctx, vise.CreateGroupRequest{Name: "line"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.SetModelTargets(ctx, "tags", []vise.ModelTarget{{Target: "group:line", Pipeline: "edge-deploy"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.reg.Decide(ctx, "tags", 1, vise.Approved, "qa", "ok"); err != nil {
+			t.Fatal(err)
+		}
+		var xs []*vise.Execution
+		for deadline := time.Now().Add(30 * time.Second); len(xs) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			xs, _ = e.store.ListExecutions(ctx, "", 10)
+		}
+		if len(xs) != 1 || xs[0].Cause != "model tags/1 approved" || xs[0].Params["target"] != "group:line" {
+			t.Fatalf("executions after approval: %+v", xs)
+		}
+		// No inference component exists: the canary deploy fails for good
+		// and the execution ends FAILED, with nothing to roll back.
+		x := await(t, e, xs[0].ID)
+		if x.Status != vise.ExecutionFailed || !strings.Contains(x.Error, "step canary: inference component: component vise.inspect not found") {
+			t.Errorf("execution %s %q", x.Status, x.Error)
+		}
+	})
+}
