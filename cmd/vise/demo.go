@@ -15,6 +15,7 @@ import (
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/agent"
 	"github.com/vise-edge/vise/client"
+	"github.com/vise-edge/vise/pipeline"
 	"github.com/vise-edge/vise/server"
 )
 
@@ -61,16 +62,17 @@ func (a *app) demoCmd() *cobra.Command {
 			if err := awaitEnrolled(ctx, cl, names); err != nil {
 				return err
 			}
-			d, err := deploySample(ctx, cl, mv, inferBin, ortLib, images)
+			x, err := deploySample(ctx, cl, mv, inferBin, ortLib, images)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "Vise is running.\n  dashboard: %s/  (log in with the admin token in %s)\n  API:       %s/v1/\n  devices:   %s (HTTPS), %s (MQTT, mutual TLS)\n  logs:      %s\n",
 				s.URL(), filepath.Join(a.dataDir, "server", server.AdminTokenFile), s.URL(), s.DeviceURL(), s.MQTTAddr(), logFile.Name())
-			fmt.Fprintf(a.stdout, "  model:     %s version %d (%s), deployed as %s\n", mv.Group, mv.Version, mv.Approval.Status, refsText(d.Components))
+			fmt.Fprintf(a.stdout, "  model:     %s version %d (%s), deploying to group demo by pipeline edge-deploy (vise pipeline show %s)\n",
+				mv.Group, mv.Version, mv.Approval.Status, x.ID)
 			fmt.Fprintf(a.stdout, "Try: VISE_SERVER=%s VISE_DATA=%s vise device list\nPress Ctrl-C to stop.\n\n",
 				s.URL(), filepath.Join(a.dataDir, "server"))
-			a.demoSummary(ctx, cl, d.ID, time.Now())
+			a.demoSummary(ctx, cl, x.ID, time.Now())
 			fmt.Fprintln(a.stdout, "\nstopping")
 			return nil
 		},
@@ -161,32 +163,30 @@ func awaitEnrolled(ctx context.Context, cl *client.Client, names []string) error
 	return nil
 }
 
-// deploySample deploys to the demo group: the model as a component, and,
-// when vise-infer and the ONNX Runtime library are at hand, both as
-// components too, with vise-infer replaying the sample images as a camera.
-func deploySample(ctx context.Context, cl *client.Client, mv *vise.ModelVersion, inferBin, ortLib, images string) (*vise.Deployment, error) {
-	modelComp := &vise.Recipe{Name: "vise.model." + mv.Group, Version: fmt.Sprintf("%d.0.0", mv.Version),
-		Description: "model " + mv.Group + " version " + fmt.Sprint(mv.Version),
-		Artifacts:   []vise.RecipeArtifact{{Name: "model.onnx", SHA256: mv.Artifact.SHA256, Size: mv.Artifact.Size}}}
-	if _, _, err := cl.CreateComponent(ctx, modelComp); err != nil {
+// deploySample makes vise-infer and the ONNX Runtime library into
+// components and runs the edge-deploy pipeline for the sample model on the
+// demo group; approvals of later versions then deploy by themselves.
+func deploySample(ctx context.Context, cl *client.Client, mv *vise.ModelVersion, inferBin, ortLib, images string) (*vise.Execution, error) {
+	for _, f := range []struct{ path, what, flag string }{{inferBin, "vise-infer", "--infer"}, {ortLib, "the ONNX Runtime library", "--ort-lib"}} {
+		if !fileExists(f.path) {
+			return nil, vise.Errorf(vise.CodeInvalid, "%s is not at %s: run 'make demo' (it builds and fetches what the demo deploys) or pass %s", f.what, f.path, f.flag)
+		}
+	}
+	if _, err := inspectComponents(ctx, cl, pipeline.ModelComponent(mv).Name, inferBin, ortLib, images); err != nil {
 		return nil, err
 	}
-	target := vise.Target{Kind: vise.TargetGroup, Name: "demo"}
-	deploy := []vise.ComponentRef{{Name: modelComp.Name, Version: modelComp.Version}}
-	if fileExists(inferBin) && fileExists(ortLib) {
-		r, err := inspectComponents(ctx, cl, modelComp, inferBin, ortLib, images)
-		if err != nil {
-			return nil, err
-		}
-		deploy = []vise.ComponentRef{{Name: r.Name, Version: r.Version}, deploy[0]}
+	target := vise.TargetGroup + ":demo"
+	if _, err := cl.SetModelTargets(ctx, mv.Group, []vise.ModelTarget{{Target: target, Pipeline: "edge-deploy"}}); err != nil {
+		return nil, err
 	}
-	return cl.CreateDeployment(ctx, vise.CreateDeploymentRequest{Target: target, Components: deploy})
+	return cl.RunPipeline(ctx, "edge-deploy", map[string]string{"model": mv.Group, "target": target})
 }
 
 // inspectComponents uploads the ONNX Runtime library and vise-infer and
-// makes the inference component that depends on them and on the model.
-// Versions follow content, so an unchanged file is not a new version.
-func inspectComponents(ctx context.Context, cl *client.Client, model *vise.Recipe, inferBin, ortLib, images string) (*vise.Recipe, error) {
+// makes the inference component that depends on them and on any version
+// of the model, so model and code update independently. Versions follow
+// content, so an unchanged file is not a new version.
+func inspectComponents(ctx context.Context, cl *client.Client, model, inferBin, ortLib, images string) (*vise.Recipe, error) {
 	lib, err := cl.UploadFile(ctx, ortLib, nil)
 	if err != nil {
 		return nil, err
@@ -204,9 +204,9 @@ func inspectComponents(ctx context.Context, cl *client.Client, model *vise.Recip
 	r := &vise.Recipe{Name: "vise.inspect", Version: "0.1.0-b" + bin.SHA256[:12],
 		Description: "vise-infer replaying sample images as a camera",
 		Artifacts:   []vise.RecipeArtifact{{Name: "bin/vise-infer", SHA256: bin.SHA256, Size: bin.Size, Executable: true}},
-		Dependencies: map[string]vise.Dependency{model.Name: {Version: "=" + model.Version},
+		Dependencies: map[string]vise.Dependency{model: {Version: ">=1.0.0"},
 			runtime.Name: {Version: "~1.30"}},
-		Lifecycle: vise.Lifecycle{Run: &vise.Step{Script: `exec ./artifacts/bin/vise-infer run --model "$VISE_DEP_` + envKey(model.Name) +
+		Lifecycle: vise.Lifecycle{Run: &vise.Step{Script: `exec ./artifacts/bin/vise-infer run --model "$VISE_DEP_` + envKey(model) +
 			`_ARTIFACTS/model.onnx" --ort-lib "$VISE_DEP_VISE_RUNTIME_ONNXRUNTIME_ARTIFACTS/libonnxruntime.so.1"`}},
 		Configuration: map[string]any{"source": abs, "replay": true, "interval": "1s", "confidence": 0.25, "threads": 1}}
 	if _, _, err := cl.CreateComponent(ctx, r); err != nil {
@@ -254,12 +254,26 @@ func resultsLine(ctx context.Context, cl *client.Client, since time.Time) string
 	return fmt.Sprintf("; results %d (%.1f/s), defects found %d", len(rs), float64(len(rs))/time.Since(since).Seconds(), defects)
 }
 
-func summaryLine(ctx context.Context, cl *client.Client, id string) string {
+// summaryLine is the execution's step and status, then its newest
+// deployment's progress on each device.
+func summaryLine(ctx context.Context, cl *client.Client, execID string) string {
+	x, err := cl.Execution(ctx, execID)
+	if err != nil {
+		return "edge-deploy: " + err.Error()
+	}
+	line := fmt.Sprintf("edge-deploy %s %s; ", x.Step, x.Status)
+	if x.Status == vise.ExecutionRunning && len(x.Steps) > 0 {
+		line = fmt.Sprintf("edge-deploy %s %s; ", x.Step, x.Steps[len(x.Steps)-1].Status)
+	}
+	id, _ := x.State["deployment"].(string)
+	if id == "" {
+		return line + "no deployment yet"
+	}
 	d, err := cl.Deployment(ctx, id)
 	if err != nil {
-		return "deployment: " + err.Error()
+		return line + "deployment: " + err.Error()
 	}
-	line := fmt.Sprintf("deployment %s: %s;", d.ID[len(d.ID)-6:], d.Status)
+	line += fmt.Sprintf("deployment %s: %s;", d.ID[len(d.ID)-6:], d.Status)
 	for _, dd := range d.Devices {
 		line += fmt.Sprintf(" %s %s", dd.Device, dd.State)
 	}

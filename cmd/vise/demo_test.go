@@ -11,13 +11,16 @@ import (
 )
 
 // The README's main command runs `vise demo`: server, sample model, two
-// devices that enroll and run the deployed model, and a clean stop on Ctrl-C.
+// devices that enroll, the edge-deploy pipeline taking the model and
+// vise-infer to them until they are verified, and a clean stop on Ctrl-C.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the demo; skipped with -short")
 	}
+	lib := ortLib(t)
 	data := t.TempDir()
-	cmd := exec.Command(viseBin, "demo", "--data", data, "--listen", "127.0.0.1:0", "--device-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0")
+	cmd := exec.Command(viseBin, "demo", "--data", data, "--listen", "127.0.0.1:0", "--device-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0",
+		"--infer", buildInfer(t), "--ort-lib", lib)
 	cmd.Dir = "../.."
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -42,9 +45,9 @@ func TestDemo(t *testing.T) {
 				t.Fatalf("demo exited early:\n%s", strings.Join(out, "\n"))
 			}
 			out = append(out, l)
-			done = strings.Contains(l, "SUCCEEDED; demo-cam-1 RUNNING demo-cam-2 RUNNING")
+			done = strings.Contains(l, "edge-deploy verify SUCCEEDED; deployment") && strings.Contains(l, "SUCCEEDED; demo-cam-1 RUNNING demo-cam-2 RUNNING; results")
 		case <-deadline:
-			t.Fatalf("demo devices did not run the model within 90s:\n%s", strings.Join(out, "\n"))
+			t.Fatalf("the demo's edge-deploy did not succeed on both devices within 90s:\n%s", strings.Join(out, "\n"))
 		}
 	}
 	cmd.Process.Signal(os.Interrupt)

@@ -76,12 +76,7 @@ func ortLib(t *testing.T) string {
 // with the model vise.model.metal-tags of version range modelDep.
 func (e *env) inspectComponents(lib, modelDep, interval string) {
 	e.t.Helper()
-	inferBin := filepath.Join(e.t.TempDir(), "vise-infer")
-	build := exec.Command("go", "build", "-o", inferBin, "../vise-infer")
-	build.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := build.CombinedOutput(); err != nil {
-		e.t.Fatalf("build vise-infer: %v\n%s", err, out)
-	}
+	inferBin := buildInfer(e.t)
 	camera := filepath.Join(e.t.TempDir(), "camera")
 	for _, n := range []string{"tag-a.jpg", "tag-b.jpg"} {
 		b, _ := os.ReadFile(filepath.Join("../../infer/testdata", n))
@@ -112,6 +107,18 @@ configuration:
 	for _, f := range []string{"runtime.yaml", "inspect.yaml"} {
 		e.ok("component", "create", "-f", filepath.Join(e.workdir, f))
 	}
+}
+
+// buildInfer builds vise-infer (cgo) into a temporary directory.
+func buildInfer(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "vise-infer")
+	build := exec.Command("go", "build", "-o", bin, "../vise-infer")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build vise-infer: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // resultImage fetches the image attached to a result through the API.
