@@ -195,6 +195,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	if _, err := c.RegisterModel(ctx, "metal-tags", vise.RegisterModelRequest{SHA256: art.SHA256, Metrics: map[string]float64{"map50": 0.86}}); err != nil {
 		t.Fatal(err)
 	}
+	// Approving sends the model to line-3 by edge-deploy.
+	if _, err := c.SetModelTargets(ctx, "metal-tags", []vise.ModelTarget{{Target: "group:line-3", Pipeline: "edge-deploy"}}); err != nil {
+		t.Fatal(err)
+	}
 	b := newBrowser(t)
 	base := s.URL()
 
@@ -216,6 +220,28 @@ func TestDashboardInBrowser(t *testing.T) {
 	mv, err := c.ModelVersion(ctx, "metal-tags", 1)
 	if err != nil || mv.Approval.Status != vise.Approved || mv.Approval.By != "admin" {
 		t.Errorf("after approving in the browser: %+v, %v", mv.Approval, err)
+	}
+
+	// The approval started edge-deploy; its step history shows live, down
+	// to the canary that could not deploy (there is no inference component).
+	b.open(base + "/pipelines")
+	b.waitFor("the execution's failed canary", `document.body.innerText.includes("edge-deploy v1") && document.body.innerText.includes("inference component: component vise.inspect not found") && document.querySelector("section.execution .state.FAILED") !== null`)
+	b.screenshot("pipelines")
+
+	// An admin cancels a running execution from the page.
+	if _, _, err := c.ApplyPipeline(ctx, []byte("name: soak\nsteps:\n  - {name: soak, action: wait, with: {duration: 1h}, timeout: 2h}\n")); err != nil {
+		t.Fatal(err)
+	}
+	x, err := c.RunPipeline(ctx, "soak", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.open(base + "/pipelines")
+	b.waitFor("the cancel button", `!!document.querySelector('button[name="cancel"]')`)
+	b.eval(`setTimeout(() => document.querySelector('button[name="cancel"]').click(), 0); true`)
+	b.waitFor("the cancellation", `document.body.innerText.includes("execution `+x.ID+` canceled")`)
+	if got, _ := c.Execution(ctx, x.ID); got.Status != vise.ExecutionCanceled || got.Error != "canceled by admin" {
+		t.Errorf("after cancelling in the browser: %s %q", got.Status, got.Error)
 	}
 
 	// A forged form (no valid CSRF token) is refused even with the cookie.

@@ -68,6 +68,22 @@ func (h *Handler) deployments(ctx context.Context, v *view) error {
 	return nil
 }
 
+// pipelines shows the newest executions with their step history.
+func (h *Handler) pipelines(ctx context.Context, v *view) error {
+	xs, err := h.store.ListExecutions(ctx, "", 20)
+	if err != nil {
+		return err
+	}
+	for _, x := range xs {
+		full, err := h.store.GetExecution(ctx, x.ID)
+		if err != nil {
+			return err
+		}
+		v.Executions = append(v.Executions, full)
+	}
+	return nil
+}
+
 type modelView struct {
 	Group    *vise.ModelGroup
 	Versions []*vise.ModelVersion

@@ -73,6 +73,8 @@ func New(opts Options) (*Handler, error) {
 	h.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/fleet", http.StatusSeeOther) })
 	h.mux.Handle("GET /fleet", h.page("fleet", h.fleet))
 	h.mux.Handle("GET /deployments", h.page("deployments", h.deployments))
+	h.mux.Handle("GET /pipelines", h.page("pipelines", h.pipelines))
+	h.mux.Handle("POST /pipelines/{id}/cancel", h.auth(h.cancelExecution))
 	h.mux.Handle("GET /models", h.page("models", h.models))
 	h.mux.Handle("GET /inspection", h.page("inspection", h.inspection))
 	h.mux.Handle("GET /inspection/series", h.auth(h.series))
@@ -137,7 +139,7 @@ func user(r *http.Request) session { s, _ := r.Context().Value(ctxKey{}).(sessio
 
 type navItem struct{ Name, Path string }
 
-var nav = []navItem{{"Fleet", "/fleet"}, {"Deployments", "/deployments"}, {"Models", "/models"}, {"Inspection", "/inspection"}}
+var nav = []navItem{{"Fleet", "/fleet"}, {"Deployments", "/deployments"}, {"Pipelines", "/pipelines"}, {"Models", "/models"}, {"Inspection", "/inspection"}}
 
 // view is what every page template gets.
 type view struct {
@@ -149,6 +151,7 @@ type view struct {
 	Flash       string
 	Devices     []deviceRow
 	Deployments []*vise.Deployment
+	Executions  []*vise.Execution
 	Models      []modelView
 	Results     []resultCard
 }
@@ -168,7 +171,7 @@ func (h *Handler) page(name string, fill func(ctx context.Context, v *view) erro
 		}
 		tmpl := name
 		if r.URL.Query().Get("fragment") != "" {
-			tmpl = map[string]string{"fleet": "fleet-table", "deployments": "deployments-table", "inspection": "inspection-cards"}[name]
+			tmpl = map[string]string{"fleet": "fleet-table", "deployments": "deployments-table", "pipelines": "pipelines-table", "inspection": "inspection-cards"}[name]
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if err := h.tmpl.ExecuteTemplate(w, tmpl, v); err != nil {
@@ -249,15 +252,25 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 
 // decide approves or rejects a model version from the models page: admins
 // only, with the form's CSRF token.
-func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
+// adminForm checks a posted form's CSRF token and that an admin sent it;
+// on failure it has answered.
+func (h *Handler) adminForm(w http.ResponseWriter, r *http.Request, what string) (session, bool) {
 	u := user(r)
 	if !h.keys.checkCSRF(r) {
 		h.log.Warn("dashboard form refused: bad CSRF token", "user", u.Name, "path", r.URL.Path)
 		http.Error(w, "form expired or forged (CSRF check failed); reload the page", http.StatusForbidden)
-		return
+		return u, false
 	}
 	if u.Role != httpapi.RoleAdmin {
-		http.Error(w, "approving and rejecting needs an admin", http.StatusForbidden)
+		http.Error(w, what+" needs an admin", http.StatusForbidden)
+		return u, false
+	}
+	return u, true
+}
+
+func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
+	u, ok := h.adminForm(w, r, "approving and rejecting")
+	if !ok {
 		return
 	}
 	status := map[string]vise.ApprovalStatus{"approve": vise.Approved, "reject": vise.Rejected}[r.PathValue("decision")]
@@ -273,6 +286,20 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	flash := mv.Group + " version " + r.PathValue("version") + " is " + string(mv.Approval.Status)
 	http.Redirect(w, r, "/models?flash="+url.QueryEscape(flash), http.StatusSeeOther)
+}
+
+func (h *Handler) cancelExecution(w http.ResponseWriter, r *http.Request) {
+	u, ok := h.adminForm(w, r, "cancelling a pipeline")
+	if !ok {
+		return
+	}
+	x, err := h.store.CancelExecution(r.Context(), r.PathValue("id"), u.Name)
+	if err != nil {
+		http.Error(w, vise.ErrorMessage(err), vise.ErrorCode(err).HTTPStatus())
+		return
+	}
+	h.log.Info("pipeline execution canceled from the dashboard", "execution", x.ID, "by", u.Name)
+	http.Redirect(w, r, "/pipelines?flash="+url.QueryEscape("execution "+x.ID+" canceled"), http.StatusSeeOther)
 }
 
 // image serves the camera image attached to a result.
