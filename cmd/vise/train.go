@@ -65,6 +65,9 @@ type trainEvent struct {
 }
 
 func (a *app) train(ctx context.Context, o trainOpts) error {
+	if _, err := checkDataset(o.dataset); err != nil {
+		return err
+	}
 	for _, need := range []struct{ path, what string }{{o.python, "Python (apt-get install python3-torch python3-onnx)"},
 		{o.trainer, "the trainer script (run from the repository root or pass --trainer)"}, {o.infer, "vise-infer (make build)"}} {
 		if _, err := os.Stat(need.path); err != nil {
