@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +103,25 @@ func TestParseTarget(t *testing.T) {
 		if _, err := ParseTarget(bad); vise.ErrorCode(err) != vise.CodeInvalid {
 			t.Errorf("%q: got %v", bad, err)
 		}
+	}
+}
+
+// The README's example definition parses.
+func TestREADMEExample(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```yaml\nname: quick-deploy")
+	if !ok {
+		t.Fatal("README has no quick-deploy example")
+	}
+	body, _, _ := strings.Cut(rest, "```")
+	d, _, err := Parse(strings.NewReader("name: quick-deploy" + body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Steps) != 6 {
+		t.Errorf("%d steps", len(d.Steps))
 	}
 }
