@@ -218,6 +218,10 @@ func TestQualityGate(t *testing.T) {
 	if low.Approval.Status != vise.Rejected || !strings.Contains(low.Approval.Reason, "map50 is 0.41") {
 		t.Errorf("below the gate: %+v", low.Approval)
 	}
+	// A version the gate rejected cannot be approved.
+	if _, err := c.Decide(ctx, "m", low.Version, vise.Approved, "override"); vise.ErrorCode(err) != vise.CodeConflict || !strings.Contains(err.Error(), "was rejected (quality gate: map50 is 0.41") {
+		t.Errorf("approving a rejected version: %v", err)
+	}
 	high, _ := c.RegisterModel(ctx, "m", vise.RegisterModelRequest{SHA256: art.SHA256, Metrics: map[string]float64{"map50": 0.75}})
 	if high.Approval.Status != vise.Approved || high.Approval.By != "quality-gate" {
 		t.Errorf("above the gate with auto-approve: %+v", high.Approval)

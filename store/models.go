@@ -222,6 +222,10 @@ func (s *Store) DecideModelVersion(ctx context.Context, group string, version in
 		if mv.Approval.Status == status {
 			return nil
 		}
+		if mv.Approval.Status == vise.Rejected {
+			return vise.Errorf(vise.CodeConflict, "%s version %d was rejected (%s) and cannot be approved; register the model again as a new version",
+				group, version, mv.Approval.Reason)
+		}
 		now := s.clock()
 		mv.Approval = vise.Approval{Status: status, By: by, At: &now, Reason: reason}
 		if _, err := t.exec(`UPDATE model_versions SET status = ?, status_by = ?, status_reason = ?, status_at = ? WHERE group_name = ? AND version = ?`,

@@ -169,6 +169,9 @@ func TestApprovalAndEvents(t *testing.T) {
 		if _, err := s.DecideModelVersion(ctx, "m", 2, vise.Rejected, "carol", "map50 too low"); err != nil {
 			t.Fatal(err)
 		}
+		// A rejected version stays rejected.
+		_, err := s.DecideModelVersion(ctx, "m", 2, vise.Approved, "dave", "changed my mind")
+		wantCode(t, err, vise.CodeConflict)
 		// Approving again changes nothing and emits nothing.
 		if _, err := s.DecideModelVersion(ctx, "m", 3, vise.Approved, "dave", "again"); err != nil {
 			t.Fatal(err)
