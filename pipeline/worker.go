@@ -87,13 +87,18 @@ func (w *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
 	if err != nil {
 		return err
 	}
-	if sr.FinishedAt != nil { // recorded, but the job's completion was lost
-		return e.finish(ctx, job, nil, store.StepResult{ExecID: x.ID, Step: a.Step, Status: sr.Status, Attempts: sr.Attempts})
+	if sr.FinishedAt != nil { // cannot happen: a step's end commits with its job's completion
+		return river.JobCancel(fmt.Errorf("step %s of execution %s has already finished", step.Name, x.ID))
 	}
-	act := actions[step.Action]
+	return e.attempt(ctx, job, x, d, step, sr)
+}
+
+// attempt runs the action once and decides: wait on, retry, or finish
+// (to the next step, the catch step, or the end).
+func (e *Engine) attempt(ctx context.Context, job *river.Job[stepArgs], x *vise.Execution, d *Definition, step *Step, sr *vise.StepRun) error {
 	r := &run{exec: x, step: step, started: sr.StartedAt, state: maps.Clone(x.State)}
-	actx, cancel := context.WithTimeout(ctx, a.attemptTimeout())
-	out, err := act.run(actx, e, r)
+	actx, cancel := context.WithTimeout(ctx, job.Args.attemptTimeout())
+	out, err := actions[step.Action].run(actx, e, r)
 	cancel()
 	if err == nil && out.wait {
 		if e.now().Before(sr.StartedAt.Add(time.Duration(step.Timeout))) {
