@@ -33,6 +33,9 @@ type Options struct {
 	Store    *store.Store
 	Users    *users.Service
 	Pipeline *pipeline.Engine
+	// Ready, if set, is checked by /readyz after the database (the MQTT
+	// broker connection, say).
+	Ready func() error
 	Release  http.Handler // serves signed release metadata files by name
 	// Dashboard, if set, serves everything outside /v1/ (the web UI).
 	Dashboard http.Handler
@@ -46,6 +49,7 @@ type API struct {
 	fleet   *fleet.Fleet
 	store   *store.Store
 	pipe    *pipeline.Engine
+	readyFn func() error
 	users   *users.Service
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -56,7 +60,7 @@ func newAPI(opts Options, api string) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{reg: opts.Registry, fleet: opts.Fleet, store: opts.Store, users: opts.Users, pipe: opts.Pipeline, log: opts.Logger, mux: http.NewServeMux(),
+	return &API{reg: opts.Registry, fleet: opts.Fleet, store: opts.Store, users: opts.Users, pipe: opts.Pipeline, readyFn: opts.Ready, log: opts.Logger, mux: http.NewServeMux(),
 		metrics: newHTTPMetrics(opts.Metrics, api)}
 }
 
@@ -93,6 +97,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (a *API) ready(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.Ping(r.Context()); err != nil {
 		return err
+	}
+	if a.readyFn != nil {
+		if err := a.readyFn(); err != nil {
+			return vise.Errorf(vise.CodeUnavailable, "not ready: %v", err)
+		}
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "database": a.store.Engine()})
 }

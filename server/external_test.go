@@ -172,6 +172,25 @@ func TestExternalBrokerDeployAndResults(t *testing.T) {
 	if rs := resultsOf(t, c, "cam-1"); len(rs) != n || scrape(t, s, stored) != n {
 		t.Errorf("stored %d results (counter %v), want %d", len(rs), scrape(t, s, stored), n)
 	}
+
+	// Without its broker the server is alive but not ready.
+	if code := getStatus(t, s.URL()+"/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz with the broker up: %d", code)
+	}
+	mq.Stop()
+	poll(t, "/readyz to report the broker gone", 30*time.Second, func() bool {
+		return getStatus(t, s.URL()+"/readyz") == http.StatusServiceUnavailable
+	})
+}
+
+func getStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // Two replicas on one PostgreSQL database share the subscription: every
