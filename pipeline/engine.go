@@ -86,6 +86,11 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return nil, vise.Errorf(vise.CodeUnavailable, "pipeline job queue: migrate: %v", err)
 	}
+	if opts.Store.Engine() == store.SQLite {
+		if err := reclaim(ctx, opts.Store.DB(), opts.Logger); err != nil {
+			return nil, err
+		}
+	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &stepWorker{e: e})
 	river.AddWorker(workers, &startWorker{e: e})
@@ -110,6 +115,26 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e.store.OnEvent(e.onEvent)
 	return e, nil
+}
+
+// reclaim takes back, at start, what a server that died left in a SQLite
+// database: one server owns it (the store is its single writer), so a job
+// still running was cut off by a crash or kill -9, and the leader lease is
+// that dead server's. Waiting them out (RescueAfter, the lease's expiry)
+// would only delay the executions.
+func reclaim(ctx context.Context, db *sql.DB, log *slog.Logger) error {
+	res, err := db.ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = strftime('%Y-%m-%d %H:%M:%f', 'now')
+		WHERE state = 'running'`)
+	if err != nil {
+		return fmt.Errorf("pipeline job queue: reclaim running steps: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		log.Warn("pipeline steps cut off by the last shutdown run again", "steps", n)
+	}
+	if _, err := db.ExecContext(ctx, `DELETE FROM river_leader`); err != nil {
+		return fmt.Errorf("pipeline job queue: clear leader: %w", err)
+	}
+	return nil
 }
 
 func cmp(d, def time.Duration) time.Duration {

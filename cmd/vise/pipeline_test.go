@@ -1,12 +1,15 @@
 package main
 
 import (
+	"database/sql"
 	"encoding/json"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	_ "modernc.org/sqlite"
 
 	"github.com/vise-edge/vise"
 )
@@ -138,12 +141,10 @@ func runID(t *testing.T, out string) string {
 	return x.ID
 }
 
-// An execution survives kill -9 of the server in the middle of a wait: the
-// restarted server goes on from that step, repeats none of the finished
-// ones, and a device that never answers fails it with the reason.
-func TestPipelineSurvivesKill9(t *testing.T) {
-	data := t.TempDir()
-	e, cmd := startServerOn(t, data, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "--pipeline-rescue-after", "10s")
+// runQuickDeploy runs quick-deploy for an approved model to a group whose
+// one device never enrolls nor answers, and waits for its settle step.
+func (e *env) runQuickDeploy(t *testing.T) string {
+	t.Helper()
 	e.ok("pipeline", "apply", e.write("quick.yaml", quickDeploy))
 	e.ok("group", "create", "line")
 	e.ok("device", "add", "silent-1", "--group", "line") // never enrolls, never answers
@@ -154,11 +155,32 @@ func TestPipelineSurvivesKill9(t *testing.T) {
 		s := findStep(e.execution(id), "settle")
 		return s != nil && s.Status == vise.StepWaiting
 	})
+	return id
+}
+
+// An execution survives kill -9 of the server in the middle of a wait: the
+// restarted server goes on from that step, repeats none of the finished
+// ones, and a device that never answers fails it with the reason.
+func TestPipelineSurvivesKill9(t *testing.T) {
+	data := t.TempDir()
+	e, cmd := startServerOn(t, data, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "--pipeline-rescue-after", "10s")
+	id := e.runQuickDeploy(t)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Wait()
 	killedAt := time.Now()
+	// Make it the worst case: the kill came in the middle of the step's
+	// check, leaving its job running under the dead server.
+	db, err := sql.Open("sqlite", filepath.Join(data, "vise.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE river_job SET state = 'running', attempted_at = strftime('%Y-%m-%d %H:%M:%f', 'now')
+		WHERE id = (SELECT MAX(id) FROM river_job WHERE kind = 'vise.pipeline.step')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 
 	e, _ = startServerOn(t, data, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "--pipeline-rescue-after", "10s")
 	x := e.awaitExecution(id, 90*time.Second)
@@ -190,16 +212,7 @@ func TestPipelineSurvivesKill9(t *testing.T) {
 // Cancel stops an execution between steps; it cannot be cancelled twice.
 func TestPipelineCancel(t *testing.T) {
 	e := startServer(t)
-	e.ok("pipeline", "apply", e.write("quick.yaml", quickDeploy))
-	e.ok("group", "create", "line")
-	e.ok("device", "add", "silent-1", "--group", "line")
-	e.ok("model", "register", "metal-tags", sample(t, "sample-tiny.onnx"))
-	e.ok("model", "approve", "metal-tags", "1")
-	id := runID(t, e.ok("pipeline", "run", "quick-deploy", "--model", "metal-tags", "--target", "group:line", "-o", "json"))
-	e.waitFor("the settle step to wait", 30*time.Second, func() bool {
-		s := findStep(e.execution(id), "settle")
-		return s != nil && s.Status == vise.StepWaiting
-	})
+	id := e.runQuickDeploy(t)
 	if out := e.ok("pipeline", "cancel", id); !strings.Contains(out, "CANCELED") {
 		t.Errorf("cancel: %q", out)
 	}
