@@ -35,8 +35,8 @@ type Options struct {
 	Pipeline *pipeline.Engine
 	// Ready, if set, is checked by /readyz after the database (the MQTT
 	// broker connection, say).
-	Ready func() error
-	Release  http.Handler // serves signed release metadata files by name
+	Ready   func() error
+	Release http.Handler // serves signed release metadata files by name
 	// Dashboard, if set, serves everything outside /v1/ (the web UI).
 	Dashboard http.Handler
 	Logger    *slog.Logger
