@@ -55,6 +55,9 @@ type Engine struct {
 	now   func() time.Time
 	river *river.Client[*sql.Tx]
 	defs  sync.Map // "name/version" -> *Definition
+
+	mu      sync.Mutex
+	waiters map[string]*waiter // deployment id -> the step waiting on it
 }
 
 // New migrates River's tables, stores the built-in edge-deploy pipeline if
@@ -72,7 +75,8 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	e := &Engine{store: opts.Store, reg: opts.Registry, fleet: opts.Fleet, log: opts.Logger, poll: opts.Poll, now: opts.Now}
+	e := &Engine{store: opts.Store, reg: opts.Registry, fleet: opts.Fleet, log: opts.Logger, poll: opts.Poll, now: opts.Now,
+		waiters: map[string]*waiter{}}
 	var driver riverdriver.Driver[*sql.Tx]
 	if opts.Store.Engine() == store.Postgres {
 		driver = riverdatabasesql.New(opts.Store.DB())

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river/rivertype"
+
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/blobs"
 	"github.com/vise-edge/vise/fleet"
@@ -48,11 +50,11 @@ func init() {
 // engines runs fn against an engine on SQLite and on PostgreSQL.
 func engines(t *testing.T, fn func(t *testing.T, e *Engine)) {
 	for _, engine := range []string{store.SQLite, store.Postgres} {
-		t.Run(engine, func(t *testing.T) { fn(t, newEngine(t, engine)) })
+		t.Run(engine, func(t *testing.T) { fn(t, newEngine(t, engine, 20*time.Millisecond)) })
 	}
 }
 
-func newEngine(t *testing.T, engine string) *Engine {
+func newEngine(t *testing.T, engine string, poll time.Duration) *Engine {
 	t.Helper()
 	dir := t.TempDir()
 	url := filepath.Join(dir, "vise.db")
@@ -74,7 +76,7 @@ func newEngine(t *testing.T, engine string) *Engine {
 		t.Fatal(err)
 	}
 	reg := registry.New(registry.Options{Store: s, Blobs: b, Signer: rel})
-	e, err := New(ctx, Options{Store: s, Registry: reg, Fleet: fleet.New(fleet.Options{Store: s, Signer: rel}), Poll: 20 * time.Millisecond})
+	e, err := New(ctx, Options{Store: s, Registry: reg, Fleet: fleet.New(fleet.Options{Store: s, Signer: rel}), Poll: poll})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,22 +185,84 @@ func TestPermanentErrorIsNotRetried(t *testing.T) {
 	})
 }
 
+func registerSample(t *testing.T, e *Engine, group string) {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "samples", "models", "sample-tiny.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	art, err := e.reg.Upload(ctx, f, -1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.RegisterModel(ctx, group, vise.RegisterModelRequest{SHA256: art.SHA256}, "test"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A step waiting on a deployment moves on when a device reports, not at
+// its next poll (an hour away here).
+func TestDeviceReportWakesWait(t *testing.T) {
+	e := newEngine(t, store.SQLite, time.Hour)
+	registerSample(t, e, "tags")
+	if _, err := e.reg.Decide(ctx, "tags", 1, vise.Approved, "qa", "ok"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.fleet.CreateDevice(ctx, vise.CreateDeviceRequest{Name: "cam-1"}); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, e, `name: p
+params: {model: {required: true}, target: {required: true}, inference: {default: ""}}
+steps:
+  - {name: prepare, action: prepare-model, next: deploy}
+  - {name: deploy, action: deploy, next: devices}
+  - {name: devices, action: wait-deployment, timeout: 2h}
+`)
+	x, err := e.Run(ctx, "p", map[string]string{"model": "tags", "target": "device:cam-1"}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dep string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		x, _ = e.store.GetExecution(ctx, x.ID)
+		if s := step(x, "devices"); s != nil && s.Status == vise.StepWaiting {
+			dep, _ = x.State["deployment"].(string)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the wait step did not start waiting: %+v", x.Steps)
+		}
+	}
+	// A report racing the snooze itself is left to the poll; this one comes
+	// once the step's job is parked.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		e.mu.Lock()
+		w := e.waiters[dep]
+		e.mu.Unlock()
+		if w != nil {
+			if j, err := e.river.JobGet(ctx, w.job); err == nil && j.State == rivertype.JobStateScheduled {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the waiting step's job was not parked")
+		}
+	}
+	if err := e.store.SetDeviceState(ctx, dep, "cam-1", vise.DeviceRunning, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.Wake(ctx, dep)
+	if x := await(t, e, x.ID); x.Status != vise.ExecutionSucceeded {
+		t.Fatalf("execution %s %q", x.Status, x.Error)
+	}
+}
+
 // Approving a model version starts the pipelines configured for its group,
 // in the approval's own transaction.
 func TestApprovalStartsPipeline(t *testing.T) {
 	engines(t, func(t *testing.T, e *Engine) {
-		f, err := os.Open(filepath.Join("..", "samples", "models", "sample-tiny.onnx"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		art, err := e.reg.Upload(ctx, f, -1, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.reg.RegisterModel(ctx, "tags", vise.RegisterModelRequest{SHA256: art.SHA256}, "test"); err != nil {
-			t.Fatal(err)
-		}
+		registerSample(t, e, "tags")
 		if _, err := e.fleet.CreateGroup(ctx, vise.CreateGroupRequest{Name: "line"}); err != nil {
 			t.Fatal(err)
 		}

@@ -105,6 +105,9 @@ func (e *Engine) attempt(ctx context.Context, job *river.Job[stepArgs], x *vise.
 			if err := e.store.NoteStep(ctx, x.ID, step.Name, vise.StepWaiting, job.Attempt, out.output, ""); err != nil {
 				return err
 			}
+			if d, ok := out.output["deployment"].(string); ok && d != "" {
+				e.waitOn(d, job.ID)
+			}
 			return river.JobSnooze(e.poll)
 		}
 		err = permanent{fmt.Errorf("timed out after %s: %s", time.Duration(step.Timeout), describe(out.output))}
@@ -153,6 +156,7 @@ func failed(x *vise.Execution, step *Step, state, output map[string]any, attempt
 // finish records a step's end and queues what follows, with this job's
 // completion, in one transaction.
 func (e *Engine) finish(ctx context.Context, job *river.Job[stepArgs], d *Definition, res store.StepResult) error {
+	e.doneWaiting(job.ID)
 	err := e.store.FinishStep(ctx, res, func(tx *sql.Tx, proceed bool) error {
 		if next, ok := d.Step(res.Next); proceed && ok {
 			if err := e.queue(ctx, tx, res.ExecID, next); err != nil {

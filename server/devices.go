@@ -113,6 +113,8 @@ func (s *Server) onStatus(topic string, payload []byte) {
 	if st.Deployment != "" && deviceStates[st.State] {
 		if err := s.Store.SetDeviceState(ctx, st.Deployment, device, st.State, st.Message); err != nil {
 			s.log.Warn("record deployment progress", "device", device, "deployment", st.Deployment, "err", err)
+		} else {
+			s.Pipeline.Wake(ctx, st.Deployment)
 		}
 	}
 }
