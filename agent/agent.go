@@ -130,6 +130,13 @@ func New(cfg Config) (*Agent, error) {
 	if err := vise.ValidateName("device", cfg.Name); err != nil {
 		return nil, err
 	}
+	// Components run in their own working directories: every path the
+	// agent hands them (configuration, dependencies) must be absolute.
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, vise.Errorf(vise.CodeInvalid, "data directory %s: %v", cfg.DataDir, err)
+	}
+	cfg.DataDir = abs
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, vise.Errorf(vise.CodeUnavailable, "cannot create data directory %s: %v", cfg.DataDir, err)
 	}

@@ -261,13 +261,16 @@ func summaryLine(ctx context.Context, cl *client.Client, execID string) string {
 	if err != nil {
 		return "edge-deploy: " + err.Error()
 	}
-	line := fmt.Sprintf("edge-deploy %s %s; ", x.Step, x.Status)
-	if x.Status == vise.ExecutionRunning && len(x.Steps) > 0 {
+	line := "edge-deploy " + x.Status + "; "
+	switch {
+	case x.Status == vise.ExecutionRunning && len(x.Steps) > 0:
 		line = fmt.Sprintf("edge-deploy %s %s; ", x.Step, x.Steps[len(x.Steps)-1].Status)
+	case x.Error != "":
+		line = fmt.Sprintf("edge-deploy %s (%s); ", x.Status, shorten(x.Error))
 	}
 	id, _ := x.State["deployment"].(string)
 	if id == "" {
-		return line + "no deployment yet"
+		return line + "no deployment"
 	}
 	d, err := cl.Deployment(ctx, id)
 	if err != nil {
