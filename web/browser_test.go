@@ -213,7 +213,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// Approving from the models page.
 	b.open(base + "/models")
-	b.waitFor("the approve button", `!!document.querySelector('button[name="approve"]')`)
+	b.waitFor("the approve button and the model's target", `!!document.querySelector('button[name="approve"]') && document.querySelector("p.targets").innerText.includes("group:line-3 by edge-deploy")`)
 	b.screenshot("models")
 	b.eval(`setTimeout(() => document.querySelector('button[name="approve"]').click(), 0); true`)
 	b.waitFor("the approval", `document.body.innerText.includes("metal-tags version 1 is Approved")`)

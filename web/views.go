@@ -87,6 +87,7 @@ func (h *Handler) pipelines(ctx context.Context, v *view) error {
 type modelView struct {
 	Group    *vise.ModelGroup
 	Versions []*vise.ModelVersion
+	Targets  []vise.ModelTarget
 }
 
 func (h *Handler) models(ctx context.Context, v *view) error {
@@ -99,7 +100,11 @@ func (h *Handler) models(ctx context.Context, v *view) error {
 		if err != nil {
 			return err
 		}
-		v.Models = append(v.Models, modelView{Group: g, Versions: vs})
+		ts, err := h.store.ModelTargets(ctx, g.Name)
+		if err != nil {
+			return err
+		}
+		v.Models = append(v.Models, modelView{Group: g, Versions: vs, Targets: ts})
 	}
 	return nil
 }
