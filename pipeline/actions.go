@@ -186,8 +186,11 @@ func deploy(ctx context.Context, e *Engine, r *run) (outcome, error) {
 	comps := []vise.ComponentRef{{Name: name, Version: version}}
 	if inf := r.param("inference"); inf != "" {
 		vs, err := e.store.ListComponentVersions(ctx, inf)
-		if err != nil {
+		if vise.ErrorCode(err) == vise.CodeNotFound {
 			return outcome{}, permanent{fmt.Errorf("inference component: %w", err)}
+		}
+		if err != nil {
+			return outcome{}, err
 		}
 		comps = append([]vise.ComponentRef{{Name: inf, Version: vs[0].Recipe.Version}}, comps...)
 	}
@@ -196,8 +199,11 @@ func deploy(ctx context.Context, e *Engine, r *run) (outcome, error) {
 		out["previous_components"] = e.previousComponents(ctx, target)
 	}
 	devices, err := stageDevices(ctx, e, target, r.number("fraction", 1))
-	if err != nil {
+	if err != nil && vise.ErrorCode(err) != vise.CodeUnavailable {
 		return outcome{}, permanent{err}
+	}
+	if err != nil {
+		return outcome{}, err
 	}
 	d, err := e.deployOnce(ctx, r, vise.CreateDeploymentRequest{Target: target, Components: comps, Devices: devices})
 	if err != nil {

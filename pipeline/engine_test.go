@@ -287,3 +287,38 @@ func TestApprovalStartsPipeline(t *testing.T) {
 		}
 	})
 }
+
+func TestCancel(t *testing.T) {
+	engines(t, func(t *testing.T, e *Engine) {
+		apply(t, e, "name: p\nsteps:\n  - {name: soak, action: wait, with: {duration: 1h}, timeout: 2h, next: after}\n  - {name: after, action: wait, with: {duration: 1ms}}\n")
+		x, _ := e.Run(ctx, "p", nil, "test")
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			x, _ = e.store.GetExecution(ctx, x.ID)
+			if s := step(x, "soak"); s != nil && s.Status == vise.StepWaiting {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("soak did not start waiting: %+v", x.Steps)
+			}
+		}
+		if _, err := e.Cancel(ctx, x.ID, "qa"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Cancel(ctx, x.ID, "qa"); vise.ErrorCode(err) != vise.CodeConflict {
+			t.Errorf("second cancel: %v", err)
+		}
+		if _, err := e.Cancel(ctx, "nope", "qa"); vise.ErrorCode(err) != vise.CodeNotFound {
+			t.Errorf("cancel of an unknown execution: %v", err)
+		}
+		x = await(t, e, x.ID)
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			x, _ = e.store.GetExecution(ctx, x.ID)
+			if s := step(x, "soak"); s != nil && s.Status == vise.ExecutionCanceled || time.Now().After(deadline) {
+				break
+			}
+		}
+		if s := step(x, "soak"); x.Status != vise.ExecutionCanceled || x.Error != "canceled by qa" || s == nil || s.Status != vise.ExecutionCanceled || step(x, "after") != nil {
+			t.Errorf("after cancel: %s %q %+v", x.Status, x.Error, x.Steps)
+		}
+	})
+}
