@@ -67,8 +67,8 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	opts.Poll = cmp(opts.Poll, time.Second)
-	opts.RescueAfter = cmp(opts.RescueAfter, 5*time.Minute)
+	opts.Poll = orDefault(opts.Poll, time.Second)
+	opts.RescueAfter = orDefault(opts.RescueAfter, 5*time.Minute)
 	if opts.Workers == 0 {
 		opts.Workers = 4
 	}
@@ -141,7 +141,7 @@ func reclaim(ctx context.Context, db *sql.DB, log *slog.Logger) error {
 	return nil
 }
 
-func cmp(d, def time.Duration) time.Duration {
+func orDefault(d, def time.Duration) time.Duration {
 	if d == 0 {
 		return def
 	}
