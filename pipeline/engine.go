@@ -77,23 +77,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e := &Engine{store: opts.Store, reg: opts.Registry, fleet: opts.Fleet, log: opts.Logger, poll: opts.Poll, now: opts.Now,
 		waiters: map[string]*waiter{}}
-	var driver riverdriver.Driver[*sql.Tx]
-	if opts.Store.Engine() == store.Postgres {
-		driver = riverdatabasesql.New(opts.Store.DB())
-	} else {
-		driver = riversqlite.New(opts.Store.DB())
-	}
-	m, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: quiet(opts.Logger)})
+	driver, err := openQueue(ctx, opts.Store, opts.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline job queue: %w", err)
-	}
-	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return nil, vise.Errorf(vise.CodeUnavailable, "pipeline job queue: migrate: %v", err)
-	}
-	if opts.Store.Engine() == store.SQLite {
-		if err := reclaim(ctx, opts.Store.DB(), opts.Logger); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &stepWorker{e: e})
@@ -119,6 +105,30 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e.store.OnEvent(e.onEvent)
 	return e, nil
+}
+
+// openQueue gives River the store's writer pool, migrates River's tables,
+// and on SQLite reclaims what a dead server left.
+func openQueue(ctx context.Context, st *store.Store, log *slog.Logger) (riverdriver.Driver[*sql.Tx], error) {
+	var driver riverdriver.Driver[*sql.Tx]
+	if st.Engine() == store.Postgres {
+		driver = riverdatabasesql.New(st.DB())
+	} else {
+		driver = riversqlite.New(st.DB())
+	}
+	m, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: quiet(log)})
+	if err != nil {
+		return nil, fmt.Errorf("pipeline job queue: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return nil, vise.Errorf(vise.CodeUnavailable, "pipeline job queue: migrate: %v", err)
+	}
+	if st.Engine() == store.SQLite {
+		if err := reclaim(ctx, st.DB(), log); err != nil {
+			return nil, err
+		}
+	}
+	return driver, nil
 }
 
 // reclaim takes back, at start, what a server that died left in a SQLite
