@@ -37,10 +37,13 @@ var (
 
 // Main runs the tests and then stops the server if one was started. Call it
 // from TestMain.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain with more to clean up: it returns the code.
+func Run(m *testing.M) int {
 	code := m.Run()
 	stop()
-	os.Exit(code)
+	return code
 }
 
 // NewDatabase returns the URL of a new, empty database.
