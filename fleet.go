@@ -2,6 +2,7 @@ package vise
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -61,6 +62,13 @@ type ComponentRef struct {
 }
 
 func (c ComponentRef) String() string { return c.Name + "@" + c.Version }
+
+// ParseComponentRef reads NAME[@VERSION], the form String writes; without
+// a version, the newest is meant.
+func ParseComponentRef(s string) ComponentRef {
+	name, version, _ := strings.Cut(s, "@")
+	return ComponentRef{Name: name, Version: version}
+}
 
 // RolloutPolicy paces a deployment over a group.
 type RolloutPolicy struct {

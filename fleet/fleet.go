@@ -87,7 +87,7 @@ func (f *Fleet) AddGroupMember(ctx context.Context, group, device string) error 
 
 // CreateDeployment checks req, resolves its components and stores it.
 func (f *Fleet) CreateDeployment(ctx context.Context, req vise.CreateDeploymentRequest, by string) (*vise.Deployment, error) {
-	devices, err := f.targetDevices(ctx, req.Target)
+	devices, err := f.TargetDevices(ctx, req.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,8 @@ func (f *Fleet) CreateDeployment(ctx context.Context, req vise.CreateDeploymentR
 	return out, nil
 }
 
-func (f *Fleet) targetDevices(ctx context.Context, t vise.Target) ([]string, error) {
+// TargetDevices lists the devices a target names, or not_found.
+func (f *Fleet) TargetDevices(ctx context.Context, t vise.Target) ([]string, error) {
 	switch t.Kind {
 	case vise.TargetDevice:
 		d, err := f.store.GetDevice(ctx, t.Name)

@@ -58,6 +58,15 @@ func (p permanent) Unwrap() error { return p.error }
 
 func fail(format string, args ...any) error { return permanent{fmt.Errorf(format, args...)} }
 
+// unlessUnavailable marks err permanent unless it is the database or
+// another service being briefly unavailable, which a retry may outlast.
+func unlessUnavailable(err error) error {
+	if err == nil || vise.ErrorCode(err) == vise.CodeUnavailable {
+		return err
+	}
+	return permanent{err}
+}
+
 var actions = map[string]action{
 	"prepare-model":   {run: prepareModel},
 	"deploy":          {with: map[string]kind{"fraction": kindFraction}, run: deploy},
@@ -150,7 +159,7 @@ func prepareModel(ctx context.Context, e *Engine, r *run) (outcome, error) {
 		return outcome{}, err
 	}
 	return outcome{output: map[string]any{"model_version": mv.Version, "model_sha256": mv.Artifact.SHA256,
-		"model_component": rc.Name + "@" + rc.Version}}, nil
+		"model_component": vise.ComponentRef{Name: rc.Name, Version: rc.Version}.String()}}, nil
 }
 
 // ModelComponent is the component a model version is deployed as.
@@ -182,8 +191,7 @@ func deploy(ctx context.Context, e *Engine, r *run) (outcome, error) {
 	if model == "" {
 		return outcome{}, fail("no model component prepared: a deploy step must follow prepare-model")
 	}
-	name, version, _ := strings.Cut(model, "@")
-	comps := []vise.ComponentRef{{Name: name, Version: version}}
+	comps := []vise.ComponentRef{vise.ParseComponentRef(model)}
 	if inf := r.param("inference"); inf != "" {
 		vs, err := e.store.ListComponentVersions(ctx, inf)
 		if vise.ErrorCode(err) == vise.CodeNotFound {
@@ -199,11 +207,8 @@ func deploy(ctx context.Context, e *Engine, r *run) (outcome, error) {
 		out["previous_components"] = e.previousComponents(ctx, target)
 	}
 	devices, err := stageDevices(ctx, e, target, r.number("fraction", 1))
-	if err != nil && vise.ErrorCode(err) != vise.CodeUnavailable {
-		return outcome{}, permanent{err}
-	}
 	if err != nil {
-		return outcome{}, err
+		return outcome{}, unlessUnavailable(err)
 	}
 	d, err := e.deployOnce(ctx, r, vise.CreateDeploymentRequest{Target: target, Components: comps, Devices: devices})
 	if err != nil {
@@ -219,14 +224,14 @@ func stageDevices(ctx context.Context, e *Engine, t vise.Target, fraction float6
 	if fraction >= 1 || t.Kind != vise.TargetGroup {
 		return nil, nil
 	}
-	g, err := e.store.GetGroup(ctx, t.Name)
+	all, err := e.fleet.TargetDevices(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	if len(g.Devices) == 0 {
+	if len(all) == 0 {
 		return nil, fmt.Errorf("group %s has no devices", t.Name)
 	}
-	names := slices.Sorted(slices.Values(g.Devices))
+	names := slices.Sorted(slices.Values(all))
 	n := max(1, int(math.Ceil(fraction*float64(len(names)))))
 	return names[:n], nil
 }
@@ -245,10 +250,7 @@ func (e *Engine) deployOnce(ctx context.Context, r *run, req vise.CreateDeployme
 		}
 	}
 	d, err := e.fleet.CreateDeployment(ctx, req, by)
-	if err != nil && vise.ErrorCode(err) != vise.CodeUnavailable {
-		return nil, permanent{err}
-	}
-	return d, err
+	return d, unlessUnavailable(err)
 }
 
 // previousComponents is what the target last ran successfully, or nil.
@@ -261,7 +263,7 @@ func (e *Engine) previousComponents(ctx context.Context, t vise.Target) []string
 		if d.Status == vise.DeploymentSucceeded {
 			var refs []string
 			for _, c := range d.Components {
-				refs = append(refs, c.Name+"@"+c.Version)
+				refs = append(refs, c.String())
 			}
 			return refs
 		}
@@ -386,8 +388,7 @@ func rollback(ctx context.Context, e *Engine, r *run) (outcome, error) {
 	}
 	var comps []vise.ComponentRef
 	for _, p := range prev {
-		name, version, _ := strings.Cut(fmt.Sprint(p), "@")
-		comps = append(comps, vise.ComponentRef{Name: name, Version: version})
+		comps = append(comps, vise.ParseComponentRef(fmt.Sprint(p)))
 	}
 	d, err := e.deployOnce(ctx, r, vise.CreateDeploymentRequest{Target: target, Components: comps})
 	if err != nil {

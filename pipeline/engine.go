@@ -276,11 +276,7 @@ func (e *Engine) CheckTarget(ctx context.Context, s string) error {
 	if err != nil {
 		return err
 	}
-	if t.Kind == vise.TargetGroup {
-		_, err = e.store.GetGroup(ctx, t.Name)
-	} else {
-		_, err = e.store.GetDevice(ctx, t.Name)
-	}
+	_, err = e.fleet.TargetDevices(ctx, t)
 	return err
 }
 

@@ -39,8 +39,7 @@ if it parses as JSON, else a string).`,
 				req.Target = vise.Target{Kind: vise.TargetGroup, Name: group}
 			}
 			for _, s := range comps {
-				name, version, _ := strings.Cut(s, "@")
-				req.Components = append(req.Components, vise.ComponentRef{Name: name, Version: version})
+				req.Components = append(req.Components, vise.ParseComponentRef(s))
 			}
 			var err error
 			if req.Configuration, err = parseConfig(configs); err != nil {

@@ -149,7 +149,7 @@ func (a *app) pipelineShowCmd() *cobra.Command {
 
 func showExecution(w *tabwriter.Writer, x *vise.Execution) {
 	fmt.Fprintf(w, "Execution:\t%s\nPipeline:\t%s version %d\nStatus:\t%s %s\nCause:\t%s\nParams:\t%s\nStarted:\t%s\n",
-		x.ID, x.Pipeline, x.Version, x.Status, x.Error, orNone(x.Cause), pairsText(x.Params), x.CreatedAt.Format(time.RFC3339))
+		x.ID, x.Pipeline, x.Version, x.Status, x.Error, orNone(x.Cause), labelText(x.Params), x.CreatedAt.Format(time.RFC3339))
 	if x.FinishedAt != nil {
 		fmt.Fprintf(w, "Finished:\t%s (%s)\n", x.FinishedAt.Format(time.RFC3339), x.FinishedAt.Sub(x.CreatedAt).Round(time.Millisecond))
 	}
@@ -170,15 +170,6 @@ func showExecution(w *tabwriter.Writer, x *vise.Execution) {
 		}
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Seq, s.Step, s.Action, s.Status, s.Attempts, took, shorten(detail))
 	}
-}
-
-func pairsText(m map[string]string) string {
-	var parts []string
-	for k, v := range m {
-		parts = append(parts, k+"="+v)
-	}
-	sortStrings(parts)
-	return strings.Join(parts, " ")
 }
 
 func (a *app) pipelineCancelCmd() *cobra.Command {

@@ -177,10 +177,9 @@ func awaitSeen(ctx context.Context, cl *client.Client, group string, n int) erro
 
 // measureDeploy deploys to the group and times each agent's way to RUNNING.
 func measureDeploy(ctx context.Context, cl *client.Client, o simOpts, agents []*agent.Agent, rep *SimReport) error {
-	name, version, _ := strings.Cut(o.deploy, "@")
 	start := time.Now()
 	d, err := cl.CreateDeployment(ctx, vise.CreateDeploymentRequest{Target: vise.Target{Kind: vise.TargetGroup, Name: o.group},
-		Components: []vise.ComponentRef{{Name: name, Version: version}}})
+		Components: []vise.ComponentRef{vise.ParseComponentRef(o.deploy)}})
 	if err != nil {
 		return err
 	}
