@@ -183,10 +183,6 @@ func (c *CA) SignDevice(csrPEM []byte, device string, validity time.Duration) (c
 // ServerCert issues a certificate for the server's device-facing listeners
 // (MQTT and HTTPS), valid for the given host names and IP addresses.
 func (c *CA) ServerCert(hosts []string) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
 	now := c.now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
@@ -202,6 +198,16 @@ func (c *CA) ServerCert(hosts []string) (tls.Certificate, error) {
 		} else if h != "" {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
+	}
+	return c.issue(tmpl)
+}
+
+// issue makes a key here and signs tmpl for it: the certificate, chained
+// to the CA, with its key, ready for a TLS config.
+func (c *CA) issue(tmpl *x509.Certificate) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
 	if err != nil {
@@ -236,10 +242,6 @@ func ServiceURI(name string) *url.URL {
 // and it carries no device identity, so the device API and the embedded
 // broker never take it for a device.
 func (c *CA) ClientCert(name string, validity time.Duration) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
 	now := c.now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
@@ -250,12 +252,7 @@ func (c *CA) ClientCert(name string, validity time.Duration) (tls.Certificate, e
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der, c.cert.Raw}, PrivateKey: key, Leaf: leaf}, nil
+	return c.issue(tmpl)
 }
 
 // EncodePEM returns a certificate's chain and its private key as PEM, for
