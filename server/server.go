@@ -251,7 +251,7 @@ func (s *Server) Start() error {
 		return vise.Errorf(vise.CodeUnavailable, "cannot listen on %s: %v; pick another address with --listen", s.cfg.Listen, err)
 	}
 	s.ln = ln
-	dash, err := web.New(web.Options{Store: s.Store, Users: s.Users, Registry: s.Registry, DataDir: s.cfg.DataDir, Logger: s.log.With("part", "web")})
+	dash, err := web.New(web.Options{Store: s.Store, Users: s.Users, Registry: s.Registry, Pipeline: s.Pipeline, DataDir: s.cfg.DataDir, Logger: s.log.With("part", "web")})
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/httpapi"
+	"github.com/vise-edge/vise/pipeline"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/store"
 	"github.com/vise-edge/vise/users"
@@ -38,6 +39,7 @@ type Options struct {
 	Store    *store.Store
 	Users    *users.Service
 	Registry *registry.Registry
+	Pipeline *pipeline.Engine
 	DataDir  string // holds the session signing key
 	Logger   *slog.Logger
 }
@@ -45,6 +47,7 @@ type Options struct {
 // Handler serves the dashboard.
 type Handler struct {
 	store *store.Store
+	pipe  *pipeline.Engine
 	users *users.Service
 	reg   *registry.Registry
 	keys  *keyring
@@ -63,7 +66,7 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{store: opts.Store, users: opts.Users, reg: opts.Registry, keys: keys, log: opts.Logger, mux: http.NewServeMux(), now: time.Now,
+	h := &Handler{store: opts.Store, pipe: opts.Pipeline, users: opts.Users, reg: opts.Registry, keys: keys, log: opts.Logger, mux: http.NewServeMux(), now: time.Now,
 		tmpl: template.Must(template.ParseFS(templateFS, "templates/*.html"))}
 	static, _ := fs.Sub(staticFS, "static")
 	h.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
@@ -293,12 +296,11 @@ func (h *Handler) cancelExecution(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	x, err := h.store.CancelExecution(r.Context(), r.PathValue("id"), u.Name)
+	x, err := h.pipe.Cancel(r.Context(), r.PathValue("id"), u.Name)
 	if err != nil {
 		http.Error(w, vise.ErrorMessage(err), vise.ErrorCode(err).HTTPStatus())
 		return
 	}
-	h.log.Info("pipeline execution canceled from the dashboard", "execution", x.ID, "by", u.Name)
 	http.Redirect(w, r, "/pipelines?flash="+url.QueryEscape("execution "+x.ID+" canceled"), http.StatusSeeOther)
 }
 
