@@ -41,6 +41,8 @@ fuzz:
 	$(GO) test . -run '^$$' -fuzz FuzzParseRecipe -fuzztime $(FUZZTIME)
 	$(GO) test ./onnx -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME)
 	$(GO) test ./users -run '^$$' -fuzz FuzzParseHash -fuzztime $(FUZZTIME)
+	$(GO) test ./ingest -run '^$$' -fuzz FuzzParseResult -fuzztime $(FUZZTIME)
+	$(GO) test ./ingest -run '^$$' -fuzz FuzzParseStatus -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin demo-data

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -21,14 +23,21 @@ import (
 type Broker interface {
 	// Publish sends a message as the server.
 	Publish(topic string, payload []byte, retain bool, qos byte) error
-	// Subscribe calls fn for every message matching filter.
-	Subscribe(filter string, fn func(topic string, payload []byte)) error
+	// Subscribe hands every device message matching filter to fn. The
+	// message is acknowledged to its sender only after fn returns nil; an
+	// error means "not taken, send it again".
+	Subscribe(filter string, fn Handler) error
 	// Disconnect cuts a device off now (after revocation).
 	Disconnect(device string)
 	// Addr is where devices connect.
 	Addr() string
 	Close() error
 }
+
+// Handler takes a message the server subscribed to. It returns nil once
+// the message is dealt with for good (stored, or refused for a reason that
+// sending it again cannot cure), an error if it could not be taken now.
+type Handler func(topic string, payload []byte) error
 
 // MaxPacket is the largest MQTT packet the broker accepts: a result with an
 // attached camera image fits.
@@ -62,7 +71,9 @@ type Embedded struct {
 	listener *listeners.TCP
 	log      *slog.Logger
 	denied   *prometheus.CounterVec
-	subID    int
+
+	mu   sync.Mutex
+	subs []Subscription
 }
 
 // NewEmbedded starts listening. Close stops it.
@@ -99,15 +110,20 @@ func (b *Embedded) Publish(topic string, payload []byte, retain bool, qos byte) 
 	return b.srv.Publish(topic, payload, retain, qos)
 }
 
-func (b *Embedded) Subscribe(filter string, fn func(topic string, payload []byte)) error {
-	b.subID++
-	return b.srv.Subscribe(filter, b.subID, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
-		fn(pk.TopicName, pk.Payload)
-	})
+// Subscribe takes device messages matching filter in the broker's publish
+// path (ingest.go), before the device is acknowledged.
+func (b *Embedded) Subscribe(filter string, fn Handler) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.subs = append(b.subs, Subscription{Filter: filter, Fn: fn})
+	return nil
 }
 
+// Disconnect cuts a device off without its will: a revoked device's last
+// words are not delivered either.
 func (b *Embedded) Disconnect(device string) {
 	if cl, ok := b.srv.Clients.Get(device); ok {
+		atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
 		b.srv.DisconnectClient(cl, packets.ErrNotAuthorized)
 		cl.Stop(fmt.Errorf("device %s revoked", device))
 	}
@@ -128,7 +144,36 @@ type aclHook struct {
 func (h *aclHook) ID() string { return "vise-acl" }
 
 func (h *aclHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+	return b == mqtt.OnConnect || b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish
+}
+
+// OnConnect applies the topic rule to the will a client asks for: a will
+// is a publish the broker makes on the client's behalf later, so it may
+// only name the client's own subtree, and may not be retained (a device
+// retains nothing). Refused with CONNACK "not authorized" [MQTT-3.2.2-8].
+func (h *aclHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	if cl.Net.Inline || pk.Connect.WillFlag == false {
+		return nil
+	}
+	reason := ""
+	switch {
+	case !h.allowed(cl.ID, pk.Connect.WillTopic):
+		reason = "will topic outside the device's subtree"
+	case pk.Connect.WillRetain:
+		reason = "retained will"
+	default:
+		return nil
+	}
+	h.b.denied.WithLabelValues("will").Inc()
+	h.b.log.Warn("MQTT connection refused: "+reason, "client_id", cl.ID, "remote", cl.Net.Remote, "will_topic", pk.Connect.WillTopic)
+	h.b.srv.SendConnack(cl, packets.ErrNotAuthorized, false, nil)
+	return packets.ErrNotAuthorized
+}
+
+// allowed is the per-device rule: a device touches only topics below
+// vise/devices/<its name>/.
+func (h *aclHook) allowed(device, topic string) bool {
+	return device != "" && strings.HasPrefix(topic, DeviceTopic(device)+"/")
 }
 
 func (h *aclHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
@@ -161,7 +206,7 @@ func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if cl.Net.Inline {
 		return true
 	}
-	if strings.HasPrefix(topic, DeviceTopic(cl.ID)+"/") {
+	if h.allowed(cl.ID, topic) {
 		return true
 	}
 	h.b.denied.WithLabelValues("acl").Inc()

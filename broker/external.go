@@ -49,7 +49,7 @@ type ExternalOptions struct {
 // Subscription is a topic filter and the function its messages go to.
 type Subscription struct {
 	Filter string
-	Fn     func(topic string, payload []byte)
+	Fn     Handler
 }
 
 // External is the server's side of an external broker. Device
@@ -121,13 +121,16 @@ func NewExternal(ctx context.Context, opts ExternalOptions) (*External, error) {
 			}
 			opts.Logger.Warn("external MQTT broker connection failed", "broker", u.Host, "err", err)
 		},
-		ClientConfig: paho.ClientConfig{ClientID: opts.ClientID, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-			func(pr paho.PublishReceived) (bool, error) {
-				// Returning acknowledges a QoS 1 message: only after it was
-				// handled, so a crash mid-way means redelivery, not loss.
-				e.dispatch(pr.Packet.Topic, pr.Packet.Payload)
-				return true, nil
-			}}},
+		ClientConfig: paho.ClientConfig{ClientID: opts.ClientID, EnableManualAcknowledgment: true,
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+				func(pr paho.PublishReceived) (bool, error) {
+					// A QoS 1 message is acknowledged only once handled, so
+					// an outage or a crash mid-way means redelivery, not loss.
+					if e.dispatch(ctx, pr.Packet.Topic, pr.Packet.Payload) {
+						pr.Client.Ack(pr.Packet)
+					}
+					return true, nil
+				}}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("external MQTT broker %s: %w", u.Host, err)
@@ -242,20 +245,33 @@ func (e *External) subscribe(ctx context.Context, filter string) error {
 	return nil
 }
 
-func (e *External) dispatch(topic string, payload []byte) {
+// dispatch hands a message to its handlers, trying again while they say
+// "not now" (the database or blob store is away): holding the message
+// back holds back the broker's next ones too, so the server stops taking
+// messages until it can store them. It tells whether to acknowledge: not
+// when the server stops first, so the broker delivers it again.
+func (e *External) dispatch(ctx context.Context, topic string, payload []byte) bool {
 	e.mu.Lock()
 	subs := append([]Subscription(nil), e.subs...)
 	e.mu.Unlock()
 	handled := false
 	for _, s := range subs {
-		if Matches(s.Filter, topic) {
-			s.Fn(topic, payload)
-			handled = true
+		if !Matches(s.Filter, topic) {
+			continue
+		}
+		handled = true
+		for wait := 100 * time.Millisecond; s.Fn(topic, payload) != nil; wait = min(2*wait, 5*time.Second) {
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(wait):
+			}
 		}
 	}
 	if !handled {
 		e.opts.Logger.Warn("message on no subscribed topic dropped", "topic", topic)
 	}
+	return true
 }
 
 // Publish sends a message as the server, waiting up to 10 s for a
@@ -276,7 +292,7 @@ func (e *External) Publish(topic string, payload []byte, retain bool, qos byte) 
 // goes to one replica of the group. The subscription is renewed on every
 // reconnection. Subscriptions known at start belong in
 // ExternalOptions.Subscriptions instead (see there).
-func (e *External) Subscribe(filter string, fn func(topic string, payload []byte)) error {
+func (e *External) Subscribe(filter string, fn Handler) error {
 	e.mu.Lock()
 	e.subs = append(e.subs, Subscription{filter, fn})
 	e.mu.Unlock()

@@ -86,13 +86,14 @@ type collector struct {
 	got map[string]int // payload -> times
 }
 
-func (c *collector) fn(_ string, payload []byte) {
+func (c *collector) fn(_ string, payload []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.got == nil {
 		c.got = map[string]int{}
 	}
 	c.got[string(payload)]++
+	return nil
 }
 
 func (c *collector) count() int {

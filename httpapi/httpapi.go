@@ -79,7 +79,7 @@ func New(opts Options) *API {
 	a.routeUsers()
 	a.mux.Handle("GET /v1/events", a.handle(roleViewer, a.events))
 	a.mux.Handle("GET /v1/results", a.handle(roleViewer, a.results))
-	a.mux.Handle("GET /v1/results/{msg_id}/image", a.handle(roleViewer, a.resultImage))
+	a.mux.Handle("GET /v1/results/{device}/{msg_id}/image", a.handle(roleViewer, a.resultImage))
 	a.mux.Handle("/v1/", a.handle(roleNone, func(w http.ResponseWriter, r *http.Request) error {
 		return vise.Errorf(vise.CodeNotFound, "no API route %s %s; see the README's API section", r.Method, r.URL.Path)
 	}))
@@ -164,12 +164,13 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, code.HTTPStatus(), body)
 }
 
+// writeJSON answers compact JSON: never indented, so a response built from
+// stored device messages is no bigger than what was stored (indenting a
+// deeply nested message would multiply it).
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return json.NewEncoder(w).Encode(v)
 }
 
 const maxJSONBody = 1 << 20
@@ -236,7 +237,7 @@ func (a *API) results(w http.ResponseWriter, r *http.Request) error {
 
 // resultImage serves the camera image a device attached to a result.
 func (a *API) resultImage(w http.ResponseWriter, r *http.Request) error {
-	res, err := a.store.GetResult(r.Context(), r.PathValue("msg_id"))
+	res, err := a.store.GetResult(r.Context(), r.PathValue("device"), r.PathValue("msg_id"))
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/vise-edge/vise"
@@ -78,43 +76,6 @@ func (s *Server) announce() {
 			if err := s.Broker.Publish(broker.DeviceTopic(dd.Device)+"/deployments", msg, true, 1); err != nil {
 				s.log.Warn("announce deployment", "device", dd.Device, "err", err)
 			}
-		}
-	}
-}
-
-// Status is what an agent publishes on vise/devices/<device>/status.
-type Status struct {
-	Generation int64           `json:"generation"`
-	Deployment string          `json:"deployment,omitempty"`
-	State      string          `json:"state,omitempty"` // the device's state for that deployment
-	Message    string          `json:"message,omitempty"`
-	Components json.RawMessage `json:"components,omitempty"`
-	Telemetry  json.RawMessage `json:"telemetry,omitempty"`
-}
-
-const maxStatusBytes = 64 << 10
-
-// deviceStates are the deployment states a device may report.
-var deviceStates = map[string]bool{vise.DeviceDownloading: true, vise.DeviceInstalling: true, vise.DeviceRunning: true,
-	vise.DeviceFailed: true, vise.DeviceRolledBack: true, vise.DeviceSuperseded: true}
-
-func (s *Server) onStatus(topic string, payload []byte) {
-	device := strings.TrimSuffix(strings.TrimPrefix(topic, "vise/devices/"), "/status")
-	var st Status
-	if len(payload) > maxStatusBytes || json.Unmarshal(payload, &st) != nil {
-		s.log.Warn("malformed status message dropped", "device", device, "bytes", len(payload))
-		return
-	}
-	ctx, cancel := context.WithTimeout(s.stopCtx, 10*time.Second)
-	defer cancel()
-	if err := s.Store.SetDeviceStatus(ctx, device, payload, st.Generation); err != nil {
-		s.log.Warn("record device status", "device", device, "err", err)
-	}
-	if st.Deployment != "" && deviceStates[st.State] {
-		if err := s.Store.SetDeviceState(ctx, st.Deployment, device, st.State, st.Message); err != nil {
-			s.log.Warn("record deployment progress", "device", device, "deployment", st.Deployment, "err", err)
-		} else {
-			s.Pipeline.Wake(ctx, st.Deployment)
 		}
 	}
 }

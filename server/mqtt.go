@@ -15,13 +15,15 @@ import (
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/broker"
 	"github.com/vise-edge/vise/httpapi"
+	"github.com/vise-edge/vise/ingest"
 )
 
 // startBroker starts the embedded broker, or connects to the external one
 // (Config.MQTTBroker), with the ingestion subscriptions in place.
 func (s *Server) startBroker(cert tls.Certificate) error {
-	s.resultMetrics = newResultMetrics(s.metrics)
-	subs := []broker.Subscription{{Filter: "vise/devices/+/status", Fn: s.onStatus}, {Filter: "vise/devices/+/inference/+", Fn: s.onResult}}
+	s.ingest = ingest.New(ingest.Options{Context: s.stopCtx, Store: s.Store, Blobs: s.Blobs, Wake: s.Pipeline.Wake,
+		Logger: s.log.With("part", "ingest"), Metrics: s.metrics})
+	subs := []broker.Subscription{{Filter: "vise/devices/+/status", Fn: s.ingest.Status}, {Filter: "vise/devices/+/inference/+", Fn: s.ingest.Result}}
 	if s.cfg.MQTTBroker != "" {
 		return s.connectExternal(subs)
 	}
@@ -105,7 +107,7 @@ func pool(certs []*x509.Certificate) *x509.CertPool {
 
 // dropRevoked keeps a revoked device's messages out: an external broker
 // still admits its certificate (the embedded one refuses it at connect).
-func (s *Server) dropRevoked(fn func(topic string, payload []byte)) func(topic string, payload []byte) {
+func (s *Server) dropRevoked(fn broker.Handler) broker.Handler {
 	dropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "vise_mqtt_revoked_dropped_total",
 		Help: "Messages from revoked devices dropped by the server (external broker)."})
 	if err := s.metrics.Register(dropped); err != nil {
@@ -113,7 +115,7 @@ func (s *Server) dropRevoked(fn func(topic string, payload []byte)) func(topic s
 			dropped = are.ExistingCollector.(prometheus.Counter)
 		}
 	}
-	return func(topic string, payload []byte) {
+	return func(topic string, payload []byte) error {
 		device, _, _ := strings.Cut(strings.TrimPrefix(topic, "vise/devices/"), "/")
 		ctx, cancel := context.WithTimeout(s.stopCtx, 5*time.Second)
 		_, revoked, err := s.Store.DeviceCertificate(ctx, device)
@@ -121,9 +123,9 @@ func (s *Server) dropRevoked(fn func(topic string, payload []byte)) func(topic s
 		if err == nil && revoked {
 			dropped.Inc()
 			s.log.Warn("message from a revoked device dropped; revoke its certificate at the external broker too", "device", device, "topic", topic)
-			return
+			return nil
 		}
-		fn(topic, payload)
+		return fn(topic, payload)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/vise-edge/vise/broker"
 	"github.com/vise-edge/vise/fleet"
 	"github.com/vise-edge/vise/httpapi"
+	"github.com/vise-edge/vise/ingest"
 	"github.com/vise-edge/vise/pipeline"
 	"github.com/vise-edge/vise/pki"
 	"github.com/vise-edge/vise/registry"
@@ -137,7 +138,7 @@ type Server struct {
 	deviceSrv     *http.Server
 	deviceLn      net.Listener
 	stopCtx       context.Context
-	resultMetrics *resultMetrics
+	ingest        *ingest.Ingester
 	cancel        context.CancelFunc
 	wg            sync.WaitGroup
 	token         string

@@ -289,13 +289,23 @@ func TestResults(t *testing.T) {
 		if len(all) != 2 || len(cam1) != 1 || cam1[0].Defects != 2 || string(cam1[0].Payload) != `{"msg_id":"m-1"}` {
 			t.Errorf("all %d, cam-1 %+v", len(all), cam1)
 		}
-		got, err := s.GetResult(ctx, "m-2")
+		got, err := s.GetResult(ctx, "cam-2", "m-2")
 		if err != nil || got.Device != "cam-2" {
 			t.Errorf("get: %+v %v", got, err)
 		}
-		_, err = s.GetResult(ctx, "nope")
+		_, err = s.GetResult(ctx, "cam-1", "m-2")
 		wantCode(t, err, vise.CodeNotFound)
-		if n, err := s.PruneResults(ctx, time.Now().Add(time.Hour)); n != 2 || err != nil {
+		// Message ids are the device's own: another device's m-1 is its own
+		// result, not a duplicate of cam-1's.
+		r3 := r
+		r3.Device, r3.Payload = "cam-3", []byte(`{"msg_id":"m-1","from":"cam-3"}`)
+		if ok, err := s.InsertResult(ctx, r3); !ok || err != nil {
+			t.Errorf("cam-3's m-1 after cam-1's: inserted=%v err=%v; want stored", ok, err)
+		}
+		if got, err := s.GetResult(ctx, "cam-1", "m-1"); err != nil || string(got.Payload) != `{"msg_id":"m-1"}` {
+			t.Errorf("cam-1's m-1 was shadowed: %+v %v", got, err)
+		}
+		if n, err := s.PruneResults(ctx, time.Now().Add(time.Hour)); n != 3 || err != nil {
 			t.Errorf("prune: %d %v", n, err)
 		}
 		if rest, _ := s.ListResults(ctx, "", time.Time{}, 0); len(rest) != 0 {

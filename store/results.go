@@ -8,13 +8,13 @@ import (
 	"github.com/vise-edge/vise"
 )
 
-// InsertResult stores a result unless one with the same message id exists;
-// inserted tells which. Devices resend after a bad link; this is what makes
+// InsertResult stores a result unless the device already sent one with the
+// same message id; inserted tells which. Devices resend after a bad link; this is what makes
 // ingestion exactly-once.
 func (s *Store) InsertResult(ctx context.Context, r vise.Result) (inserted bool, err error) {
 	err = s.write(ctx, "store result", func(t *tx) error {
 		res, err := t.exec(`INSERT INTO results (msg_id, device, component, defects, payload, received_at) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (msg_id) DO NOTHING`, r.MsgID, r.Device, r.Component, r.Defects, string(r.Payload), micros(s.clock()))
+			ON CONFLICT (device, msg_id) DO NOTHING`, r.MsgID, r.Device, r.Component, r.Defects, string(r.Payload), micros(s.clock()))
 		if err != nil {
 			return err
 		}
@@ -43,14 +43,15 @@ func (s *Store) ListResultsBefore(ctx context.Context, device string, since, bef
 		device, device, micros(since), beforeMicros(before), beforeMicros(before), limit)
 }
 
-// GetResult returns one result by its message id.
-func (s *Store) GetResult(ctx context.Context, msgID string) (*vise.Result, error) {
-	rs, err := list(ctx, s, "get result", scanResult, `SELECT msg_id, device, component, defects, payload, received_at FROM results WHERE msg_id = ?`, msgID)
+// GetResult returns one result by its device and message id.
+func (s *Store) GetResult(ctx context.Context, device, msgID string) (*vise.Result, error) {
+	rs, err := list(ctx, s, "get result", scanResult, `SELECT msg_id, device, component, defects, payload, received_at FROM results
+		WHERE device = ? AND msg_id = ?`, device, msgID)
 	if err != nil {
 		return nil, err
 	}
 	if len(rs) == 0 {
-		return nil, vise.Errorf(vise.CodeNotFound, "result %s not found", msgID)
+		return nil, vise.Errorf(vise.CodeNotFound, "result %s of device %s not found", msgID, device)
 	}
 	return &rs[0], nil
 }

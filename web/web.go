@@ -81,7 +81,7 @@ func New(opts Options) (*Handler, error) {
 	h.mux.Handle("GET /models", h.page("models", h.models))
 	h.mux.Handle("GET /inspection", h.page("inspection", h.inspection))
 	h.mux.Handle("GET /inspection/series", h.auth(h.series))
-	h.mux.Handle("GET /images/{msg_id}", h.auth(h.image))
+	h.mux.Handle("GET /images/{device}/{msg_id}", h.auth(h.image))
 	h.mux.Handle("POST /models/{name}/versions/{version}/{decision}", h.auth(h.decide))
 	return h, nil
 }
@@ -306,7 +306,7 @@ func (h *Handler) cancelExecution(w http.ResponseWriter, r *http.Request) {
 
 // image serves the camera image attached to a result.
 func (h *Handler) image(w http.ResponseWriter, r *http.Request) {
-	res, err := h.store.GetResult(r.Context(), r.PathValue("msg_id"))
+	res, err := h.store.GetResult(r.Context(), r.PathValue("device"), r.PathValue("msg_id"))
 	if err != nil {
 		http.NotFound(w, r)
 		return

@@ -48,7 +48,7 @@ func TestInspectionLoop(t *testing.T) {
 			Error string
 		}
 		json.Unmarshal(r.Payload, &p)
-		if img := resultImage(t, e, r.MsgID); !bytes.HasPrefix(img, []byte{0xff, 0xd8}) {
+		if img := resultImage(t, e, r.Device, r.MsgID); !bytes.HasPrefix(img, []byte{0xff, 0xd8}) {
 			t.Errorf("result %s: attached image is not the JPEG (%d bytes)", r.MsgID, len(img))
 		}
 		if p.Schema != 1 || p.Model.SHA256 != mv.Recipe.Artifacts[0].SHA256 || !strings.HasPrefix(p.Image.Name, "tag-") || p.Image.Width != 450 || p.Error != "" {
@@ -122,10 +122,10 @@ func buildInfer(t testing.TB) string {
 }
 
 // resultImage fetches the image attached to a result through the API.
-func resultImage(t *testing.T, e *env, msgID string) []byte {
+func resultImage(t *testing.T, e *env, device, msgID string) []byte {
 	t.Helper()
 	tok, _ := os.ReadFile(filepath.Join(e.data, "admin.token"))
-	req, _ := http.NewRequest(http.MethodGet, e.server+"/v1/results/"+msgID+"/image", nil)
+	req, _ := http.NewRequest(http.MethodGet, e.server+"/v1/results/"+device+"/"+msgID+"/image", nil)
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

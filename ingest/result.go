@@ -1,0 +1,161 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // result images
+	_ "image/png"
+	"io/fs"
+	"syscall"
+
+	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/infer"
+)
+
+// ParsedResult is a result that passed every rule at the door.
+type ParsedResult struct {
+	MsgID      string
+	Defects    int
+	ImageData  []byte          // the attached image, if any, still to be stored
+	fields     json.RawMessage // the message without image_data, compact
+	imageField json.RawMessage // its "image" object, for image.stored
+}
+
+// ParseResult checks a result published by device: size, UTF-8, JSON,
+// depth, msg_id, the device it names and its detection count. The error
+// is a *Refusal naming the rule.
+func ParseResult(device string, payload []byte) (*ParsedResult, error) {
+	if err := checkJSON(payload, MaxResultBytes); err != nil {
+		return nil, err
+	}
+	var msg map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &msg); err != nil || msg == nil {
+		return nil, refuse("json", "a result is a JSON object")
+	}
+	attached, hasImage := msg["image_data"]
+	delete(msg, "image_data")
+	fields := marshal(msg) // raw values come out compact
+	var r infer.Result
+	if err := json.Unmarshal(fields, &r); err != nil {
+		return nil, refuse("json", "a field has the wrong type: %v", err)
+	}
+	if err := checkMsgID(r.MsgID); err != nil {
+		return nil, err
+	}
+	if r.Device != "" && r.Device != device {
+		return nil, refuse("device", "names device %q but came from %q", r.Device, device)
+	}
+	if len(r.Detections) > MaxDetections {
+		return nil, refuse("detections", "%d detections, more than %d", len(r.Detections), MaxDetections)
+	}
+	p := &ParsedResult{MsgID: r.MsgID, Defects: len(r.Detections), fields: fields, imageField: msg["image"]}
+	if hasImage {
+		p.ImageData = []byte{} // not base64: refused as an image, not with the result
+		json.Unmarshal(attached, &p.ImageData)
+	}
+	return p, nil
+}
+
+// withImage records in the stored message where its image went: stored
+// (its sha256 in the blob store) or not_stored (why not).
+func (p *ParsedResult) withImage(key, value string) {
+	img := map[string]json.RawMessage{}
+	json.Unmarshal(p.imageField, &img) // not an object: start afresh
+	if img == nil {
+		img = map[string]json.RawMessage{}
+	}
+	img[key] = marshal(value)
+	var msg map[string]json.RawMessage
+	json.Unmarshal(p.fields, &msg)
+	msg["image"] = marshal(img)
+	p.fields = marshal(msg)
+}
+
+// checkImage refuses an attachment that is not a JPEG or PNG image.
+func checkImage(data []byte) error {
+	if len(data) == 0 {
+		return errors.New("image_data is empty or not base64")
+	}
+	if _, format, err := image.DecodeConfig(bytes.NewReader(data)); err != nil || (format != "jpeg" && format != "png") {
+		return errors.New("image_data is not a JPEG or PNG image")
+	}
+	return nil
+}
+
+// lostForGood tells a blob store failure that sending again cannot cure
+// for this image (a read-only or forbidden directory) from an outage.
+func lostForGood(err error) bool {
+	return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)
+}
+
+// Result stores a device's inference result once, its image first. The
+// device in the topic is the sender's own (the broker's ACL guarantees
+// it). A nil error means the message may be acknowledged: stored, a
+// duplicate, or refused for good. An error means nothing was stored and
+// the device must keep the message and send it again.
+func (in *Ingester) Result(topic string, payload []byte) error {
+	device, component, ok := ResultTopic(topic)
+	if !ok {
+		in.refused("result", "topic", "device", device, "topic", topic)
+		return nil
+	}
+	p, err := ParseResult(device, payload)
+	var ref *Refusal
+	if errors.As(err, &ref) {
+		in.refused("result", ref.Rule, "device", device, "component", component, "bytes", len(payload), "why", ref.Detail)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(in.ctx, in.timeout)
+	defer cancel()
+	if err := in.storeImage(ctx, device, p); err != nil {
+		return err
+	}
+	inserted, err := in.store.InsertResult(ctx, vise.Result{MsgID: p.MsgID, Device: device, Component: component, Defects: p.Defects, Payload: p.fields})
+	if err != nil {
+		in.m.results.WithLabelValues("unavailable").Inc()
+		in.log.Warn("result not stored; the device keeps it and sends it again", "device", device, "msg_id", p.MsgID, "err", err)
+		return fmt.Errorf("store result %s of %s: %w", p.MsgID, device, err)
+	}
+	if inserted {
+		in.m.results.WithLabelValues("stored").Inc()
+	} else {
+		in.m.results.WithLabelValues("duplicate").Inc()
+	}
+	return nil
+}
+
+// storeImage moves an attached image into the blob store. An image that
+// cannot be stored for good is left out, the result marked so; a blob
+// store outage is an error, so the whole message comes again.
+func (in *Ingester) storeImage(ctx context.Context, device string, p *ParsedResult) error {
+	if p.ImageData == nil {
+		return nil
+	}
+	notStored := func(outcome, why string) {
+		in.m.images.WithLabelValues(outcome).Inc()
+		p.withImage("not_stored", why)
+	}
+	if err := checkImage(p.ImageData); err != nil {
+		in.log.Warn("result image left out", "device", device, "msg_id", p.MsgID, "why", err)
+		notStored("not_an_image", err.Error())
+		return nil
+	}
+	a, err := in.blobs.Put(ctx, bytes.NewReader(p.ImageData), int64(len(p.ImageData)), "")
+	switch {
+	case err == nil:
+		p.withImage("stored", a.SHA256)
+		in.m.images.WithLabelValues("stored").Inc()
+		return nil
+	case lostForGood(err):
+		in.log.Error("result image cannot be stored; the result is stored without it", "device", device, "msg_id", p.MsgID, "err", err)
+		notStored("blob_store_refused", "the blob store refused it")
+		return nil
+	}
+	in.m.results.WithLabelValues("unavailable").Inc()
+	in.log.Warn("result image not stored; the device keeps the result and sends it again", "device", device, "msg_id", p.MsgID, "err", err)
+	return fmt.Errorf("store image of %s %s: %w", device, p.MsgID, err)
+}
