@@ -35,7 +35,7 @@ type Options struct {
 	Wake func(ctx context.Context, deployment string)
 	// Timeout bounds storing one message; default 10 s.
 	Timeout time.Duration
-	Logger  *slog.Logger         // default: discard
+	Logger  *slog.Logger          // default: discard
 	Metrics prometheus.Registerer // optional
 }
 

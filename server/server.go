@@ -133,15 +133,15 @@ type Server struct {
 	Broker   broker.Broker
 	metrics  *prometheus.Registry
 
-	httpSrv       *http.Server
-	ln            net.Listener
-	deviceSrv     *http.Server
-	deviceLn      net.Listener
-	stopCtx       context.Context
-	ingest        *ingest.Ingester
-	cancel        context.CancelFunc
-	wg            sync.WaitGroup
-	token         string
+	httpSrv   *http.Server
+	ln        net.Listener
+	deviceSrv *http.Server
+	deviceLn  net.Listener
+	stopCtx   context.Context
+	ingest    *ingest.Ingester
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	token     string
 
 	pipelineStarted bool
 }
