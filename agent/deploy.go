@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -135,11 +136,7 @@ func (a *Agent) report(ctx context.Context, id, state, msg string) {
 func (a *Agent) apply(ctx context.Context, id string, timeout time.Duration) error {
 	a.log.Info("applying deployment", "deployment", id)
 	a.report(ctx, id, vise.DeviceDownloading, "")
-	v, err := a.newVerifier()
-	if err != nil {
-		return err
-	}
-	doc, recipes, err := v.document(id)
+	v, doc, recipes, err := a.signedDocument(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -166,6 +163,31 @@ func (a *Agent) apply(ctx context.Context, id string, timeout time.Duration) err
 		return err
 	}
 	return a.switchTo(ctx, id, gen)
+}
+
+// signedDocument fetches the release metadata and the deployment document
+// with its recipes, verified. A document not listed yet (the server may
+// still be signing it) is looked for again, for up to about 30 s, before
+// the deployment is given up as failed.
+func (a *Agent) signedDocument(ctx context.Context, id string) (*verifier, *fleet.Document, map[string]*vise.Recipe, error) {
+	wait := 500 * time.Millisecond
+	for {
+		v, err := a.newVerifier()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		doc, recipes, err := v.document(id)
+		if !errors.Is(err, errUnlisted) || wait > 16*time.Second {
+			return v, doc, recipes, err
+		}
+		a.log.Info("deployment document not signed yet; looking again", "deployment", id, "in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, nil, nil, err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
 }
 
 func (a *Agent) genDir(n int64) string { return a.path("generations", strconv.FormatInt(n, 10)) }

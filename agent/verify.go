@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,11 +54,14 @@ func (a *Agent) newVerifier() (*verifier, error) {
 	return &verifier{up: up}, nil
 }
 
+// errUnlisted: a target is not (yet) in the signed release metadata.
+var errUnlisted = errors.New("not in the signed release metadata")
+
 // small downloads a small target (a document or recipe) and verifies it.
 func (v *verifier) small(path string) ([]byte, error) {
 	ti, err := v.up.GetTargetInfo(path)
 	if err != nil {
-		return nil, vise.Errorf(vise.CodeInvalid, "%s is not in the signed release metadata: %v", path, err)
+		return nil, vise.Errorf(vise.CodeInvalid, "%s is %w: %v", path, errUnlisted, err)
 	}
 	if ti.Length > 1<<20 {
 		return nil, vise.Errorf(vise.CodeInvalid, "%s is %d bytes; documents are small", path, ti.Length)

@@ -32,6 +32,9 @@ type Options struct {
 	CA     *pki.CA
 	// OnRevoke is called after a device is revoked, to cut it off.
 	OnRevoke func(device string)
+	// Announce is called once a new deployment's document is signed, to
+	// tell its devices: not at commit, when a device would find it unsigned.
+	Announce func(d *vise.Deployment)
 	Logger   *slog.Logger // default: discard
 }
 
@@ -41,6 +44,7 @@ type Fleet struct {
 	signer   Signer
 	ca       *pki.CA
 	onRevoke func(device string)
+	announce func(d *vise.Deployment)
 	log      *slog.Logger
 }
 
@@ -49,7 +53,7 @@ func New(opts Options) *Fleet {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Fleet{store: opts.Store, signer: opts.Signer, ca: opts.CA, onRevoke: opts.OnRevoke, log: opts.Logger}
+	return &Fleet{store: opts.Store, signer: opts.Signer, ca: opts.CA, onRevoke: opts.OnRevoke, announce: opts.Announce, log: opts.Logger}
 }
 
 // CreateDevice adds a device record.
@@ -119,6 +123,9 @@ func (f *Fleet) CreateDeployment(ctx context.Context, req vise.CreateDeploymentR
 	}
 	if err := f.sign(ctx, out); err != nil {
 		return nil, err
+	}
+	if f.announce != nil {
+		f.announce(out)
 	}
 	f.log.Info("deployment created", "deployment", out.ID, "target", out.Target.Kind+"/"+out.Target.Name,
 		"components", refs(out.Components), "devices", len(devices), "by", by)

@@ -7,7 +7,10 @@ import (
 	"strings"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/fleet"
 	"github.com/vise-edge/vise/pki"
+	"github.com/vise-edge/vise/registry"
+	"github.com/vise-edge/vise/release"
 )
 
 // EnrollRequest is what an agent sends on first start.
@@ -31,7 +34,9 @@ type DeviceOptions struct {
 	Options
 	CAPEM    []byte
 	MQTTAddr func() string
-	Root     func() []byte
+	// Repo is the signed release metadata; each device is served its own
+	// view of it (release.View).
+	Repo *release.Repo
 }
 
 // NewDevice builds the handler of the device-facing HTTPS listener:
@@ -50,7 +55,7 @@ func NewDevice(opts DeviceOptions) *API {
 			return err
 		}
 		return writeJSON(w, http.StatusCreated, EnrollResponse{Device: req.Name, Certificate: string(cert), CA: string(opts.CAPEM),
-			MQTT: opts.MQTTAddr(), TrustedRoot: opts.Root()})
+			MQTT: opts.MQTTAddr(), TrustedRoot: opts.Repo.RootJSON()})
 	}))
 	a.mux.Handle("GET /v1/device/deployment", a.device(func(w http.ResponseWriter, r *http.Request, device string) error {
 		d, err := a.store.CurrentDeployment(r.Context(), device)
@@ -59,21 +64,49 @@ func NewDevice(opts DeviceOptions) *API {
 		}
 		return writeJSON(w, http.StatusOK, d)
 	}))
-	a.mux.Handle("GET /v1/release/", a.device(func(w http.ResponseWriter, r *http.Request, _ string) error {
-		http.StripPrefix("/v1/release", opts.Release).ServeHTTP(w, r)
-		return nil
-	}))
-	a.mux.Handle("GET /v1/targets/artifacts/{sha256}", a.device(func(w http.ResponseWriter, r *http.Request, _ string) error {
-		return a.getArtifact(w, r)
-	}))
-	a.mux.Handle("GET /v1/targets/components/{name}/{version}/recipe.json", a.device(func(w http.ResponseWriter, r *http.Request, _ string) error {
-		return a.getRecipe(w, r)
-	}))
-	a.mux.Handle("GET /v1/targets/deployments/{file}", a.device(func(w http.ResponseWriter, r *http.Request, _ string) error {
-		id, ok := strings.CutSuffix(r.PathValue("file"), ".json")
-		if !ok {
-			return vise.Errorf(vise.CodeNotFound, "no such target")
+	a.mux.Handle("GET /v1/release/{file}", a.device(func(w http.ResponseWriter, r *http.Request, device string) error {
+		v, err := a.view(r, opts.Repo, device)
+		if err != nil {
+			return err
 		}
+		b, err := v.Metadata(opts.Repo, r.PathValue("file"))
+		if err != nil {
+			return vise.Errorf(vise.CodeNotFound, "no such release metadata file")
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, err = w.Write(b)
+		return err
+	}))
+	// Targets: only what the device's view lists. Anything else is the same
+	// 404 whether it exists or not, so guessing ids and digests tells nothing.
+	target := func(path func(r *http.Request) (string, bool), serve func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+		return a.device(func(w http.ResponseWriter, r *http.Request, device string) error {
+			p, ok := path(r)
+			if !ok {
+				return errNoTarget
+			}
+			v, err := a.view(r, opts.Repo, device)
+			if err != nil {
+				return err
+			}
+			if !v.Has(p) {
+				return errNoTarget
+			}
+			return serve(w, r)
+		})
+	}
+	a.mux.Handle("GET /v1/targets/artifacts/{sha256}", target(func(r *http.Request) (string, bool) {
+		return registry.ArtifactTarget(r.PathValue("sha256")), true
+	}, a.getArtifact))
+	a.mux.Handle("GET /v1/targets/components/{name}/{version}/recipe.json", target(func(r *http.Request) (string, bool) {
+		return registry.RecipeTarget(r.PathValue("name"), r.PathValue("version")), true
+	}, a.getRecipe))
+	a.mux.Handle("GET /v1/targets/deployments/{file}", target(func(r *http.Request) (string, bool) {
+		id, ok := strings.CutSuffix(r.PathValue("file"), ".json")
+		return fleet.DeploymentTarget(id), ok
+	}, func(w http.ResponseWriter, r *http.Request) error {
+		id, _ := strings.CutSuffix(r.PathValue("file"), ".json")
 		b, err := a.fleet.DocumentBytes(r.Context(), id)
 		if err != nil {
 			return err
@@ -86,6 +119,17 @@ func NewDevice(opts DeviceOptions) *API {
 		return vise.Errorf(vise.CodeNotFound, "no device API route %s %s", r.Method, r.URL.Path)
 	}))
 	return a
+}
+
+var errNoTarget = vise.Errorf(vise.CodeNotFound, "no such target")
+
+// view is the device's view of the release metadata.
+func (a *API) view(r *http.Request, repo *release.Repo, device string) (*release.View, error) {
+	v, err := repo.View(device, func() ([]release.Grant, error) { return a.fleet.Grants(r.Context(), device) })
+	if err != nil && vise.ErrorCode(err) == vise.CodeInternal {
+		return nil, vise.Errorf(vise.CodeUnavailable, "release metadata for %s: %v", device, err)
+	}
+	return v, err
 }
 
 // device authenticates a request by its client certificate (verified by

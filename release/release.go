@@ -77,6 +77,7 @@ type Repo struct {
 	snap    *metadata.Metadata[metadata.SnapshotType]
 	ts      *metadata.Metadata[metadata.TimestampType]
 	files   map[string][]byte // served bytes by file name
+	views   map[string]*View  // per device, the newest made (view.go)
 }
 
 // Open loads the repository in opts.Dir, creating keys and metadata on the
@@ -87,7 +88,7 @@ func Open(opts Options) (*Repo, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("release: no directory given")
 	}
-	r := &Repo{opts: opts, log: opts.Logger, signers: map[string]signature.Signer{}, files: map[string][]byte{}}
+	r := &Repo{opts: opts, log: opts.Logger, signers: map[string]signature.Signer{}, files: map[string][]byte{}, views: map[string]*View{}}
 	if err := os.MkdirAll(filepath.Join(opts.Dir, "metadata"), 0o700); err != nil {
 		return nil, fmt.Errorf("release: create %s: %w", opts.Dir, err)
 	}

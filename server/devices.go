@@ -32,9 +32,9 @@ func (s *Server) startDevices() error {
 	}
 	s.deviceLn = ln
 	api := httpapi.NewDevice(httpapi.DeviceOptions{
-		Options: httpapi.Options{Registry: s.Registry, Fleet: s.Fleet, Store: s.Store, Release: s.Release.Handler(),
+		Options: httpapi.Options{Registry: s.Registry, Fleet: s.Fleet, Store: s.Store,
 			Logger: s.log.With("part", "device-api"), Metrics: s.metrics},
-		CAPEM: s.CA.CertPEM(), MQTTAddr: s.Broker.Addr, Root: s.Release.RootJSON,
+		CAPEM: s.CA.CertPEM(), MQTTAddr: s.Broker.Addr, Repo: s.Release,
 	})
 	// Client certificates are optional at the TLS layer because enrollment
 	// comes without one; every other route requires a verified one.
@@ -47,7 +47,6 @@ func (s *Server) startDevices() error {
 			s.log.Error("device API stopped", "err", err)
 		}
 	})
-	s.wg.Go(s.announce)
 	return nil
 }
 
@@ -57,27 +56,24 @@ func (s *Server) DeviceURL() string { return "https://" + s.deviceLn.Addr().Stri
 // MQTTAddr is where devices connect to the broker.
 func (s *Server) MQTTAddr() string { return s.Broker.Addr() }
 
-// announce tells devices about new deployments on their topic. Retained, so
-// a device that was offline gets it on reconnect; the agent's periodic
-// reconcile covers anything missed.
-func (s *Server) announce() {
-	evs, cancel := s.Store.Subscribe(256)
-	go func() { <-s.stopCtx.Done(); cancel() }()
-	for ev := range evs {
-		if ev.Type != vise.EventDeploymentCreated {
-			continue
-		}
-		var d vise.Deployment
-		if err := json.Unmarshal(ev.Data, &d); err != nil {
-			continue
-		}
-		msg, _ := json.Marshal(map[string]string{"id": d.ID})
+// announce tells a deployment's devices about it on their topic, once it
+// is signed. Retained, so a device that was offline gets it on reconnect;
+// the agent's periodic reconcile covers anything missed.
+func (s *Server) announce(d *vise.Deployment) {
+	if s.Broker == nil {
+		return
+	}
+	msg, _ := json.Marshal(map[string]string{"id": d.ID})
+	go func() { // an external broker acknowledges each; the request need not wait
 		for _, dd := range d.Devices {
+			if s.stopCtx.Err() != nil {
+				return
+			}
 			if err := s.Broker.Publish(broker.DeviceTopic(dd.Device)+"/deployments", msg, true, 1); err != nil {
 				s.log.Warn("announce deployment", "device", dd.Device, "err", err)
 			}
 		}
-	}
+	}()
 }
 
 func defaultHosts() []string {

@@ -186,7 +186,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			if s.Broker != nil {
 				s.Broker.Disconnect(device)
 			}
-		}})
+		},
+		Announce: s.announce})
 	s.Users = users.New(users.Options{Store: s.Store, Logger: s.log.With("part", "users"), Metrics: s.metrics})
 	if s.Pipeline, err = pipeline.New(ctx, pipeline.Options{Store: s.Store, Registry: s.Registry, Fleet: s.Fleet,
 		Logger: s.log.With("part", "pipeline"), Poll: cfg.PipelinePoll, RescueAfter: cfg.PipelineRescueAfter}); err != nil {

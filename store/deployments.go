@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vise-edge/vise"
@@ -174,4 +175,11 @@ func scanDeviceDeployment(row scanner) (dd vise.DeviceDeployment, err error) {
 	err = row.Scan(&dd.Device, &dd.State, &dd.Message, &at)
 	dd.UpdatedAt = fromMicros(at)
 	return dd, err
+}
+
+// DeviceDeployments returns every deployment a device is a target of,
+// oldest first, without per-device progress: what it may fetch.
+func (s *Store) DeviceDeployments(ctx context.Context, device string) ([]*vise.Deployment, error) {
+	return list(ctx, s, "list deployments of a device", scanDeployment, `SELECT d.`+strings.ReplaceAll(deploymentCols, ", ", ", d.")+`
+		FROM deployments d JOIN deployment_devices dd ON dd.deployment_id = d.id WHERE dd.device = ? ORDER BY d.id`, device)
 }
