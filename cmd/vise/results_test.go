@@ -59,9 +59,10 @@ done
 		t.Fatalf("deployment: %+v", st)
 	}
 	e.waitFor("results to arrive", 30*time.Second, func() bool { return len(e.results("cam-1")) >= 5 })
-	// The result whose "image" is not an image was refused and counted.
-	if m := metric(t, e, `vise_results_total{outcome="malformed"}`); m != 1 {
-		t.Errorf("malformed results counted = %v, want 1", m)
+	// The result whose "image" is not an image is kept without it, marked
+	// so and counted: a bad attachment loses the image, never the result.
+	if m := metric(t, e, `vise_result_images_total{outcome="not_an_image"}`); m != 1 {
+		t.Errorf("images refused as not an image = %v, want 1", m)
 	}
 
 	// The server goes away; the component keeps producing.
@@ -78,9 +79,14 @@ done
 	})
 	seen := map[int]bool{}
 	max := 0
+	badImage := false
 	for _, r := range rs {
 		if r.MsgID == "bad-image" {
-			t.Fatal("a result whose attached image is not an image was stored")
+			badImage = true
+			if !strings.Contains(string(r.Payload), `"not_stored":"image_data is not a JPEG or PNG image"`) || strings.Contains(string(r.Payload), "image_data\"") {
+				t.Errorf("the result with a bad image is stored as %s; want it without the image, marked not_stored", r.Payload)
+			}
+			continue
 		}
 		n, err := strconv.Atoi(strings.TrimPrefix(r.MsgID, "r-"))
 		if err != nil || seen[n] {
@@ -91,6 +97,9 @@ done
 		if r.Device != "cam-1" || r.Component != "vise.reporter" || r.Defects != 1 {
 			t.Errorf("result %s = %+v", r.MsgID, r)
 		}
+	}
+	if !badImage {
+		t.Error("the result whose attached image is not an image was lost")
 	}
 	// Everything up to the newest stored id arrived, in order: nothing was
 	// lost in the outage.
