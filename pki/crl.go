@@ -10,6 +10,22 @@ import (
 	"time"
 )
 
+// CRLValidity is how long a CRL written for a broker lasts. OpenSSL (so
+// Mosquitto) refuses every client certificate once the CRL it loaded has
+// lapsed, so it is long, and the server rewrites the file daily.
+const CRLValidity = 365 * 24 * time.Hour
+
+// NextCRLNumber is the number for a CRL that replaces previous (a PEM CRL
+// of this CA, or nil): above previous's, and otherwise the current Unix
+// time, so numbers keep increasing across restarts and replicas.
+func (c *CA) NextCRLNumber(previous []byte) *big.Int {
+	n := big.NewInt(c.now().Unix())
+	if prev, err := c.ParseCRL(previous); err == nil && prev.Number != nil && prev.Number.Cmp(n) >= 0 {
+		n.Add(prev.Number, big.NewInt(1))
+	}
+	return n
+}
+
 // Revoked is a certificate the CA revoked.
 type Revoked struct {
 	Serial    string // hex, as Serial gives it

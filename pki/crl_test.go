@@ -82,3 +82,23 @@ func TestCRLBadInput(t *testing.T) {
 		}
 	}
 }
+
+// CRL numbers increase: from the clock, or past the previous CRL's.
+func TestNextCRLNumber(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	ca, err := Open(t.TempDir(), func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ca.NextCRLNumber(nil); got.Int64() != 1_000_000 {
+		t.Errorf("first number %v, want the Unix time 1000000", got)
+	}
+	ahead, _ := ca.CRL(nil, big.NewInt(2_000_000), time.Hour) // written by a clock ahead of this one
+	if got := ca.NextCRLNumber(ahead); got.Int64() != 2_000_001 {
+		t.Errorf("after 2000000: %v, want 2000001", got)
+	}
+	behind, _ := ca.CRL(nil, big.NewInt(5), time.Hour)
+	if got := ca.NextCRLNumber(behind); got.Int64() != 1_000_000 {
+		t.Errorf("after 5: %v, want the Unix time 1000000", got)
+	}
+}
