@@ -25,7 +25,7 @@ func enroll(t *testing.T, s *store.Store, now time.Time, device, serial string) 
 // Every revoked certificate stays listed, with when it was revoked, after
 // its device enrolls again with a new one: the CRL an external broker
 // checks is made from this list.
-func TestRevokedCertificates(t *testing.T) {
+func TestRevocations(t *testing.T) {
 	for _, engine := range []string{store.SQLite, store.Postgres} {
 		t.Run(engine, func(t *testing.T) {
 			now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
