@@ -22,9 +22,6 @@ const (
 	// crlRewrite is how often the CRL is written even when nothing changed,
 	// so the file on disk never comes near its NextUpdate.
 	crlRewrite = 24 * time.Hour
-	// crlCheck is how often the revoked certificates are compared with the
-	// file: a revoke through another replica reaches it this way.
-	crlCheck = time.Minute
 	// reloadTimeout bounds the reload command.
 	reloadTimeout = 30 * time.Second
 	// reloadHint is what to do without --mqtt-reload-command.
@@ -37,6 +34,7 @@ const (
 type crlFile struct {
 	path   string
 	reload []string // argv; none: the operator reloads
+	check  time.Duration
 	ca     *pki.CA
 	store  *store.Store
 	log    *slog.Logger
@@ -48,7 +46,7 @@ type crlFile struct {
 }
 
 func newCRLFile(cfg Config, ca *pki.CA, st *store.Store, log *slog.Logger) *crlFile {
-	return &crlFile{path: cfg.MQTTCRL, reload: strings.Fields(cfg.MQTTReloadCommand), ca: ca, store: st,
+	return &crlFile{path: cfg.MQTTCRL, reload: strings.Fields(cfg.MQTTReloadCommand), check: cfg.MQTTCRLCheck, ca: ca, store: st,
 		log: log, now: time.Now}
 }
 
@@ -76,9 +74,12 @@ func (s *Server) onRevoke(ctx context.Context, device string) *vise.CRLUpdate {
 	if s.crl == nil {
 		return nil
 	}
+	// The revoke is committed: finish even if its client has gone.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
 	up, err := s.crl.update(ctx, true)
 	if err != nil {
-		s.log.Error("device revoked, but the external broker's CRL was not written; retrying in a minute", "device", device, "err", err)
+		s.log.Error("device revoked, but the external broker's CRL was not written; retrying", "device", device, "err", err, "in", s.cfg.MQTTCRLCheck)
 	}
 	return up
 }
@@ -208,7 +209,7 @@ func runReload(ctx context.Context, argv []string) (string, error) {
 // run rewrites the CRL when the revoked certificates change (a revoke
 // through another replica) and daily, until ctx ends.
 func (c *crlFile) run(ctx context.Context) {
-	t := time.NewTicker(crlCheck)
+	t := time.NewTicker(c.check)
 	defer t.Stop()
 	for {
 		select {
@@ -217,7 +218,7 @@ func (c *crlFile) run(ctx context.Context) {
 		case <-t.C:
 		}
 		if _, err := c.update(ctx, false); err != nil && ctx.Err() == nil {
-			c.log.Error("cannot update the external broker's CRL; retrying in a minute", "err", err)
+			c.log.Error("cannot update the external broker's CRL; retrying", "err", err, "in", c.check)
 		}
 	}
 }

@@ -18,8 +18,10 @@ import (
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/broker/mosquittotest"
+	"github.com/vise-edge/vise/client"
 	"github.com/vise-edge/vise/pki"
 	"github.com/vise-edge/vise/server"
+	"github.com/vise-edge/vise/store/pgtest"
 )
 
 // With --mqtt-crl and a reload command, revoking a device writes a CRL
@@ -73,6 +75,40 @@ func TestExternalBrokerCRLRevocation(t *testing.T) {
 	if err := s.BrokerReady(); err != nil {
 		t.Errorf("the server's own connection after the reload: %v", err)
 	}
+}
+
+// A revoke through a replica without --mqtt-crl reaches the CRL that
+// another replica, on Mosquitto's machine, keeps: it checks the database.
+func TestExternalBrokerCRLOtherReplica(t *testing.T) {
+	dirA, mq := withMosquitto(t)
+	db := pgtest.NewDatabase(t)
+	a, c := startExternal(t, server.Config{DataDir: dirA, DB: db, MQTTBroker: mq.URL(), MQTTClientID: "vise:server:a",
+		MQTTCRL: mosquittotest.CRLFile(mq.Dir), MQTTReloadCommand: fmt.Sprintf("kill -HUP %d", mq.Pid()), MQTTCRLCheck: 50 * time.Millisecond})
+	dirB := t.TempDir()
+	for _, sub := range []string{"pki", "release"} {
+		if err := os.CopyFS(filepath.Join(dirB, sub), os.DirFS(filepath.Join(dirA, sub))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := startExternal(t, server.Config{DataDir: dirB, DB: db, MQTTBroker: mq.URL(), MQTTClientID: "vise:server:b"})
+	cam1Dir := enrollOnly(t, a, c, "cam-1")
+
+	rev, err := client.New(b.URL(), a.AdminToken()).RevokeDevice(ctx, "cam-1")
+	if err != nil || rev.CRL != nil {
+		t.Fatalf("revoke through replica b: %v, CRL %+v; want revoked, no CRL of b's own", err, rev.CRL)
+	}
+	serial := deviceSerial(t, cam1Dir)
+	poll(t, "replica a's CRL to list cam-1", 10*time.Second, func() bool {
+		got := crlSerials(t, dirA, mosquittotest.CRLFile(mq.Dir))
+		return len(got) == 1 && got[0] == serial
+	})
+	poll(t, "Mosquitto, reloaded by replica a, to refuse cam-1", 10*time.Second, func() bool {
+		pc, err := dialDevice(cam1Dir, mq.Addr, "cam-1", 0)
+		if err == nil {
+			pc.Disconnect(&paho.Disconnect{})
+		}
+		return err != nil
+	})
 }
 
 // A reload command that fails is logged with its output; the revoke

@@ -68,6 +68,10 @@ type Config struct {
 	// spaces and run without a shell (no quotes, no $VARS: put more in a
 	// script). Without it, revoking tells the operator to reload.
 	MQTTReloadCommand string
+	// MQTTCRLCheck is how often the server compares the revoked
+	// certificates in the database with MQTTCRL, to pick up a revoke
+	// through another replica; default 1 min.
+	MQTTCRLCheck time.Duration
 	// MQTTConnectTimeout bounds the wait for the external broker at start;
 	// default 15 s.
 	MQTTConnectTimeout time.Duration
@@ -125,6 +129,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MQTTReloadCommand != "" && c.MQTTCRL == "" {
 		return vise.Errorf(vise.CodeInvalid, "--mqtt-reload-command runs after the server writes the CRL: pass --mqtt-crl FILE too")
+	}
+	if c.MQTTCRLCheck == 0 {
+		c.MQTTCRLCheck = time.Minute
 	}
 	if c.ResultsRetention == 0 {
 		c.ResultsRetention = 30 * 24 * time.Hour

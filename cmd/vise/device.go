@@ -70,7 +70,7 @@ func printRevocation(w io.Writer, rev *vise.Revocation) {
 		return
 	}
 	if crl.Error != "" {
-		fmt.Fprintf(w, "warning: the broker's CRL %s was not written: %s (the server retries every minute)\n", crl.File, crl.Error)
+		fmt.Fprintf(w, "warning: the broker's CRL %s was not written: %s (the server keeps retrying)\n", crl.File, crl.Error)
 		return
 	}
 	fmt.Fprintf(w, "CRL written to %s (%d revoked certificates)\n", crl.File, crl.Revoked)
