@@ -22,6 +22,30 @@ type Device struct {
 	Status json.RawMessage `json:"status,omitempty"`
 }
 
+// Revocation answers a revoke: the device, and, with an external MQTT
+// broker that checks a CRL, what became of that CRL.
+type Revocation struct {
+	Device
+	CRL *CRLUpdate `json:"crl,omitempty"`
+}
+
+// CRLUpdate is what the server did to keep revoked devices off an external
+// broker: the certificate revocation list it wrote, and whether it had the
+// broker reload it (Mosquitto reads its crlfile only at start and on
+// SIGHUP).
+type CRLUpdate struct {
+	File    string `json:"file"`
+	Revoked int    `json:"revoked"`         // certificates the CRL lists
+	Error   string `json:"error,omitempty"` // why the CRL could not be written
+	// ReloadCommand ran after the write; Reloaded tells whether it
+	// succeeded, ReloadOutput is what it said if it failed.
+	ReloadCommand string `json:"reload_command,omitempty"`
+	Reloaded      bool   `json:"reloaded"`
+	ReloadOutput  string `json:"reload_output,omitempty"`
+	// Next is what the operator must still do, if anything.
+	Next string `json:"next,omitempty"`
+}
+
 // Group is a named set of devices a deployment can target.
 type Group struct {
 	Name        string    `json:"name"`

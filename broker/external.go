@@ -301,9 +301,10 @@ func (e *External) Subscribe(filter string, fn Handler) error {
 
 // Disconnect cannot reach into an external broker. The server drops what a
 // revoked device still publishes; keeping it off the broker takes the
-// broker's own revocation (Mosquitto: crlfile).
+// broker's own revocation (Mosquitto: the crlfile `vise server --mqtt-crl`
+// writes), which refuses new connections only.
 func (e *External) Disconnect(device string) {
-	e.opts.Logger.Warn("device revoked: the external MQTT broker still admits its certificate until revoked there too; the server drops its messages",
+	e.opts.Logger.Warn("device revoked: the external MQTT broker keeps its current connection, and admits new ones until it loads a CRL that lists it (--mqtt-crl); the server drops its messages",
 		"device", device)
 }
 

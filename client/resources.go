@@ -155,9 +155,10 @@ func (c *Client) CreateEnrollmentToken(ctx context.Context, group string, ttl ti
 	return &t, c.sendJSON(ctx, http.MethodPost, "/v1/enrollment-tokens", req, &t)
 }
 
-// RevokeDevice revokes a device's certificate; it is cut off at once.
-func (c *Client) RevokeDevice(ctx context.Context, name string) (*vise.Device, error) {
-	var d vise.Device
+// RevokeDevice revokes a device's certificate; it is cut off at once (with
+// an external broker: see the Revocation's CRL).
+func (c *Client) RevokeDevice(ctx context.Context, name string) (*vise.Revocation, error) {
+	var d vise.Revocation
 	return &d, c.do(ctx, request{method: http.MethodPost, path: "/v1/devices/" + esc(name) + "/revoke"}, &d)
 }
 

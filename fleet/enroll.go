@@ -75,15 +75,20 @@ func (f *Fleet) Enroll(ctx context.Context, token, device string, csrPEM []byte)
 }
 
 // Revoke revokes a device's certificate and cuts it off at once.
-func (f *Fleet) Revoke(ctx context.Context, device string) error {
+func (f *Fleet) Revoke(ctx context.Context, device string) (*vise.Revocation, error) {
 	if err := f.store.RevokeDevice(ctx, device); err != nil {
-		return err
-	}
-	if f.onRevoke != nil {
-		f.onRevoke(device)
+		return nil, err
 	}
 	f.log.Warn("device revoked", "device", device)
-	return nil
+	var crl *vise.CRLUpdate
+	if f.onRevoke != nil {
+		crl = f.onRevoke(ctx, device)
+	}
+	d, err := f.store.GetDevice(ctx, device)
+	if err != nil {
+		return nil, err
+	}
+	return &vise.Revocation{Device: *d, CRL: crl}, nil
 }
 
 // Authorize tells whether a device presenting a certificate with serial may

@@ -30,8 +30,10 @@ type Options struct {
 	Store  *store.Store
 	Signer Signer
 	CA     *pki.CA
-	// OnRevoke is called after a device is revoked, to cut it off.
-	OnRevoke func(device string)
+	// OnRevoke is called after a device is revoked, to cut it off; what it
+	// returns (an external broker's CRL, if one is kept) goes into the
+	// Revocation.
+	OnRevoke func(ctx context.Context, device string) *vise.CRLUpdate
 	// Announce is called once a new deployment's document is signed, to
 	// tell its devices: not at commit, when a device would find it unsigned.
 	Announce func(d *vise.Deployment)
@@ -43,7 +45,7 @@ type Fleet struct {
 	store    *store.Store
 	signer   Signer
 	ca       *pki.CA
-	onRevoke func(device string)
+	onRevoke func(ctx context.Context, device string) *vise.CRLUpdate
 	announce func(d *vise.Deployment)
 	log      *slog.Logger
 }

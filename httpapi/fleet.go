@@ -141,14 +141,11 @@ func (a *API) getDeploymentDocument(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (a *API) revokeDevice(w http.ResponseWriter, r *http.Request) error {
-	if err := a.fleet.Revoke(r.Context(), r.PathValue("name")); err != nil {
-		return err
-	}
-	d, err := a.fleet.Device(r.Context(), r.PathValue("name"))
+	rev, err := a.fleet.Revoke(r.Context(), r.PathValue("name"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, d)
+	return writeJSON(w, http.StatusOK, rev)
 }
 
 // TokenRequest asks for an enrollment token.

@@ -2,8 +2,6 @@ package server_test
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -236,55 +234,18 @@ func TestExternalBrokerReplicasShareIngestion(t *testing.T) {
 	}
 }
 
-// deviceClient connects to the broker with an enrolled agent's certificate.
-func deviceClient(t *testing.T, agentDir, addr, clientID string) *paho.Client {
-	t.Helper()
-	id := filepath.Join(agentDir, "identity")
-	cert, err := tls.LoadX509KeyPair(filepath.Join(id, "cert.pem"), filepath.Join(id, "key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, _ := os.ReadFile(filepath.Join(id, "ca.pem"))
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
-	conn, err := tls.Dial("tcp", addr, &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: roots})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc := paho.NewClient(paho.ClientConfig{Conn: conn})
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if ack, err := pc.Connect(cctx, &paho.Connect{ClientID: clientID, CleanStart: true, KeepAlive: 30}); err != nil || ack.ReasonCode != 0 {
-		t.Fatalf("connect as %s: %v", clientID, err)
-	}
-	t.Cleanup(func() { pc.Disconnect(&paho.Disconnect{}) })
-	return pc
-}
-
 // Mosquitto's ACL keeps a device to its own subtree, and the server drops
 // what a revoked device still publishes through it.
 func TestExternalBrokerACLAndRevocation(t *testing.T) {
 	dir, mq := withMosquitto(t)
 	s, c := startExternal(t, server.Config{DataDir: dir, MQTTBroker: mq.URL(), MQTTClientID: "vise:server:a"})
-	tok, _ := c.CreateEnrollmentToken(ctx, "", time.Hour)
 	runAgent(t, s, c, "cam-2")
-	cam1Dir := filepath.Join(t.TempDir(), "cam-1")
-	ag, err := agent.New(agent.Config{Server: s.DeviceURL(), Token: tok.Token, DataDir: cam1Dir, Name: "cam-1", NoIPC: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Enroll cam-1 only: its certificate is all the probe needs.
-	actx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { ag.Run(actx); close(done) }()
-	poll(t, "cam-1 to enroll", 30*time.Second, func() bool { _, err := os.Stat(filepath.Join(cam1Dir, "identity", "identity.json")); return err == nil })
-	cancel()
-	<-done
+	cam1Dir := enrollOnly(t, s, c, "cam-1")
 
 	probe := deviceClient(t, cam1Dir, mq.Addr, "cam-1")
 	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer pcancel()
-	_, err = probe.Publish(pctx, &paho.Publish{Topic: "vise/devices/cam-2/inference/vise.inspect", QoS: 1,
+	_, err := probe.Publish(pctx, &paho.Publish{Topic: "vise/devices/cam-2/inference/vise.inspect", QoS: 1,
 		Payload: []byte(`{"schema":1,"msg_id":"forged-1","detections":[]}`)})
 	if err == nil || !strings.Contains(err.Error(), "not authorized") {
 		t.Errorf("publishing on cam-2's topic: %v; want refused as not authorized", err)

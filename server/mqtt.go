@@ -106,7 +106,8 @@ func pool(certs []*x509.Certificate) *x509.CertPool {
 }
 
 // dropRevoked keeps a revoked device's messages out: an external broker
-// still admits its certificate (the embedded one refuses it at connect).
+// keeps its connection, and admits new ones until it reloads a CRL that
+// lists it (the embedded broker disconnects it).
 func (s *Server) dropRevoked(fn broker.Handler) broker.Handler {
 	dropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "vise_mqtt_revoked_dropped_total",
 		Help: "Messages from revoked devices dropped by the server (external broker)."})
@@ -122,7 +123,7 @@ func (s *Server) dropRevoked(fn broker.Handler) broker.Handler {
 		cancel()
 		if err == nil && revoked {
 			dropped.Inc()
-			s.log.Warn("message from a revoked device dropped; revoke its certificate at the external broker too", "device", device, "topic", topic)
+			s.log.Warn("message from a revoked device dropped; it is still connected to the external broker (a CRL from --mqtt-crl refuses only its next connection)", "device", device, "topic", topic)
 			return nil
 		}
 		return fn(topic, payload)

@@ -60,6 +60,19 @@ type Config struct {
 	// MQTTClientID names this replica at the external broker: unique per
 	// replica, stable across restarts; default "vise:server:<host name>".
 	MQTTClientID string
+	// MQTTCRL, with an external broker, is the file the server keeps the
+	// device CA's certificate revocation list in (PEM, mode 0644): the
+	// broker's crlfile. Written at start, on every revoke and daily.
+	MQTTCRL string
+	// MQTTReloadCommand runs after each write of MQTTCRL to have the
+	// broker read it, e.g. "systemctl reload mosquitto". It is split at
+	// spaces and run without a shell (no quotes, no $VARS: put more in a
+	// script). Without it, revoking tells the operator to reload.
+	MQTTReloadCommand string
+	// MQTTCRLCheck is how often the server compares the revoked
+	// certificates in the database with MQTTCRL, to pick up a revoke
+	// through another replica; default 1 min.
+	MQTTCRLCheck time.Duration
 	// MQTTConnectTimeout bounds the wait for the external broker at start;
 	// default 15 s.
 	MQTTConnectTimeout time.Duration
@@ -112,6 +125,15 @@ func (c *Config) setDefaults() error {
 	if len(c.Hosts) == 0 {
 		c.Hosts = defaultHosts()
 	}
+	if c.MQTTCRL != "" && c.MQTTBroker == "" {
+		return vise.Errorf(vise.CodeInvalid, "--mqtt-crl is for an external broker's crlfile: pass --mqtt-broker too (the embedded broker refuses revoked devices itself)")
+	}
+	if c.MQTTReloadCommand != "" && c.MQTTCRL == "" {
+		return vise.Errorf(vise.CodeInvalid, "--mqtt-reload-command runs after the server writes the CRL: pass --mqtt-crl FILE too")
+	}
+	if c.MQTTCRLCheck == 0 {
+		c.MQTTCRLCheck = time.Minute
+	}
 	if c.ResultsRetention == 0 {
 		c.ResultsRetention = 30 * 24 * time.Hour
 	}
@@ -132,6 +154,7 @@ type Server struct {
 	CA       *pki.CA
 	Broker   broker.Broker
 	metrics  *prometheus.Registry
+	crl      *crlFile // nil without --mqtt-crl
 
 	httpSrv   *http.Server
 	ln        net.Listener
@@ -181,13 +204,11 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.CA, err = pki.Open(filepath.Join(cfg.DataDir, "pki"), nil); err != nil {
 		return nil, err
 	}
+	if cfg.MQTTCRL != "" {
+		s.crl = newCRLFile(cfg, s.CA, s.Store, s.log.With("part", "crl"))
+	}
 	s.Fleet = fleet.New(fleet.Options{Store: s.Store, Signer: s.Release, CA: s.CA, Logger: s.log.With("part", "fleet"),
-		OnRevoke: func(device string) {
-			if s.Broker != nil {
-				s.Broker.Disconnect(device)
-			}
-		},
-		Announce: s.announce})
+		OnRevoke: s.onRevoke, Announce: s.announce})
 	s.Users = users.New(users.Options{Store: s.Store, Logger: s.log.With("part", "users"), Metrics: s.metrics})
 	if s.Pipeline, err = pipeline.New(ctx, pipeline.Options{Store: s.Store, Registry: s.Registry, Fleet: s.Fleet,
 		Logger: s.log.With("part", "pipeline"), Poll: cfg.PipelinePoll, RescueAfter: cfg.PipelineRescueAfter}); err != nil {
@@ -262,6 +283,9 @@ func (s *Server) Start() error {
 	s.httpSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	ctx := s.stopCtx
+	if err := s.startCRL(ctx); err != nil {
+		return err
+	}
 	if err := s.startDevices(); err != nil {
 		return err
 	}

@@ -106,18 +106,60 @@ func (s *Store) DeviceCertificate(ctx context.Context, device string) (serial st
 	return serial, rev.Valid, nil
 }
 
-// RevokeDevice revokes a device's certificate.
+// RevokeDevice revokes a device's certificate and records its serial among
+// the revoked certificates, where it stays after the device enrolls again.
 func (s *Store) RevokeDevice(ctx context.Context, device string) error {
 	return s.write(ctx, "revoke device", func(t *tx) error {
-		res, err := t.exec(`UPDATE devices SET revoked_at = ? WHERE name = ?`, micros(s.clock()), device)
+		var serial string
+		err := t.queryRow(`SELECT cert_serial FROM devices WHERE name = ?`, device).Scan(&serial)
+		if errors.Is(err, sql.ErrNoRows) {
+			return vise.Errorf(vise.CodeNotFound, "device %s not found", device)
+		}
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return vise.Errorf(vise.CodeNotFound, "device %s not found", device)
+		now := micros(s.clock())
+		if _, err := t.exec(`UPDATE devices SET revoked_at = ? WHERE name = ?`, now, device); err != nil {
+			return err
 		}
-		return nil
+		if serial == "" { // never enrolled: no certificate to list
+			return nil
+		}
+		_, err = t.exec(`INSERT INTO revoked_certificates (serial, device, revoked_at) VALUES (?, ?, ?)
+			ON CONFLICT (serial) DO NOTHING`, serial, device, now)
+		return err
 	})
+}
+
+// RevokedCertificate is a device certificate that was revoked.
+type RevokedCertificate struct {
+	Serial    string // hex, as pki.Serial gives it
+	Device    string
+	RevokedAt time.Time
+}
+
+// RevokedCertificates lists every revoked device certificate, oldest
+// revocation first.
+func (s *Store) RevokedCertificates(ctx context.Context) ([]RevokedCertificate, error) {
+	rows, err := s.query(ctx, `SELECT serial, device, revoked_at FROM revoked_certificates ORDER BY revoked_at, serial`)
+	if err != nil {
+		return nil, s.classify("list revoked certificates", err)
+	}
+	defer rows.Close()
+	var out []RevokedCertificate
+	for rows.Next() {
+		var rc RevokedCertificate
+		var at int64
+		if err := rows.Scan(&rc.Serial, &rc.Device, &at); err != nil {
+			return nil, s.classify("list revoked certificates", err)
+		}
+		rc.RevokedAt = fromMicros(at)
+		out = append(out, rc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.classify("list revoked certificates", err)
+	}
+	return out, nil
 }
 
 // SetDeviceStatus records a device's latest status report (JSON) and when

@@ -1,7 +1,8 @@
 // Package mosquittotest runs a real Mosquitto broker on loopback for tests,
 // configured the way the README tells an operator to: mutual TLS with
-// certificates from the Vise device CA, the certificate's common name as
-// the user name, and an ACL that confines each device to its own subtree.
+// certificates from the Vise device CA, checked against its certificate
+// revocation list, the certificate's common name as the user name, and an
+// ACL that confines each device to its own subtree.
 // Tests skip when Debian's mosquitto package is not installed, unless
 // VISE_REQUIRE_MOSQUITTO is set (as `make test` does), when they fail.
 package mosquittotest
@@ -69,8 +70,8 @@ func Start(t testing.TB, ca *pki.CA) *Broker {
 	return StartDir(t, dir)
 }
 
-// StartDir runs mosquitto with the ca.pem, cert.pem and key.pem in dir
-// (as 'vise broker cert --out DIR' writes them).
+// StartDir runs mosquitto with the ca.pem, cert.pem, key.pem and crl.pem
+// in dir (as 'vise broker cert --out DIR' writes them).
 func StartDir(t testing.TB, dir string) *Broker {
 	t.Helper()
 	bin := Binary(t)
@@ -106,6 +107,7 @@ listener ` + strconv.Itoa(port) + ` 127.0.0.1
 cafile ` + filepath.Join(dir, "ca.pem") + `
 certfile ` + filepath.Join(dir, "cert.pem") + `
 keyfile ` + filepath.Join(dir, "key.pem") + `
+crlfile ` + CRLFile(dir) + `
 require_certificate true
 use_identity_as_username true
 tls_version tlsv1.2
@@ -125,6 +127,10 @@ topic readwrite vise/#
 pattern readwrite vise/devices/%u/#
 `
 
+// CRLFile is where the broker started in dir reads its certificate
+// revocation list: point `vise server --mqtt-crl` at it.
+func CRLFile(dir string) string { return filepath.Join(dir, "crl.pem") }
+
 func writeCerts(dir string, ca *pki.CA) error {
 	cert, err := ca.ServerCert([]string{"127.0.0.1", "localhost"})
 	if err != nil {
@@ -134,7 +140,13 @@ func writeCerts(dir string, ca *pki.CA) error {
 	if err != nil {
 		return err
 	}
-	for name, data := range map[string][]byte{"ca.pem": ca.CertPEM(), "cert.pem": chain, "key.pem": key} {
+	// Mosquitto refuses to start without its crlfile: an empty CRL until
+	// a server writes one.
+	crl, err := ca.CRL(nil, ca.NextCRLNumber(nil), pki.CRLValidity)
+	if err != nil {
+		return err
+	}
+	for name, data := range map[string][]byte{"ca.pem": ca.CertPEM(), "cert.pem": chain, "key.pem": key, "crl.pem": crl} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			return err
 		}
@@ -208,6 +220,10 @@ func (b *Broker) Stop() {
 		b.t.Logf("mosquitto log:\n%s", b.Log())
 	}
 }
+
+// Pid is the mosquitto process's id, for a test's reload command
+// ("kill -HUP PID" makes it read its crlfile again).
+func (b *Broker) Pid() int { return b.cmd.Process.Pid }
 
 // Log is what mosquitto has written so far.
 func (b *Broker) Log() string {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/broker/mosquittotest"
 )
 
@@ -41,9 +42,17 @@ func TestExternalBrokerCommands(t *testing.T) {
 		t.Errorf("broker certificate does not verify for localhost against ca.pem: %v", err)
 	}
 	e.fails(2, "--host", "broker", "cert", "--out", certs)
+	crlPath := filepath.Join(certs, "crl.pem")
+	if info, err := os.Stat(crlPath); err != nil || info.Mode().Perm() != 0o644 || !strings.Contains(out, crlPath) {
+		t.Errorf("crl.pem: %v, mode %v; want an initial CRL, 0644, for Mosquitto's crlfile", err, info.Mode())
+	}
+	if again := e.ok("broker", "cert", "--host", "127.0.0.1", "--out", certs); !strings.Contains(again, "kept "+crlPath) {
+		t.Errorf("a second broker cert printed %q; want it to keep the existing crl.pem", again)
+	}
 
 	mq := mosquittotest.StartDir(t, certs)
-	srv, _ := startServerOn(t, data, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "--mqtt-broker", mq.URL(), "--mqtt-client-id", "vise:server:test")
+	srv, _ := startServerOn(t, data, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "--mqtt-broker", mq.URL(), "--mqtt-client-id", "vise:server:test",
+		"--mqtt-crl", crlPath)
 	// The agent enrolls over HTTPS, is told the external broker, and its
 	// status reaches the server through Mosquitto (startAgent waits for it).
 	cam := srv.startAgent("cam-1", "")
@@ -52,5 +61,19 @@ func TestExternalBrokerCommands(t *testing.T) {
 	}
 	if !strings.Contains(mq.Log(), "as cam-1 ") {
 		t.Errorf("mosquitto never saw cam-1:\n%s", mq.Log())
+	}
+
+	// Without --mqtt-reload-command, revoking says where the CRL went and
+	// to reload Mosquitto; -o json carries the same.
+	out = srv.ok("device", "revoke", "cam-1")
+	for _, want := range []string{"revoked device cam-1", "CRL written to " + crlPath + " (1 revoked certificates)", "reload Mosquitto now"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("device revoke printed %q; want it to say %q", out, want)
+		}
+	}
+	var rev vise.Revocation
+	jsonUnmarshal(t, srv.ok("device", "revoke", "cam-1", "-o", "json"), &rev)
+	if rev.Name != "cam-1" || rev.RevokedAt == nil || rev.CRL == nil || rev.CRL.File != crlPath || rev.CRL.Revoked != 1 || rev.CRL.Reloaded {
+		t.Errorf("device revoke -o json: %+v, CRL %+v", rev.Device, rev.CRL)
 	}
 }

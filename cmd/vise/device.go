@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -47,15 +48,41 @@ func (a *app) deviceRevokeCmd() *cobra.Command {
 	return a.addOutput(&cobra.Command{
 		Use:   "revoke NAME",
 		Short: "Revoke a device's certificate; it is disconnected at once",
-		Args:  exactArgs(1, "a device name"),
+		Long: `Revokes a device's certificate. The embedded broker disconnects the device at
+once. With an external broker and --mqtt-crl, the server writes a new CRL
+for the broker and runs --mqtt-reload-command, or says to reload the broker.`,
+		Args: exactArgs(1, "a device name"),
 		RunE: func(c *cobra.Command, args []string) error {
-			d, err := a.client().RevokeDevice(c.Context(), args[0])
+			rev, err := a.client().RevokeDevice(c.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			return a.print(d, func(w *tabwriter.Writer) { fmt.Fprintf(w, "revoked device %s\n", d.Name) })
+			return a.print(rev, func(w *tabwriter.Writer) { printRevocation(w, rev) })
 		},
 	})
+}
+
+// printRevocation says what a revoke did, the external broker's CRL included.
+func printRevocation(w io.Writer, rev *vise.Revocation) {
+	fmt.Fprintf(w, "revoked device %s\n", rev.Name)
+	crl := rev.CRL
+	if crl == nil {
+		return
+	}
+	if crl.Error != "" {
+		fmt.Fprintf(w, "warning: the broker's CRL %s was not written: %s (the server keeps retrying)\n", crl.File, crl.Error)
+		return
+	}
+	fmt.Fprintf(w, "CRL written to %s (%d revoked certificates)\n", crl.File, crl.Revoked)
+	if crl.Reloaded {
+		fmt.Fprintf(w, "broker reloaded (%s)\n", crl.ReloadCommand)
+	}
+	if crl.ReloadOutput != "" {
+		fmt.Fprintf(w, "reload command output: %s\n", crl.ReloadOutput)
+	}
+	if crl.Next != "" {
+		fmt.Fprintf(w, "%s\n", crl.Next)
+	}
 }
 
 func (a *app) deviceAddCmd() *cobra.Command {

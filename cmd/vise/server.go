@@ -38,6 +38,8 @@ func (a *app) serverCmd() *cobra.Command {
 	f.StringVar(&cfg.MQTTCA, "mqtt-ca", "", "PEM file with the CA of the external broker's certificate (default the Vise device CA)")
 	f.StringVar(&cfg.MQTTPublicAddr, "mqtt-public-addr", "", "host:port devices use to reach the external broker (default that of --mqtt-broker)")
 	f.StringVar(&cfg.MQTTClientID, "mqtt-client-id", "", "this replica's client id at the external broker, unique per replica (default vise:server:<host name>)")
+	f.StringVar(&cfg.MQTTCRL, "mqtt-crl", "", "with --mqtt-broker: file to keep the device CA's CRL in, the broker's crlfile (written at start, on every revoke, daily)")
+	f.StringVar(&cfg.MQTTReloadCommand, "mqtt-reload-command", "", `command run after each CRL write so the broker reads it, e.g. "systemctl reload mosquitto" (split at spaces, no shell)`)
 	f.StringSliceVar(&cfg.Hosts, "host", nil, "name or address devices use to reach this server (repeatable; default loopback and the host name)")
 	f.StringVar(&cfg.Gate, "gate", os.Getenv("VISE_GATE"), `quality gate for model registrations, e.g. "map50>=0.6,map50_95>=0.4" (env VISE_GATE)`)
 	f.BoolVar(&cfg.AutoApprove, "auto-approve", false, "approve model versions that pass the quality gate")
