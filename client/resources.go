@@ -133,7 +133,10 @@ func (c *Client) Deployment(ctx context.Context, id string) (*vise.Deployment, e
 }
 
 func (c *Client) Events(ctx context.Context, after string, limit int) ([]vise.Event, error) {
-	q := url.Values{"after": {after}, "limit": {strconv.Itoa(limit)}}
+	q := url.Values{"after": {after}}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit)) // 0: the server's default
+	}
 	var out []vise.Event
 	return out, c.getJSON(ctx, "/v1/events?"+q.Encode(), &out)
 }

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -114,7 +113,10 @@ func (a *API) listDeployments(w http.ResponseWriter, r *http.Request) error {
 		}
 		target = &vise.Target{Kind: kind, Name: name}
 	}
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	limit, err := queryLimit(r)
+	if err != nil {
+		return err
+	}
 	ds, err := a.fleet.Deployments(r.Context(), target, limit)
 	if err != nil {
 		return err

@@ -1,0 +1,22 @@
+package main
+
+import "testing"
+
+// noServer is an env whose server address answers nothing: a command that
+// should fail before it asks the server fails with its own code, not 5.
+func noServer(t *testing.T) *env {
+	t.Helper()
+	return &env{t: t, server: "http://127.0.0.1:1", workdir: t.TempDir()}
+}
+
+// Every --limit takes 1 to 10000; anything else is a usage error before the
+// server is asked, not a silently shorter list.
+func TestCLILimitRange(t *testing.T) {
+	e := noServer(t)
+	for _, cmd := range [][]string{{"results"}, {"deployment", "list"}, {"pipeline", "list"}} {
+		for _, limit := range []string{"0", "-1", "10001"} {
+			e.fails(2, "--limit "+limit+" is out of range: use 1 to 10000", append(cmd, "--limit", limit)...)
+		}
+	}
+	e.fails(5, "", "results", "--limit", "10000") // in range: it does ask the server
+}
