@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"path/filepath"
+	"testing"
+)
 
 // noServer is an env whose server address answers nothing: a command that
 // should fail before it asks the server fails with its own code, not 5.
@@ -19,4 +22,14 @@ func TestCLILimitRange(t *testing.T) {
 		}
 	}
 	e.fails(5, "", "results", "--limit", "10000") // in range: it does ask the server
+}
+
+// A metric that is not a finite number is invalid input (exit 2), found
+// before anything is uploaded.
+func TestCLIMetricMustBeFinite(t *testing.T) {
+	e := noServer(t)
+	model, _ := filepath.Abs("../../samples/models/sample-tiny.onnx")
+	for _, v := range []string{"NaN", "nan", "Inf", "+Inf", "-Inf", "infinity"} {
+		e.fails(2, "the value must be a finite number", "model", "register", "metal-tags", model, "--metric", "map50="+v)
+	}
 }
