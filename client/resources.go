@@ -148,10 +148,11 @@ type EnrollmentToken struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// CreateEnrollmentToken asks for a token valid for ttl (0: the server's default).
+// CreateEnrollmentToken asks for a token valid for ttl (0: the server's
+// default); the server refuses a negative one.
 func (c *Client) CreateEnrollmentToken(ctx context.Context, group string, ttl time.Duration) (*EnrollmentToken, error) {
 	req := map[string]any{"group": group}
-	if ttl > 0 {
+	if ttl != 0 {
 		req["ttl"] = vise.Duration(ttl)
 	}
 	var t EnrollmentToken

@@ -155,8 +155,8 @@ func (a *API) revokeDevice(w http.ResponseWriter, r *http.Request) error {
 
 // TokenRequest asks for an enrollment token.
 type TokenRequest struct {
-	Group string        `json:"group,omitempty"`
-	TTL   vise.Duration `json:"ttl,omitempty"` // default 1h
+	Group string         `json:"group,omitempty"`
+	TTL   *vise.Duration `json:"ttl,omitempty"` // absent: 1h; "0s" or less is refused
 }
 
 // TokenResponse carries the token once; only its hash is stored.
@@ -173,10 +173,11 @@ func (a *API) createEnrollmentToken(w http.ResponseWriter, r *http.Request) erro
 			return err
 		}
 	}
-	if req.TTL == 0 {
-		req.TTL = vise.Duration(time.Hour)
+	ttl := time.Hour
+	if req.TTL != nil {
+		ttl = time.Duration(*req.TTL)
 	}
-	tok, exp, err := a.fleet.CreateEnrollmentToken(r.Context(), req.Group, time.Duration(req.TTL), identity(r.Context()).Name)
+	tok, exp, err := a.fleet.CreateEnrollmentToken(r.Context(), req.Group, ttl, identity(r.Context()).Name)
 	if err != nil {
 		return err
 	}

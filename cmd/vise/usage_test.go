@@ -33,3 +33,11 @@ func TestCLIMetricMustBeFinite(t *testing.T) {
 		e.fails(2, "the value must be a finite number", "model", "register", "metal-tags", model, "--metric", "map50="+v)
 	}
 }
+
+// A token lifetime of zero or less is a usage error, not the default hour.
+func TestCLITokenTTLMustBePositive(t *testing.T) {
+	e := noServer(t)
+	for _, ttl := range []string{"0s", "0", "-1h"} {
+		e.fails(2, "--ttl", "device", "token", "create", "--ttl", ttl)
+	}
+}
