@@ -205,7 +205,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		u, err := h.users.Login(r.Context(), name, password, r.RemoteAddr)
 		if err != nil {
 			if c := vise.ErrorCode(err); c != vise.CodeUnauthorized {
-				h.log.Error("dashboard login", "user", name, "err", err)
+				h.log.Error("dashboard login", users.NameAttr(name), "err", err)
 			}
 			h.renderLogin(w, loginStatus(err), sentence(vise.ErrorMessage(err)), next, name)
 			return
