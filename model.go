@@ -2,6 +2,7 @@ package vise
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"time"
 )
@@ -116,11 +117,16 @@ func ValidateSHA256(s string) error {
 	return nil
 }
 
-// ValidateMetrics checks metric names (they become labels and gate keys).
+// ValidateMetrics checks metric names (they become labels and gate keys)
+// and values: NaN and ±Inf compare false with every gate rule and cannot be
+// sent as JSON, so they are refused as input, not failed on later.
 func ValidateMetrics(m map[string]float64) error {
-	for k := range m {
+	for k, v := range m {
 		if !metricRE.MatchString(k) {
 			return Errorf(CodeInvalid, "invalid metric name %q: use a letter then letters, digits, '_', '.', ':' or '-'", k)
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return Errorf(CodeInvalid, "metric %s=%v: the value must be a finite number", k, v)
 		}
 	}
 	return nil

@@ -133,7 +133,10 @@ func (c *Client) Deployment(ctx context.Context, id string) (*vise.Deployment, e
 }
 
 func (c *Client) Events(ctx context.Context, after string, limit int) ([]vise.Event, error) {
-	q := url.Values{"after": {after}, "limit": {strconv.Itoa(limit)}}
+	q := url.Values{"after": {after}}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit)) // 0: the server's default
+	}
 	var out []vise.Event
 	return out, c.getJSON(ctx, "/v1/events?"+q.Encode(), &out)
 }
@@ -145,10 +148,11 @@ type EnrollmentToken struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// CreateEnrollmentToken asks for a token valid for ttl (0: the server's default).
+// CreateEnrollmentToken asks for a token valid for ttl (0: the server's
+// default); the server refuses a negative one.
 func (c *Client) CreateEnrollmentToken(ctx context.Context, group string, ttl time.Duration) (*EnrollmentToken, error) {
 	req := map[string]any{"group": group}
-	if ttl > 0 {
+	if ttl != 0 {
 		req["ttl"] = vise.Duration(ttl)
 	}
 	var t EnrollmentToken

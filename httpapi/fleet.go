@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -114,7 +113,10 @@ func (a *API) listDeployments(w http.ResponseWriter, r *http.Request) error {
 		}
 		target = &vise.Target{Kind: kind, Name: name}
 	}
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	limit, err := queryLimit(r)
+	if err != nil {
+		return err
+	}
 	ds, err := a.fleet.Deployments(r.Context(), target, limit)
 	if err != nil {
 		return err
@@ -150,8 +152,8 @@ func (a *API) revokeDevice(w http.ResponseWriter, r *http.Request) error {
 
 // TokenRequest asks for an enrollment token.
 type TokenRequest struct {
-	Group string        `json:"group,omitempty"`
-	TTL   vise.Duration `json:"ttl,omitempty"` // default 1h
+	Group string         `json:"group,omitempty"`
+	TTL   *vise.Duration `json:"ttl,omitempty"` // absent: 1h; "0s" or less is refused
 }
 
 // TokenResponse carries the token once; only its hash is stored.
@@ -168,10 +170,11 @@ func (a *API) createEnrollmentToken(w http.ResponseWriter, r *http.Request) erro
 			return err
 		}
 	}
-	if req.TTL == 0 {
-		req.TTL = vise.Duration(time.Hour)
+	ttl := time.Hour
+	if req.TTL != nil {
+		ttl = time.Duration(*req.TTL)
 	}
-	tok, exp, err := a.fleet.CreateEnrollmentToken(r.Context(), req.Group, time.Duration(req.TTL), identity(r.Context()).Name)
+	tok, exp, err := a.fleet.CreateEnrollmentToken(r.Context(), req.Group, ttl, identity(r.Context()).Name)
 	if err != nil {
 		return err
 	}

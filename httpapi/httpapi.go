@@ -107,7 +107,10 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) events(w http.ResponseWriter, r *http.Request) error {
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	limit, err := queryLimit(r)
+	if err != nil {
+		return err
+	}
 	evs, err := a.store.Events(r.Context(), r.URL.Query().Get("after"), limit)
 	if err != nil {
 		return err
@@ -221,9 +224,12 @@ func (a *API) results(w http.ResponseWriter, r *http.Request) error {
 			*dst = t
 		}
 	}
-	limit, _ := strconv.Atoi(q.Get("limit"))
-	if limit <= 0 || limit > 1000 {
-		limit = 100
+	limit, err := queryLimit(r)
+	if err != nil {
+		return err
+	}
+	if limit == 0 {
+		limit = vise.DefaultListLimit // set here too, for X-Next-Before
 	}
 	rs, err := a.store.ListResultsBefore(r.Context(), q.Get("device"), since, before, limit)
 	if err == nil && len(rs) == limit {

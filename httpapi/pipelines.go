@@ -74,7 +74,10 @@ func (a *API) runPipeline(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) listExecutions(w http.ResponseWriter, r *http.Request) error {
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	limit, err := queryLimit(r)
+	if err != nil {
+		return err
+	}
 	xs, err := a.store.ListExecutions(r.Context(), r.URL.Query().Get("pipeline"), limit)
 	if err != nil {
 		return err

@@ -38,8 +38,8 @@ func (s *Store) CreateComponentVersion(ctx context.Context, r *vise.Recipe, by s
 			return err
 		}
 		for _, a := range r.Artifacts {
-			if err := t.requireArtifact(a.SHA256); err != nil {
-				return vise.Errorf(vise.CodeInvalid, "component %s@%s: artifact %s (%s) is not uploaded; upload it first", r.Name, r.Version, a.Name, a.SHA256)
+			if err := t.checkRecipeArtifact(r, a); err != nil {
+				return err
 			}
 		}
 		cv = &vise.ComponentVersion{Recipe: *r, Digest: digest, CreatedBy: by, CreatedAt: s.clock()}
@@ -60,6 +60,24 @@ func (s *Store) CreateComponentVersion(ctx context.Context, r *vise.Recipe, by s
 		return nil, false, err
 	}
 	return cv, created, nil
+}
+
+// checkRecipeArtifact refuses an artifact that is not uploaded, or whose
+// size is not the uploaded blob's: the device would only fail on it later.
+func (t *tx) checkRecipeArtifact(r *vise.Recipe, a vise.RecipeArtifact) error {
+	var size int64
+	err := t.queryRow(`SELECT size FROM artifacts WHERE sha256 = ?`, a.SHA256).Scan(&size)
+	if errors.Is(err, sql.ErrNoRows) {
+		return vise.Errorf(vise.CodeInvalid, "component %s@%s: artifact %s (sha256 %s) is not uploaded; upload it first", r.Name, r.Version, a.Name, a.SHA256)
+	}
+	if err != nil {
+		return err
+	}
+	if size != a.Size {
+		return vise.Errorf(vise.CodeInvalid, "component %s@%s: artifact %s (sha256 %s) has size %d in the recipe, but the uploaded blob is %d bytes; fix the recipe's size",
+			r.Name, r.Version, a.Name, a.SHA256, a.Size, size)
+	}
+	return nil
 }
 
 const componentCols = `recipe, digest, created_by, created_at`

@@ -95,9 +95,7 @@ func (s *Store) GetDeployment(ctx context.Context, id string) (*vise.Deployment,
 // ListDeployments returns deployments newest first, at most limit (default
 // 100), optionally only those for one target.
 func (s *Store) ListDeployments(ctx context.Context, target *vise.Target, limit int) ([]*vise.Deployment, error) {
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
+	limit = listLimit(limit, vise.DefaultListLimit)
 	kind, name := "", ""
 	if target != nil {
 		kind, name = target.Kind, target.Name

@@ -7,11 +7,9 @@ import (
 )
 
 // Events returns events after the given id (exclusive; "" for the start), in
-// order, at most limit.
+// order, at most limit (default 1000).
 func (s *Store) Events(ctx context.Context, after string, limit int) ([]vise.Event, error) {
-	if limit <= 0 || limit > 1000 {
-		limit = 1000
-	}
+	limit = listLimit(limit, 1000)
 	return list(ctx, s, "list events", func(row scanner) (ev vise.Event, err error) {
 		var data string
 		var at int64

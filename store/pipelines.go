@@ -287,9 +287,7 @@ func (s *Store) GetExecution(ctx context.Context, id string) (*vise.Execution, e
 // ListExecutions returns executions newest first, at most limit (default
 // 100), optionally of one pipeline only.
 func (s *Store) ListExecutions(ctx context.Context, pipeline string, limit int) ([]*vise.Execution, error) {
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
+	limit = listLimit(limit, vise.DefaultListLimit)
 	return list(ctx, s, "list pipeline executions", scanExecution, `SELECT `+executionCols+` FROM pipeline_executions
 		WHERE (? = '' OR pipeline = ?) ORDER BY id DESC LIMIT ?`, pipeline, pipeline, limit)
 }

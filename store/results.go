@@ -26,7 +26,8 @@ func (s *Store) InsertResult(ctx context.Context, r vise.Result) (inserted bool,
 }
 
 // ListResults returns results newest first, optionally for one device and
-// only after since, at most limit (default 100).
+// only after since, at most limit (default vise.DefaultListLimit, at most
+// vise.MaxListLimit).
 func (s *Store) ListResults(ctx context.Context, device string, since time.Time, limit int) ([]vise.Result, error) {
 	return s.ListResultsBefore(ctx, device, since, time.Time{}, limit)
 }
@@ -35,9 +36,7 @@ func (s *Store) ListResults(ctx context.Context, device string, since time.Time,
 // before `before` (zero: no bound). Pass the oldest ReceivedAt of one page
 // to get the next.
 func (s *Store) ListResultsBefore(ctx context.Context, device string, since, before time.Time, limit int) ([]vise.Result, error) {
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
+	limit = listLimit(limit, vise.DefaultListLimit)
 	return list(ctx, s, "list results", scanResult, `SELECT msg_id, device, component, defects, payload, received_at FROM results
 		WHERE (? = '' OR device = ?) AND received_at >= ? AND (CAST(? AS BIGINT) = 0 OR received_at < ?) ORDER BY received_at DESC, msg_id DESC LIMIT ?`,
 		device, device, micros(since), beforeMicros(before), beforeMicros(before), limit)
@@ -76,6 +75,15 @@ func (s *Store) PruneResults(ctx context.Context, cutoff time.Time) (int64, erro
 		return nil
 	})
 	return n, err
+}
+
+// listLimit is limit, or def if it is not positive, and never more than
+// vise.MaxListLimit. The API refuses out-of-range limits before they get here.
+func listLimit(limit, def int) int {
+	if limit <= 0 {
+		return def
+	}
+	return min(limit, vise.MaxListLimit)
 }
 
 func beforeMicros(t time.Time) int64 {

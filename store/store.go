@@ -136,6 +136,9 @@ func (s *Store) openSQLite(opts Options) error {
 			return vise.Errorf(vise.CodeUnavailable, "cannot create the database directory %s: %v", dir, err)
 		}
 	}
+	if err := ownerOnly(path, opts.Logger); err != nil {
+		return err
+	}
 	s.engine, s.where = SQLite, "SQLite database "+path
 	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=journal_mode(wal)&_pragma=foreign_keys(1)&_pragma=synchronous(normal)",
 		opts.BusyTimeout.Milliseconds())

@@ -217,7 +217,7 @@ func (s *Service) throttled(name, remote, userKey, addrKey string) error {
 		return nil
 	}
 	s.failures.WithLabelValues("throttled").Inc()
-	s.log.Warn("login refused: too many failed attempts", "user", name, "remote", remote, "retry_in", wait.Round(time.Second))
+	s.log.Warn("login refused: too many failed attempts", NameAttr(name), "remote", remote, "retry_in", wait.Round(time.Second))
 	secs := int(wait.Round(time.Second) / time.Second)
 	return &vise.Error{Code: vise.CodeUnauthorized, Err: ErrTooManyAttempts,
 		Message: "too many failed logins; wait " + strconv.Itoa(max(secs, 1)) + " s and try again"}
@@ -227,8 +227,18 @@ func (s *Service) fail(name, remote, reason, userKey, addrKey string) error {
 	s.byUser.fail(userKey)
 	s.byAddr.fail(addrKey)
 	s.failures.WithLabelValues("bad_credentials").Inc()
-	s.log.Warn("login failed", "user", name, "remote", remote, "reason", reason)
+	s.log.Warn("login failed", NameAttr(name), "remote", remote, "reason", reason)
 	return errBadLogin
+}
+
+// NameAttr is the "user" of a log line about a login attempt: the name as
+// typed if it could be a user name, else only that it was not one. People
+// type their password into the name field; it must not reach the log.
+func NameAttr(name string) slog.Attr {
+	if vise.ValidateName("user", name) != nil {
+		return slog.String("user", "(not a valid user name; not logged)")
+	}
+	return slog.String("user", name)
 }
 
 func (s *Service) dummyHash() string {

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/httpapi"
@@ -184,7 +185,7 @@ func (h *Handler) page(name string, fill func(ctx context.Context, v *view) erro
 }
 
 func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
-	h.renderLogin(w, http.StatusOK, "", r.URL.Query().Get("next"), "")
+	h.renderLogin(w, http.StatusOK, "", localPath(r.URL.Query().Get("next")), "")
 }
 
 func (h *Handler) renderLogin(w http.ResponseWriter, status int, msg, next, name string) {
@@ -196,10 +197,7 @@ func (h *Handler) renderLogin(w http.ResponseWriter, status int, msg, next, name
 // login exchanges a user name and password, or an API token, for a session
 // cookie.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	next := r.PostFormValue("next")
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
-		next = "/fleet" // only local paths: no open redirect
-	}
+	next := localPath(r.PostFormValue("next"))
 	name, password, token := strings.TrimSpace(r.PostFormValue("user")), r.PostFormValue("password"), strings.TrimSpace(r.PostFormValue("token"))
 	var s session
 	switch {
@@ -207,7 +205,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		u, err := h.users.Login(r.Context(), name, password, r.RemoteAddr)
 		if err != nil {
 			if c := vise.ErrorCode(err); c != vise.CodeUnauthorized {
-				h.log.Error("dashboard login", "user", name, "err", err)
+				h.log.Error("dashboard login", users.NameAttr(name), "err", err)
 			}
 			h.renderLogin(w, loginStatus(err), sentence(vise.ErrorMessage(err)), next, name)
 			return
@@ -231,6 +229,26 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		Secure: r.TLS != nil, MaxAge: int(sessionTTL.Seconds())})
 	h.log.Info("dashboard login", "user", s.Name, "role", s.Role, "with", s.Kind)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// localPath returns next if it is a path on this site, else "/": no open
+// redirect. Browsers read "/\host" as "//host" and drop tabs and newlines,
+// and http.Redirect cleans "/../\host" to "/\host", so backslashes and
+// control characters are refused anywhere, not only at the start.
+func localPath(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsRune(next, '\\') {
+		return "/"
+	}
+	for _, c := range next {
+		if unicode.IsControl(c) {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
+		return "/"
+	}
+	return next
 }
 
 func loginStatus(err error) int {

@@ -135,7 +135,7 @@ func badBox(fields []string, classes int) string {
 	}
 	for i, s := range fields[1:] {
 		v, err := strconv.ParseFloat(s, 64)
-		if err != nil || v < 0 || v > 1 || (i >= 2 && v == 0) {
+		if err != nil || !(v >= 0 && v <= 1) || (i >= 2 && v == 0) { // !(…) refuses NaN too
 			return fmt.Sprintf("%s %q is not a normalised coordinate (0..1)", []string{"cx", "cy", "w", "h"}[i], s)
 		}
 	}

@@ -54,6 +54,7 @@ func TestCheckDataset(t *testing.T) {
 		{"pixels not normalised", map[string]string{"a": "0 120 80 10 10\n"}, "", `cx "120" is not a normalised coordinate`},
 		{"zero width", map[string]string{"a": "0 0.5 0.5 0 0.1\n"}, "", `w "0" is not a normalised`},
 		{"not a number", map[string]string{"a": "0 0.5 x 0.1 0.1\n"}, "", `cy "x"`},
+		{"NaN", map[string]string{"a": "0 0.5 0.5 NaN 0.1\n"}, "", `w "NaN" is not a normalised`},
 		{"bad yaml", map[string]string{"a": good}, "names: [", "data.yaml needs names"},
 		{"gap in names", map[string]string{"a": good}, "names:\n  0: a\n  2: b\n", "numbered 0 to 1"},
 	} {

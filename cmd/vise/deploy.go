@@ -107,6 +107,9 @@ func (a *app) deploymentCmd() *cobra.Command {
 		Short: "List deployments, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if err := checkLimit(limit); err != nil {
+				return err
+			}
 			ds, err := a.client().Deployments(c.Context(), target, limit)
 			if err != nil {
 				return err
@@ -120,7 +123,7 @@ func (a *app) deploymentCmd() *cobra.Command {
 		},
 	}
 	list.Flags().StringVar(&target, "target", "", "only deployments for device/NAME or group/NAME")
-	list.Flags().IntVar(&limit, "limit", 100, "at most this many")
+	limitFlag(list, &limit)
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show a deployment and its progress on each device",

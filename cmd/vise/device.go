@@ -29,6 +29,9 @@ func (a *app) deviceTokenCreateCmd() *cobra.Command {
 		Short: "Make a one-time token that enrolls one device",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if ttl <= 0 {
+				return fmt.Errorf("%w: --ttl %s: give a positive duration such as 30m or 24h", errUsage, ttl)
+			}
 			t, err := a.client().CreateEnrollmentToken(c.Context(), group, ttl)
 			if err != nil {
 				return err

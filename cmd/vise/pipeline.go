@@ -115,6 +115,9 @@ func (a *app) pipelineListCmd() *cobra.Command {
 		Short: "List executions, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if err := checkLimit(limit); err != nil {
+				return err
+			}
 			xs, err := a.client().Executions(c.Context(), pipeline, limit)
 			if err != nil {
 				return err
@@ -128,7 +131,7 @@ func (a *app) pipelineListCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&pipeline, "pipeline", "", "only executions of this pipeline")
-	c.Flags().IntVar(&limit, "limit", 100, "at most this many")
+	limitFlag(c, &limit)
 	return a.addOutput(c)
 }
 

@@ -23,6 +23,9 @@ func (a *app) resultsCmd() *cobra.Command {
 		Short: "List inference results devices sent back, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if err := checkLimit(limit); err != nil {
+				return err
+			}
 			var from time.Time
 			if since > 0 {
 				from = time.Now().Add(-since)
@@ -41,8 +44,21 @@ func (a *app) resultsCmd() *cobra.Command {
 	}
 	c.Flags().StringVar(&device, "device", "", "only this device")
 	c.Flags().DurationVar(&since, "since", 0, "only results from this far back, e.g. 1h")
-	c.Flags().IntVar(&limit, "limit", 100, "at most this many")
+	limitFlag(c, &limit)
 	return a.addOutput(c)
+}
+
+// limitFlag adds --limit with the rule every list command shares.
+func limitFlag(c *cobra.Command, limit *int) {
+	c.Flags().IntVar(limit, "limit", vise.DefaultListLimit, fmt.Sprintf("at most this many (1 to %d)", vise.MaxListLimit))
+}
+
+// checkLimit refuses a --limit the server would refuse, before asking it.
+func checkLimit(limit int) error {
+	if vise.CheckLimit(limit) != nil {
+		return fmt.Errorf("%w: --limit %d is out of range: use 1 to %d", errUsage, limit, vise.MaxListLimit)
+	}
+	return nil
 }
 
 // ipcCmd lets a component written in any language (a shell script, say)
