@@ -35,6 +35,11 @@ func deviceClient(t *testing.T, agentDir, addr, clientID string) *paho.Client {
 // enrolled agent's certificate, as that agent would (maxTLS 0: any
 // version).
 func dialDevice(agentDir, addr, clientID string, maxTLS uint16) (*paho.Client, error) {
+	return dialDeviceWith(agentDir, addr, &paho.Connect{ClientID: clientID, CleanStart: true, KeepAlive: 30}, maxTLS)
+}
+
+// deviceTLS is an enrolled agent's TLS client configuration.
+func deviceTLS(agentDir string, maxTLS uint16) (*tls.Config, error) {
 	id := filepath.Join(agentDir, "identity")
 	cert, err := tls.LoadX509KeyPair(filepath.Join(id, "cert.pem"), filepath.Join(id, "key.pem"))
 	if err != nil {
@@ -43,7 +48,16 @@ func dialDevice(agentDir, addr, clientID string, maxTLS uint16) (*paho.Client, e
 	caPEM, _ := os.ReadFile(filepath.Join(id, "ca.pem"))
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(caPEM)
-	dialer := &tls.Dialer{Config: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: roots, MaxVersion: maxTLS}}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: roots, MaxVersion: maxTLS}, nil
+}
+
+// dialDeviceWith is dialDevice with a CONNECT of the caller's (a will, say).
+func dialDeviceWith(agentDir, addr string, cp *paho.Connect, maxTLS uint16) (*paho.Client, error) {
+	cfg, err := deviceTLS(agentDir, maxTLS)
+	if err != nil {
+		return nil, err
+	}
+	dialer := &tls.Dialer{Config: cfg}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	conn, err := dialer.DialContext(cctx, "tcp", addr)
@@ -51,7 +65,7 @@ func dialDevice(agentDir, addr, clientID string, maxTLS uint16) (*paho.Client, e
 		return nil, fmt.Errorf("TLS: %w", err)
 	}
 	pc := paho.NewClient(paho.ClientConfig{Conn: conn})
-	ack, err := pc.Connect(cctx, &paho.Connect{ClientID: clientID, CleanStart: true, KeepAlive: 30})
+	ack, err := pc.Connect(cctx, cp)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("MQTT connect: %w", err)

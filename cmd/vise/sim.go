@@ -38,7 +38,7 @@ type simOpts struct {
 	deviceServer, group, data string
 	deploy                    string
 	resultsPerSec             float64
-	duration                  time.Duration
+	duration, drain           time.Duration
 }
 
 // simCmd runs many lightweight agents in one process: real enrollment,
@@ -76,6 +76,7 @@ func (a *app) simCmd() *cobra.Command {
 	f.StringVar(&o.deploy, "deploy", "", "after all devices are up, deploy NAME[@VERSION] to the group and measure the time to RUNNING")
 	f.Float64Var(&o.resultsPerSec, "results-per-sec", 0, "synthetic results each device publishes per second")
 	f.DurationVar(&o.duration, "duration", 0, "how long to keep running after the measurement (0: stop)")
+	f.DurationVar(&o.drain, "drain", time.Minute, "at the end, how long to wait for the devices' queues to empty")
 	return a.addOutput(c)
 }
 
@@ -141,7 +142,7 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 	rep.SimRSSBytes = selfRSS()
 	stopGen()
 	gen.Wait()
-	drain(ctx, agents, time.Minute) // what is queued is delivered before the agents stop
+	drain(ctx, agents, o.drain) // what is queued is delivered before the agents stop
 	stop()
 	wg.Wait()
 	return rep, nil
@@ -236,6 +237,8 @@ func drain(ctx context.Context, agents []*agent.Agent, within time.Duration) {
 }
 
 // syntheticResults makes every agent publish results at the given rate.
+// Message ids are sim-0, sim-1, … across the fleet, so what arrived can be
+// checked against what was published, id by id.
 func syntheticResults(ctx context.Context, agents []*agent.Agent, perSec float64) int {
 	t := time.NewTicker(time.Duration(float64(time.Second) / perSec))
 	defer t.Stop()
@@ -246,7 +249,7 @@ func syntheticResults(ctx context.Context, agents []*agent.Agent, perSec float64
 			return n
 		case <-t.C:
 			for _, ag := range agents {
-				ag.PublishResult("vise.sim", []byte(fmt.Sprintf(`{"schema":1,"detections":[],"image":{"name":"sim-%d.jpg"}}`, n)))
+				ag.PublishResult("vise.sim", []byte(fmt.Sprintf(`{"schema":1,"msg_id":"sim-%d","detections":[],"image":{"name":"sim-%d.jpg"}}`, n, n)))
 				n++
 			}
 		}

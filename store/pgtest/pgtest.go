@@ -32,6 +32,7 @@ var (
 	startErr error
 	server   *exec.Cmd
 	dataDir  string
+	relaunch func() error // starts the server again after Down
 	dbCount  atomic.Int64
 )
 
@@ -42,7 +43,7 @@ func Main(m *testing.M) { os.Exit(Run(m)) }
 // Run is Main for a TestMain with more to clean up: it returns the code.
 func Run(m *testing.M) int {
 	code := m.Run()
-	stop()
+	cleanup()
 	return code
 }
 
@@ -100,18 +101,24 @@ func start() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	server = exec.Command(filepath.Join(bin, "postgres"), "-D", filepath.Join(dataDir, "data"), "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+dataDir,
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
-	// Pdeathsig: if the test binary dies, the server goes with it.
-	server.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	logf, err := os.Create(filepath.Join(dataDir, "postgres.log"))
 	if err != nil {
 		return "", err
 	}
-	server.Stdout, server.Stderr = logf, logf
-	if err := server.Start(); err != nil {
-		return "", fmt.Errorf("start postgres: %w", err)
+	relaunch = func() error {
+		server = exec.Command(filepath.Join(bin, "postgres"), "-D", filepath.Join(dataDir, "data"), "-p", strconv.Itoa(port),
+			"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+dataDir,
+			"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
+		// Pdeathsig: if the test binary dies, the server goes with it.
+		server.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL, Setpgid: true}
+		server.Stdout, server.Stderr = logf, logf
+		if err := server.Start(); err != nil {
+			return fmt.Errorf("start postgres: %w", err)
+		}
+		return nil
+	}
+	if err := relaunch(); err != nil {
+		return "", err
 	}
 	u := fmt.Sprintf("postgres://vise@127.0.0.1:%d/postgres?sslmode=disable", port)
 	if err := waitReady(u, 30*time.Second); err != nil {
@@ -180,6 +187,28 @@ func waitReady(u string, within time.Duration) error {
 	}
 }
 
+// Down stops the server as an outage would (a fast shutdown: connections
+// are cut); Up starts it again on the same port and data. Only for a
+// server this package started: with VISE_TEST_POSTGRES the test skips.
+func Down(t testing.TB) {
+	t.Helper()
+	if relaunch == nil {
+		t.Skip("PostgreSQL is an existing server (VISE_TEST_POSTGRES); this test stops and starts it")
+	}
+	stop()
+}
+
+// Up starts the server again after Down and waits until it takes queries.
+func Up(t testing.TB) {
+	t.Helper()
+	if err := relaunch(); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitReady(baseURL, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func stop() {
 	if server != nil && server.Process != nil {
 		server.Process.Signal(syscall.SIGINT) // fast shutdown
@@ -192,6 +221,10 @@ func stop() {
 			<-done
 		}
 	}
+}
+
+func cleanup() {
+	stop()
 	if dataDir != "" {
 		os.RemoveAll(dataDir)
 	}
