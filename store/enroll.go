@@ -83,8 +83,22 @@ func (s *Store) Enroll(ctx context.Context, hash, device, serial string) (*vise.
 				return err
 			}
 		}
-		_, err = t.exec(`UPDATE enrollment_tokens SET used_at = ?, used_by = ? WHERE hash = ?`, now, device, hash)
-		return err
+		// Conditional, so that of two enrollments racing on one token only
+		// one uses it: on PostgreSQL (read committed) both read it unused
+		// above, and the second update, waiting on the first's row lock,
+		// then finds it used.
+		res, err := t.exec(`UPDATE enrollment_tokens SET used_at = ?, used_by = ? WHERE hash = ? AND used_at IS NULL`, now, device, hash)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return s.tokenState(nil, expires, sql.NullInt64{Int64: now, Valid: true}) // "already used"
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
