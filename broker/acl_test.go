@@ -68,11 +68,12 @@ func TestACLPublishOutsideOwnSubtree(t *testing.T) {
 	}
 	waitFor(t, "the server's marker at cam-10", 5*time.Second, func() bool { return cam10.Received.has("vise/devices/cam-10/deployments", "marker") })
 
-	want := []message{{"vise/devices/cam-1/status", "own"}, {"vise/devices/cam-10/deployments", "marker"}}
+	// The server's handlers see devices' messages only, not its own.
+	want := []message{{"vise/devices/cam-1/status", "own"}}
 	if diff := cmp.Diff(want, server.messages()); diff != "" {
 		t.Errorf("the server received (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(want[1:], cam10.Received.messages()); diff != "" {
+	if diff := cmp.Diff([]message{{"vise/devices/cam-10/deployments", "marker"}}, cam10.Received.messages()); diff != "" {
 		t.Errorf("cam-10 received (-want +got):\n%s", diff)
 	}
 }

@@ -176,10 +176,11 @@ type recorder struct {
 	got []message
 }
 
-func (r *recorder) add(topic string, payload []byte) {
+func (r *recorder) add(topic string, payload []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.got = append(r.got, message{topic, string(payload)})
+	return nil
 }
 
 func (r *recorder) messages() []message {
