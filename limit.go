@@ -5,6 +5,13 @@ package vise
 const (
 	DefaultListLimit = 100
 	MaxListLimit     = 10000
+
+	// MaxResultsPageBytes bounds the stored payload one page of results
+	// holds: a page ends after the result that reaches it, however many
+	// were asked for, so devices sending the largest results they may
+	// cannot make one listing load gigabytes. A page always holds at
+	// least one result.
+	MaxResultsPageBytes = 16 << 20
 )
 
 // CheckLimit refuses a list limit outside 1..MaxListLimit, rather than

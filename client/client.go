@@ -43,7 +43,8 @@ type request struct {
 	body   io.Reader
 	size   int64 // -1 unknown
 	ctype  string
-	status *int // if set, receives the response status
+	status *int         // if set, receives the response status
+	header *http.Header // if set, receives the response headers
 }
 
 func (c *Client) do(ctx context.Context, req request, out any) error {
@@ -73,6 +74,9 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 	defer resp.Body.Close()
 	if req.status != nil {
 		*req.status = resp.StatusCode
+	}
+	if req.header != nil {
+		*req.header = resp.Header
 	}
 	if resp.StatusCode >= 300 {
 		return decodeError(resp)

@@ -175,9 +175,25 @@ func (c *Client) Results(ctx context.Context, device string, since time.Time, li
 	if !since.IsZero() {
 		q.Set("since", since.UTC().Format(time.RFC3339))
 	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
+	if limit <= 0 {
+		limit = vise.DefaultListLimit
 	}
+	// The server ends a page early at its byte budget; the next pages make
+	// up the rest, so limit results come back when there are that many.
 	var out []vise.Result
-	return out, c.getJSON(ctx, "/v1/results?"+q.Encode(), &out)
+	for len(out) < limit {
+		q.Set("limit", strconv.Itoa(limit-len(out)))
+		var page []vise.Result
+		var h http.Header
+		if err := c.do(ctx, request{method: http.MethodGet, path: "/v1/results?" + q.Encode(), header: &h}, &page); err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		next := h.Get("X-Next-Before")
+		if next == "" || len(page) == 0 {
+			break
+		}
+		q.Set("before", next)
+	}
+	return out, nil
 }

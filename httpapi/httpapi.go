@@ -70,7 +70,14 @@ func New(opts Options) *API {
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	a.mux.Handle("GET /readyz", a.handle(roleNone, a.ready))
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{}))
-	a.mux.Handle("GET /v1/release/", http.StripPrefix("/v1/release", opts.Release))
+	// The whole repository's metadata names every deployment, component
+	// and artifact: for people with access, not for devices, which get
+	// their own view on the device listener.
+	release := http.StripPrefix("/v1/release", opts.Release)
+	a.mux.Handle("GET /v1/release/", a.handle(roleViewer, func(w http.ResponseWriter, r *http.Request) error {
+		release.ServeHTTP(w, r)
+		return nil
+	}))
 	a.routeArtifacts()
 	a.routeModels()
 	a.routeComponents()
@@ -170,10 +177,16 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // writeJSON answers compact JSON: never indented, so a response built from
 // stored device messages is no bigger than what was stored (indenting a
 // deeply nested message would multiply it).
+// writeJSON writes v without HTML escaping, which would turn each <, > and
+// & of a stored device message into six bytes; nosniff keeps a browser
+// from reading the JSON as anything else.
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	return json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
 
 const maxJSONBody = 1 << 20
@@ -231,8 +244,8 @@ func (a *API) results(w http.ResponseWriter, r *http.Request) error {
 	if limit == 0 {
 		limit = vise.DefaultListLimit // set here too, for X-Next-Before
 	}
-	rs, err := a.store.ListResultsBefore(r.Context(), q.Get("device"), since, before, limit)
-	if err == nil && len(rs) == limit {
+	rs, more, err := a.store.ListResultsBefore(r.Context(), q.Get("device"), since, before, limit)
+	if err == nil && more && len(rs) > 0 {
 		w.Header().Set("X-Next-Before", rs[len(rs)-1].ReceivedAt.Format(time.RFC3339Nano))
 	}
 	if err != nil {

@@ -62,7 +62,7 @@ func TestComponents(t *testing.T) {
 			t.Errorf("stored version changed: %v %v", got, err)
 		}
 		// The recipe and its artifact are signed targets.
-		targets := releaseTargets(t, s)
+		targets := releaseTargets(t, s, c.Token)
 		for _, path := range []string{"components/vise.inspect/1.0.0/recipe.json", "artifacts/" + a.SHA256} {
 			if _, ok := targets[path]; !ok {
 				t.Errorf("release metadata lacks target %s", path)
@@ -131,7 +131,7 @@ func TestDevicesAndDeployments(t *testing.T) {
 		if len(d.Devices) != 2 || d.Devices[0].State != vise.DevicePending {
 			t.Errorf("devices = %+v", d.Devices)
 		}
-		if _, ok := releaseTargets(t, s)["deployments/"+d.ID+".json"]; !ok {
+		if _, ok := releaseTargets(t, s, c.Token)["deployments/"+d.ID+".json"]; !ok {
 			t.Error("deployment document is not a signed target")
 		}
 		_, err = c.CreateDeployment(ctx, vise.CreateDeploymentRequest{Target: vise.Target{Kind: "device", Name: "cam-1"},
@@ -204,10 +204,21 @@ func refs(cs []vise.ComponentRef) string {
 	return strings.Join(parts, " ")
 }
 
-// releaseTargets reads targets.json as a device would, over HTTP.
-func releaseTargets(t *testing.T, s *server.Server) map[string]json.RawMessage {
+// releaseTargets reads the whole repository's targets.json from the API,
+// with token; without one it is refused, since it names every deployment.
+func releaseTargets(t *testing.T, s *server.Server, token string) map[string]json.RawMessage {
 	t.Helper()
 	resp, err := http.Get(s.URL() + "/v1/release/targets.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("targets.json without a token: %d, want 401", resp.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodGet, s.URL()+"/v1/release/targets.json", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

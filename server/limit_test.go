@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -36,6 +37,38 @@ func TestListLimits(t *testing.T) {
 					t.Errorf("GET %s?limit=%s: %+v, want invalid naming the range", path, limit, resp.Error)
 				}
 			}
+		}
+	})
+}
+
+// A page of results ends at the server's byte budget (X-Next-Before tells
+// where to go on); the client follows the pages, so `vise results --limit`
+// still gets every result asked for: three of 9 MB come as pages of two and
+// one.
+func TestResultPagesByBytes(t *testing.T) {
+	engines(t, func(t *testing.T, s *server.Server, c *client.Client) {
+		big := []byte(`{"note":"` + strings.Repeat("x", 9<<20) + `"}`)
+		for i := range 3 {
+			r := vise.Result{MsgID: fmt.Sprintf("big-%d", i), Device: "cam-1", Component: "vise.inspect", Payload: big}
+			if _, err := s.Store.InsertResult(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		req, _ := http.NewRequest(http.MethodGet, s.URL()+"/v1/results?limit=10", nil)
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page []vise.Result
+		json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if len(page) != 2 || resp.Header.Get("X-Next-Before") == "" {
+			t.Errorf("first page: %d results, X-Next-Before %q; want 2 and where the next page starts", len(page), resp.Header.Get("X-Next-Before"))
+		}
+		rs, err := c.Results(ctx, "", time.Time{}, 10)
+		if err != nil || len(rs) != 3 {
+			t.Errorf("client results: %d, %v; want all 3", len(rs), err)
 		}
 	})
 }

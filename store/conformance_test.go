@@ -325,14 +325,14 @@ func TestResultPages(t *testing.T) {
 			var got []string
 			var before time.Time
 			for page := 0; page < 5; page++ {
-				rs, err := s.ListResultsBefore(ctx, "", time.Time{}, before, 2)
+				rs, more, err := s.ListResultsBefore(ctx, "", time.Time{}, before, 2)
 				if err != nil {
 					t.Fatal(err)
 				}
 				for _, r := range rs {
 					got = append(got, r.MsgID)
 				}
-				if len(rs) < 2 {
+				if !more {
 					break
 				}
 				before = rs[len(rs)-1].ReceivedAt
@@ -402,4 +402,38 @@ func TestUsers(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A page of results holds at most vise.MaxResultsPageBytes of payload
+// (plus the one result that reaches it), however large the limit: three
+// results of 9 MB come as pages of two and one.
+func TestResultPagesBoundedByBytes(t *testing.T) {
+	for _, engine := range []string{store.SQLite, store.Postgres} {
+		t.Run(engine, func(t *testing.T) {
+			clock := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+			s := openStore(t, engine, store.Options{Now: func() time.Time { clock = clock.Add(time.Millisecond); return clock }})
+			big := []byte(`{"note":"` + strings.Repeat("x", 9<<20) + `"}`)
+			for i := range 3 {
+				if _, err := s.InsertResult(ctx, vise.Result{MsgID: fmt.Sprintf("m-%d", i), Device: "cam-1", Component: "c", Payload: big}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var pages []int
+			var before time.Time
+			for range 3 {
+				rs, more, err := s.ListResultsBefore(ctx, "", time.Time{}, before, vise.MaxListLimit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pages = append(pages, len(rs))
+				if !more {
+					break
+				}
+				before = rs[len(rs)-1].ReceivedAt
+			}
+			if diff := cmp.Diff([]int{2, 1}, pages); diff != "" {
+				t.Errorf("results per page of 9 MB results (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

@@ -27,19 +27,35 @@ func (s *Store) InsertResult(ctx context.Context, r vise.Result) (inserted bool,
 
 // ListResults returns results newest first, optionally for one device and
 // only after since, at most limit (default vise.DefaultListLimit, at most
-// vise.MaxListLimit).
+// vise.MaxListLimit) and at most vise.MaxResultsPageBytes of payload.
 func (s *Store) ListResults(ctx context.Context, device string, since time.Time, limit int) ([]vise.Result, error) {
-	return s.ListResultsBefore(ctx, device, since, time.Time{}, limit)
+	rs, _, err := s.ListResultsBefore(ctx, device, since, time.Time{}, limit)
+	return rs, err
 }
 
 // ListResultsBefore is ListResults for a page: only results received
-// before `before` (zero: no bound). Pass the oldest ReceivedAt of one page
-// to get the next.
-func (s *Store) ListResultsBefore(ctx context.Context, device string, since, before time.Time, limit int) ([]vise.Result, error) {
+// before `before` (zero: no bound). more tells that the page ended at its
+// limit or its byte budget; pass its oldest ReceivedAt as before to get the
+// next.
+func (s *Store) ListResultsBefore(ctx context.Context, device string, since, before time.Time, limit int) (rs []vise.Result, more bool, err error) {
 	limit = listLimit(limit, vise.DefaultListLimit)
-	return list(ctx, s, "list results", scanResult, `SELECT msg_id, device, component, defects, payload, received_at FROM results
+	rows, err := s.query(ctx, `SELECT msg_id, device, component, defects, payload, received_at FROM results
 		WHERE (? = '' OR device = ?) AND received_at >= ? AND (CAST(? AS BIGINT) = 0 OR received_at < ?) ORDER BY received_at DESC, msg_id DESC LIMIT ?`,
 		device, device, micros(since), beforeMicros(before), beforeMicros(before), limit)
+	if err != nil {
+		return nil, false, s.classify("list results", err)
+	}
+	defer rows.Close()
+	rs, size := []vise.Result{}, 0
+	for size < vise.MaxResultsPageBytes && rows.Next() {
+		r, err := scanResult(rows)
+		if err != nil {
+			return nil, false, s.classify("list results", err)
+		}
+		rs, size = append(rs, r), size+len(r.Payload)
+	}
+	more = len(rs) == limit || size >= vise.MaxResultsPageBytes
+	return rs, more, s.classifyRows("list results", rows.Err())
 }
 
 // GetResult returns one result by its device and message id.

@@ -106,7 +106,7 @@ func TestAgentSupersedesInProgress(t *testing.T) {
 	}
 }
 
-func jsonUnmarshal(t *testing.T, s string, v any) {
+func jsonUnmarshal(t testing.TB, s string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), v); err != nil {
 		t.Fatalf("%v in %s", err, s)

@@ -20,7 +20,7 @@ import (
 )
 
 // deviceTLS is the TLS identity an agent enrolled with.
-func deviceTLS(t *testing.T, a *agentProc) *tls.Config {
+func deviceTLS(t testing.TB, a *agentProc) *tls.Config {
 	t.Helper()
 	dir := filepath.Join(a.data, "identity")
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
@@ -33,7 +33,7 @@ func deviceTLS(t *testing.T, a *agentProc) *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool}
 }
 
-func mqttAddr(t *testing.T, a *agentProc) string {
+func mqttAddr(t testing.TB, a *agentProc) string {
 	b, err := os.ReadFile(filepath.Join(a.data, "identity", "identity.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +44,7 @@ func mqttAddr(t *testing.T, a *agentProc) string {
 }
 
 // mqttAs connects to the broker with a device's certificate under clientID.
-func mqttAs(t *testing.T, addr string, cfg *tls.Config, clientID string) (*paho.Client, error) {
+func mqttAs(t testing.TB, addr string, cfg *tls.Config, clientID string) (*paho.Client, error) {
 	conn, err := tls.Dial("tcp", addr, cfg)
 	if err != nil {
 		return nil, err

@@ -64,10 +64,15 @@ func BenchmarkDeployToRunning(b *testing.B) {
 	b.ReportMetric(float64(n), "agents")
 }
 
-func procRSS(pid int) int64 {
+func procRSS(pid int) int64 { return procMem(pid, "VmRSS:") }
+
+// procPeakRSS is a process's high-water resident memory.
+func procPeakRSS(pid int) int64 { return procMem(pid, "VmHWM:") }
+
+func procMem(pid int, field string) int64 {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kb << 10
 		}

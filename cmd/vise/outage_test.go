@@ -54,7 +54,7 @@ func TestResultsSurviveDatabaseOutage(t *testing.T) {
 	})
 }
 
-func openDB(t *testing.T, driver, dsn string) *sql.DB {
+func openDB(t testing.TB, driver, dsn string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
@@ -123,8 +123,12 @@ func rehearse(t *testing.T, e *env, db *sql.DB, outage time.Duration, takeAway f
 		}
 	}
 	t.Logf("outage %s: published %d, stored %d distinct (missing %d, stored twice %d)", outage, rep.ResultsQueued, len(got), missing, twice)
-	if rep.ResultsQueued < 20*50*int(outage/time.Second)/2 {
-		t.Errorf("only %d results published in an outage of %s: the rehearsal did not load the server", rep.ResultsQueued, outage)
+	// At least one result per device per second of the outage, beyond
+	// those stored before it: the server was offered results while its
+	// database was away. (Not the nominal 50/s: a loaded machine slows the
+	// simulator, and the rule here is about loss, not speed.)
+	if min := before + 20*int(outage/time.Second); rep.ResultsQueued < min {
+		t.Errorf("only %d results published (%d before the outage of %s, want at least %d): the rehearsal did not load the server", rep.ResultsQueued, before, outage, min)
 	}
 	if missing > 0 || twice > 0 || len(got) != rep.ResultsQueued {
 		t.Errorf("published %d, stored %d: %d missing, %d stored twice", rep.ResultsQueued, len(got), missing, twice)
