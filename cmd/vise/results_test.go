@@ -84,7 +84,9 @@ done
 		if r.MsgID == "bad-image" {
 			badImage = true
 			var p struct {
-				Image     struct{ NotStored string `json:"not_stored"` } `json:"image"`
+				Image struct {
+					NotStored string `json:"not_stored"`
+				} `json:"image"`
 				ImageData *string `json:"image_data"`
 			}
 			json.Unmarshal(r.Payload, &p)
