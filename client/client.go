@@ -28,6 +28,9 @@ type Client struct {
 	BaseURL string
 	Token   string
 	HTTP    *http.Client
+	// Warnings, if set, is told the text of each Warning header the server
+	// answers with (a deprecated spelling, say).
+	Warnings func(msg string)
 }
 
 // New makes a client for baseURL ("http://127.0.0.1:8420").
@@ -77,6 +80,11 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 	}
 	if req.header != nil {
 		*req.header = resp.Header
+	}
+	if c.Warnings != nil {
+		for _, w := range resp.Header.Values("Warning") {
+			c.Warnings(warningText(w))
+		}
 	}
 	if resp.StatusCode >= 300 {
 		return decodeError(resp)
@@ -176,4 +184,13 @@ func (c *Client) HasArtifact(ctx context.Context, sha string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// warningText is the quoted text of a Warning header (`299 agent "text"`),
+// or the whole value when it is not in that form.
+func warningText(v string) string {
+	if i := strings.IndexByte(v, '"'); i >= 0 && strings.HasSuffix(v, `"`) && len(v) > i+1 {
+		return v[i+1 : len(v)-1]
+	}
+	return v
 }

@@ -114,7 +114,7 @@ func (c *Client) CreateDeployment(ctx context.Context, req vise.CreateDeployment
 	return &d, c.sendJSON(ctx, http.MethodPost, "/v1/deployments", req, &d)
 }
 
-// Deployments lists deployments; target is "" or "device/NAME" or "group/NAME".
+// Deployments lists deployments; target is "" or "device:NAME" or "group:NAME".
 func (c *Client) Deployments(ctx context.Context, target string, limit int) ([]vise.Deployment, error) {
 	q := url.Values{}
 	if target != "" {

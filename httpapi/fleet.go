@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/vise-edge/vise"
@@ -103,15 +102,18 @@ func (a *API) createDeployment(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, d)
 }
 
-// listDeployments takes ?target=device/NAME or group/NAME and ?limit=N.
+// listDeployments takes ?target=device:NAME or group:NAME and ?limit=N.
 func (a *API) listDeployments(w http.ResponseWriter, r *http.Request) error {
 	var target *vise.Target
-	if t := r.URL.Query().Get("target"); t != "" {
-		kind, name, ok := strings.Cut(t, "/")
-		if !ok || (kind != vise.TargetDevice && kind != vise.TargetGroup) {
-			return vise.Errorf(vise.CodeInvalid, "target %q: use device/NAME or group/NAME", t)
+	if s := r.URL.Query().Get("target"); s != "" {
+		t, old, err := vise.ParseTarget(s)
+		if err != nil {
+			return err
 		}
-		target = &vise.Target{Kind: kind, Name: name}
+		if old {
+			deprecated(w, vise.TargetDeprecation(s, t))
+		}
+		target = &t
 	}
 	limit, err := queryLimit(r)
 	if err != nil {

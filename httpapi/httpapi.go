@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -177,6 +178,12 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // writeJSON answers compact JSON: never indented, so a response built from
 // stored device messages is no bigger than what was stored (indenting a
 // deeply nested message would multiply it).
+// deprecated tells the caller, in a Warning header (RFC 9111 5.5, code
+// 299), that its request uses something that will go away.
+func deprecated(w http.ResponseWriter, msg string) {
+	w.Header().Add("Warning", `299 vise "`+strings.ReplaceAll(msg, `"`, `'`)+`"`)
+}
+
 // writeJSON writes v without HTML escaping, which would turn each <, > and
 // & of a stored device message into six bytes; nosniff keeps a browser
 // from reading the JSON as anything else.

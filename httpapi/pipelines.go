@@ -123,8 +123,13 @@ func (a *API) setModelTargets(w http.ResponseWriter, r *http.Request) error {
 		if _, err := a.store.GetDefinition(r.Context(), ts[i].Pipeline, 0); err != nil {
 			return err
 		}
-		if err := a.pipe.CheckTarget(r.Context(), ts[i].Target); err != nil {
+		t, err := a.pipe.CheckTarget(r.Context(), ts[i].Target)
+		if err != nil {
 			return err
+		}
+		if ts[i].Target != t.String() {
+			deprecated(w, vise.TargetDeprecation(ts[i].Target, t))
+			ts[i].Target = t.String()
 		}
 	}
 	if err := a.store.SetModelTargets(r.Context(), r.PathValue("name"), ts); err != nil {

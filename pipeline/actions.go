@@ -169,21 +169,12 @@ func ModelComponent(mv *vise.ModelVersion) *vise.Recipe {
 		Artifacts:   []vise.RecipeArtifact{{Name: "model.onnx", SHA256: mv.Artifact.SHA256, Size: mv.Artifact.Size}}}
 }
 
-// ParseTarget reads "group:NAME" or "device:NAME".
-func ParseTarget(s string) (vise.Target, error) {
-	kind, name, ok := strings.Cut(s, ":")
-	if !ok || name == "" || (kind != vise.TargetGroup && kind != vise.TargetDevice) {
-		return vise.Target{}, vise.Errorf(vise.CodeInvalid, "target %q: write group:NAME or device:NAME", s)
-	}
-	return vise.Target{Kind: kind, Name: name}, nil
-}
-
 // deploy creates a deployment of the prepared model and the newest
 // inference component to the target, or with `fraction` below 1 to that
 // share of a group's devices first (a canary). The first deploy of an
 // execution remembers what the target ran before, for rollback.
 func deploy(ctx context.Context, e *Engine, r *run) (outcome, error) {
-	target, err := ParseTarget(r.param("target"))
+	target, _, err := vise.ParseTarget(r.param("target"))
 	if err != nil {
 		return outcome{}, permanent{err}
 	}
@@ -378,7 +369,7 @@ func (e *Engine) unverified(ctx context.Context, dd vise.DeviceDeployment, d *vi
 // rollback deploys to the whole target what it ran before the execution's
 // first deploy. With nothing before, there is nothing to return to.
 func rollback(ctx context.Context, e *Engine, r *run) (outcome, error) {
-	target, err := ParseTarget(r.param("target"))
+	target, _, err := vise.ParseTarget(r.param("target"))
 	if err != nil {
 		return outcome{}, permanent{err}
 	}

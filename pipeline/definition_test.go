@@ -95,17 +95,6 @@ func TestBackoffDoublesToCap(t *testing.T) {
 	}
 }
 
-func TestParseTarget(t *testing.T) {
-	if tg, err := ParseTarget("group:line-1"); err != nil || tg.Kind != vise.TargetGroup || tg.Name != "line-1" {
-		t.Errorf("got %v %v", tg, err)
-	}
-	for _, bad := range []string{"line-1", "rack:x", "group:"} {
-		if _, err := ParseTarget(bad); vise.ErrorCode(err) != vise.CodeInvalid {
-			t.Errorf("%q: got %v", bad, err)
-		}
-	}
-}
-
 // The README's example definition parses.
 func TestREADMEExample(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "README.md"))

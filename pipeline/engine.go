@@ -264,20 +264,28 @@ func (e *Engine) checkParams(ctx context.Context, params map[string]string) erro
 			return err
 		}
 	}
-	if t, ok := params["target"]; ok {
-		return e.CheckTarget(ctx, t)
+	if s, ok := params["target"]; ok {
+		t, err := e.CheckTarget(ctx, s)
+		if err != nil {
+			return err
+		}
+		if s != t.String() {
+			e.log.Warn(vise.TargetDeprecation(s, t))
+			params["target"] = t.String()
+		}
 	}
 	return nil
 }
 
-// CheckTarget checks that "group:NAME" or "device:NAME" exists.
-func (e *Engine) CheckTarget(ctx context.Context, s string) error {
-	t, err := ParseTarget(s)
+// CheckTarget checks that "group:NAME" or "device:NAME" exists and
+// returns it.
+func (e *Engine) CheckTarget(ctx context.Context, s string) (vise.Target, error) {
+	t, _, err := vise.ParseTarget(s)
 	if err != nil {
-		return err
+		return t, err
 	}
 	_, err = e.fleet.TargetDevices(ctx, t)
-	return err
+	return t, err
 }
 
 // Cancel ends a running execution.

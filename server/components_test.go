@@ -140,9 +140,25 @@ func TestDevicesAndDeployments(t *testing.T) {
 		_, err = c.CreateDeployment(ctx, vise.CreateDeploymentRequest{Target: vise.Target{Kind: "device", Name: "ghost"},
 			Components: []vise.ComponentRef{{Name: "vise.inspect"}}})
 		wantCode(t, err, vise.CodeNotFound, "device ghost not found")
-		ds, err := c.Deployments(ctx, "group/line-3", 0)
+		ds, err := c.Deployments(ctx, "group:line-3", 0)
 		if err != nil || len(ds) != 1 {
-			t.Errorf("deployments for group/line-3 = %d, %v", len(ds), err)
+			t.Errorf("deployments for group:line-3 = %d, %v", len(ds), err)
+		}
+		// The old spelling still answers, with a deprecation warning.
+		req, _ := http.NewRequest(http.MethodGet, s.URL()+"/v1/deployments?target=group/line-3", nil)
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&ds)
+		resp.Body.Close()
+		if warn := resp.Header.Get("Warning"); len(ds) != 1 || !strings.Contains(warn, "write group:line-3") {
+			t.Errorf("deployments for group/line-3: %d, Warning %q; want 1 and a deprecation naming group:line-3", len(ds), warn)
+		}
+		resp2 := rawJSON(t, s, c.Token, http.MethodGet, "/v1/deployments?target=rack:line-3", "")
+		if resp2.Error.Code != vise.CodeInvalid || !strings.Contains(resp2.Error.Message, "write group:NAME or device:NAME") {
+			t.Errorf("deployments for rack:line-3: %+v; want invalid", resp2.Error)
 		}
 	})
 }

@@ -245,6 +245,15 @@ lifecycle:
 	if err := json.Unmarshal([]byte(e.ok("deployment", "list", "-o", "json")), &ds); err != nil || len(ds) != 1 {
 		t.Errorf("deployment list = %d, %v", len(ds), err)
 	}
+	// One spelling of a target everywhere; the old one still works, with a warning.
+	if out := e.ok("deployment", "list", "--target", "group:line-3"); !strings.Contains(out, "group:line-3") {
+		t.Errorf("deployment list --target group:line-3:\n%s", out)
+	}
+	if out, stderr, code := e.vise("deployment", "list", "--target", "group/line-3", "-o", "json"); code != 0 ||
+		json.Unmarshal([]byte(out), &ds) != nil || len(ds) != 1 || !strings.Contains(stderr, "write group:line-3") {
+		t.Errorf("deployment list --target group/line-3: exit %d, %d deployments, stderr %q", code, len(ds), stderr)
+	}
+	e.fails(2, "write group:NAME or device:NAME", "deployment", "list", "--target", "line-3")
 	e.fails(2, "exactly one of --device or --group", "deploy", "--component", "vise.inspect")
 	e.fails(3, "no version of vise.inspect satisfies", "deploy", "--device", "cam-1", "--component", "vise.inspect@^2")
 	e.fails(2, "configuration for other", "deploy", "--device", "cam-1", "--component", "vise.inspect", "--config", "other:k=v")

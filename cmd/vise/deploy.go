@@ -110,6 +110,16 @@ func (a *app) deploymentCmd() *cobra.Command {
 			if err := checkLimit(limit); err != nil {
 				return err
 			}
+			if target != "" {
+				t, old, err := vise.ParseTarget(target)
+				if err != nil {
+					return fmt.Errorf("%w: --target: %v", errUsage, vise.ErrorMessage(err))
+				}
+				if old {
+					fmt.Fprintln(c.ErrOrStderr(), "warning: "+vise.TargetDeprecation(target, t))
+				}
+				target = t.String()
+			}
 			ds, err := a.client().Deployments(c.Context(), target, limit)
 			if err != nil {
 				return err
@@ -117,12 +127,12 @@ func (a *app) deploymentCmd() *cobra.Command {
 			return a.print(ds, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "ID\tTARGET\tCOMPONENTS\tSTATUS\tCREATED")
 				for _, d := range ds {
-					fmt.Fprintf(w, "%s\t%s/%s\t%s\t%s\t%s\n", d.ID, d.Target.Kind, d.Target.Name, refsText(d.Components), d.Status, ago(d.CreatedAt))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.Target, refsText(d.Components), d.Status, ago(d.CreatedAt))
 				}
 			})
 		},
 	}
-	list.Flags().StringVar(&target, "target", "", "only deployments for device/NAME or group/NAME")
+	list.Flags().StringVar(&target, "target", "", "only deployments for device:NAME or group:NAME")
 	limitFlag(list, &limit)
 	show := &cobra.Command{
 		Use:   "show ID",

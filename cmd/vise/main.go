@@ -109,7 +109,9 @@ func (a *app) client() *client.Client {
 			token = strings.TrimSpace(string(b))
 		}
 	}
-	return client.New(a.server, token)
+	c := client.New(a.server, token)
+	c.Warnings = func(msg string) { fmt.Fprintln(a.stderr, "warning: "+msg) }
+	return c
 }
 
 // addOutput adds -o/--output to a command that prints data.

@@ -112,6 +112,15 @@ func TestPipelineDefinitions(t *testing.T) {
 	if len(e.executions()) != 0 {
 		t.Fatal("a refused run left an execution")
 	}
+	// The old spelling of a target is taken, stored in the one spelling,
+	// and warned about.
+	if _, stderr, code := e.vise("model", "targets", "metal-tags", "--set", "group/line"); code != 0 || !strings.Contains(stderr, "warning: target group/line is written the old way") {
+		t.Errorf("model targets --set group/line: exit %d, stderr %q; want a deprecation warning", code, stderr)
+	}
+	if out := e.ok("model", "targets", "metal-tags", "-o", "json"); !strings.Contains(out, `"group:line"`) {
+		t.Errorf("model targets after --set group/line: %s; want it stored as group:line", out)
+	}
+	e.ok("model", "targets", "metal-tags", "--clear")
 
 	// Nothing approved: edge-deploy ends at once, succeeded, deploying nothing.
 	x := e.awaitExecution(runID(t, e.ok("pipeline", "run", "edge-deploy", "--model", "metal-tags", "--target", "group:line", "-o", "json")), 30*time.Second)
