@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/google/go-cmp/cmp"
@@ -49,7 +48,7 @@ func TestACLPublishOutsideOwnSubtree(t *testing.T) {
 		}
 	}
 	// At QoS 0 there is no PUBACK to refuse with: the broker drops it.
-	pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	pctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	if _, err := cam1.Publish(pctx, &paho.Publish{Topic: "vise/devices/cam-10/status", QoS: 0, Payload: []byte("forged qos0")}); err != nil {
 		t.Fatalf("QoS 0 publish: %v", err)
@@ -60,13 +59,13 @@ func TestACLPublishOutsideOwnSubtree(t *testing.T) {
 	if code, err := cam1.publishQoS1(t, "vise/devices/cam-1/status", "own"); code != 0 || err != nil {
 		t.Fatalf("cam-1 publishing to its own status: reason %#x, err %v", code, err)
 	}
-	waitFor(t, "cam-1's own status at the server", 5*time.Second, func() bool { return server.has("vise/devices/cam-1/status", "own") })
+	waitFor(t, "cam-1's own status at the server", patience, func() bool { return server.has("vise/devices/cam-1/status", "own") })
 	// cam-10's deliveries are queued in order: the marker comes after any
 	// forged message that got through.
 	if err := b.Publish(DeviceTopic("cam-10")+"/deployments", []byte("marker"), false, 1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the server's marker at cam-10", 5*time.Second, func() bool { return cam10.Received.has("vise/devices/cam-10/deployments", "marker") })
+	waitFor(t, "the server's marker at cam-10", patience, func() bool { return cam10.Received.has("vise/devices/cam-10/deployments", "marker") })
 
 	// The server's handlers see devices' messages only, not its own.
 	want := []message{{"vise/devices/cam-1/status", "own"}}
@@ -113,7 +112,7 @@ func TestACLSubscribeOutsideOwnSubtree(t *testing.T) {
 	}
 	// cam-1's own announcement is published last: anything of the others'
 	// that got through would have arrived before it.
-	waitFor(t, "cam-1's own announcement", 5*time.Second, func() bool {
+	waitFor(t, "cam-1's own announcement", patience, func() bool {
 		return cam1.Received.has("vise/devices/cam-1/deployments", "for cam-1")
 	})
 	for _, m := range cam1.Received.messages() {
@@ -169,7 +168,7 @@ func TestACLConnectIdentity(t *testing.T) {
 	if code, err := cam10.publishQoS1(t, "vise/devices/cam-10/status", "still here"); code != 0 || err != nil {
 		t.Fatalf("cam-10 after the impostor: reason %#x, err %v", code, err)
 	}
-	waitFor(t, "cam-10's own status echoed back", 5*time.Second, func() bool {
+	waitFor(t, "cam-10's own status echoed back", patience, func() bool {
 		return cam10.Received.has("vise/devices/cam-10/status", "still here")
 	})
 	if n := clientCount(b); n != 1 {

@@ -48,7 +48,7 @@ func serverTLS(t *testing.T, ca *pki.CA, roots *x509.CertPool) *tls.Config {
 func external(t *testing.T, ca *pki.CA, url, clientID string, subs ...broker.Subscription) (*broker.External, error) {
 	t.Helper()
 	e, err := broker.NewExternal(ctx, broker.ExternalOptions{URL: url, TLS: serverTLS(t, ca, ca.Pool()), ClientID: clientID,
-		ConnectTimeout: 5 * time.Second, Subscriptions: subs})
+		ConnectTimeout: 30 * time.Second, Subscriptions: subs})
 	if err == nil {
 		t.Cleanup(func() { e.Close() })
 	}
@@ -71,7 +71,7 @@ func device(t *testing.T, ca *pki.CA, addr, name string) *paho.Client {
 		t.Fatal(err)
 	}
 	c := paho.NewClient(paho.ClientConfig{Conn: conn})
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if ca, err := c.Connect(cctx, &paho.Connect{ClientID: name, CleanStart: true, KeepAlive: 30}); err != nil || ca.ReasonCode != 0 {
 		t.Fatalf("device %s connect: %v", name, err)
@@ -119,7 +119,7 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 
 func publish(t *testing.T, c *paho.Client, topic, payload string) {
 	t.Helper()
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if _, err := c.Publish(pctx, &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(payload)}); err != nil {
 		t.Fatalf("publish %s: %v", topic, err)
@@ -174,7 +174,7 @@ func TestExternalACL(t *testing.T) {
 		recv <- pr.Packet.Topic + " " + string(pr.Packet.Payload)
 		return true, nil
 	})
-	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	sa, _ := cam1.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "vise/devices/#", QoS: 1}, {Topic: "vise/devices/cam-1/deployments", QoS: 1}}})
 	// Mosquitto grants a wildcard subscription and filters each message by
@@ -187,19 +187,19 @@ func TestExternalACL(t *testing.T) {
 		if m != `vise/devices/cam-1/deployments {"id":"d1"}` {
 			t.Errorf("device received %q", m)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Error("the device did not receive the server's retained announcement")
 	}
 	if err := e.Publish(broker.DeviceTopic("cam-2")+"/deployments", []byte(`{"id":"d2"}`), true, 1); err != nil {
 		t.Fatal(err)
 	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if _, err := cam1.Publish(pctx, &paho.Publish{Topic: "vise/devices/cam-2/status", QoS: 1, Payload: []byte("forged")}); err == nil || !strings.Contains(err.Error(), "not authorized") {
 		t.Errorf("publishing on cam-2's topic: err = %v, want not authorized", err)
 	}
 	publish(t, cam1, "vise/devices/cam-1/status", "own")
-	waitFor(t, "cam-1's own status", 5*time.Second, func() bool { return got.count() >= 1 })
+	waitFor(t, "cam-1's own status", 30*time.Second, func() bool { return got.count() >= 1 })
 	time.Sleep(200 * time.Millisecond)
 	if got.got["forged"] != 0 || got.got["own"] != 1 {
 		t.Errorf("server received %v; want only cam-1's own status", got.got)

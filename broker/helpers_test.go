@@ -109,7 +109,7 @@ func dialMQTT(t *testing.T, ca *pki.CA, addr string, cert tls.Certificate, clien
 		cp = &paho.Connect{CleanStart: true, KeepAlive: 30}
 	}
 	cp.ClientID = clientID
-	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	cctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	ack, err := c.Connect(cctx, cp)
 	if err != nil {
@@ -135,7 +135,7 @@ func connectDevice(t *testing.T, ca *pki.CA, addr, device string) *mqttClient {
 // success) and paho's error.
 func (c *mqttClient) publishQoS1(t *testing.T, topic, payload string) (byte, error) {
 	t.Helper()
-	pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	pctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	resp, err := c.Publish(pctx, &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(payload)})
 	if resp == nil {
@@ -151,7 +151,7 @@ func (c *mqttClient) publishQoS1(t *testing.T, topic, payload string) (byte, err
 // reason codes, one per filter.
 func (c *mqttClient) subscribe(t *testing.T, filters ...string) []byte {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	s := &paho.Subscribe{}
 	for _, f := range filters {
@@ -209,3 +209,7 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// patience bounds every wait for the broker: generous, since it only
+// matters when something is wrong, and a loaded CI machine is slow.
+const patience = 30 * time.Second

@@ -67,7 +67,7 @@ func TestWillNotDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	cam1.Disconnect(&paho.Disconnect{ReasonCode: 0x04})
-	waitFor(t, "cam-1's will", 5*time.Second, func() bool { return len(anyone.messages()) == 1 })
+	waitFor(t, "cam-1's will", patience, func() bool { return len(anyone.messages()) == 1 })
 	if got := server.messages(); len(got) != 0 {
 		t.Errorf("the server's handler received a will: %v", got)
 	}
@@ -80,7 +80,7 @@ func TestWillNotDelivered(t *testing.T) {
 	b.Disconnect("cam-2")
 	select {
 	case <-cam2.Done():
-	case <-time.After(5 * time.Second):
+	case <-time.After(patience):
 		t.Fatal("revoked cam-2 still connected")
 	}
 	// cam-3 leaves with its will after cam-2 was cut off: once its will is
@@ -90,7 +90,7 @@ func TestWillNotDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	cam3.Disconnect(&paho.Disconnect{ReasonCode: 0x04})
-	waitFor(t, "cam-3's will", 5*time.Second, func() bool { return anyone.has("vise/devices/cam-3/status", `{"state":"FAILED","message":"forged"}`) })
+	waitFor(t, "cam-3's will", patience, func() bool { return anyone.has("vise/devices/cam-3/status", `{"state":"FAILED","message":"forged"}`) })
 	for _, m := range anyone.messages() {
 		if m.Topic == "vise/devices/cam-2/status" {
 			t.Errorf("the revoked device's will was delivered: %v", m)
