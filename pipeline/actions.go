@@ -39,6 +39,7 @@ type run struct {
 	step    *Step
 	started time.Time // when the step first started
 	state   map[string]any
+	last    json.RawMessage // the step's output when it last waited or failed
 }
 
 func (r *run) param(name string) string { return r.exec.Params[name] }
@@ -300,6 +301,24 @@ func waitDeployment(ctx context.Context, e *Engine, r *run) (outcome, error) {
 	return outcome{output: progress}, nil
 }
 
+// verifyProgress is the verify step's output, and its memory between
+// checks: devices that passed are not looked at again, and each other
+// device's results are read only from where the last check stopped.
+type verifyProgress struct {
+	Deployment string                  `json:"deployment"`
+	Devices    int                     `json:"devices"`
+	Unverified []string                `json:"unverified"`
+	Verified   []string                `json:"verified"`
+	Counted    map[string]resultsSoFar `json:"counted,omitempty"`
+}
+
+// resultsSoFar counts a device's results of the new model up to After,
+// the newest one read.
+type resultsSoFar struct {
+	N     int       `json:"n"`
+	After time.Time `json:"after"`
+}
+
 // verify waits until every device of the deployment is healthy and has
 // sent at least min_results results made by the new model.
 func verify(ctx context.Context, e *Engine, r *run) (outcome, error) {
@@ -312,22 +331,44 @@ func verify(ctx context.Context, e *Engine, r *run) (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}
+	var p verifyProgress
+	if json.Unmarshal(r.last, &p) != nil || p.Deployment != id {
+		p = verifyProgress{} // first check, or of another deployment
+	}
+	p.Deployment, p.Devices, p.Unverified = id, len(d.Devices), []string{}
+	if p.Counted == nil {
+		p.Counted = map[string]resultsSoFar{}
+	}
 	need := int(r.number("min_results", 1))
-	var pending []string
 	for _, dd := range d.Devices {
-		if why := e.unverified(ctx, dd, d, sha, need); why != "" {
-			pending = append(pending, dd.Device+": "+why)
+		if slices.Contains(p.Verified, dd.Device) {
+			continue
 		}
+		if why := e.unverified(ctx, dd, d, sha, need, p.Counted); why != "" {
+			p.Unverified = append(p.Unverified, dd.Device+": "+why)
+			continue
+		}
+		p.Verified = append(p.Verified, dd.Device)
+		delete(p.Counted, dd.Device)
 	}
-	progress := map[string]any{"deployment": id, "devices": len(d.Devices), "unverified": pending}
-	if len(pending) > 0 {
-		return outcome{wait: true, output: progress}, nil
-	}
-	return outcome{output: progress}, nil
+	out, _ := toMap(p)
+	return outcome{wait: len(p.Unverified) > 0, output: out}, nil
 }
 
-// unverified says why a device does not pass yet, or "".
-func (e *Engine) unverified(ctx context.Context, dd vise.DeviceDeployment, d *vise.Deployment, sha string, need int) string {
+// toMap turns a step's typed output into the map the history stores.
+func toMap(v any) (map[string]any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	return m, json.Unmarshal(b, &m)
+}
+
+// unverified says why a device does not pass yet, or "". It counts the
+// device's results of the new model that arrived since the last check into
+// counted.
+func (e *Engine) unverified(ctx context.Context, dd vise.DeviceDeployment, d *vise.Deployment, sha string, need int, counted map[string]resultsSoFar) string {
 	if dd.State != vise.DeviceRunning {
 		return "deployment state " + dd.State
 	}
@@ -344,11 +385,15 @@ func (e *Engine) unverified(ctx context.Context, dd vise.DeviceDeployment, d *vi
 			return "component " + name + " is " + state
 		}
 	}
-	rs, err := e.store.ListResults(ctx, dd.Device, d.CreatedAt, 500)
+	c := counted[dd.Device]
+	since := d.CreatedAt
+	if !c.After.IsZero() {
+		since = c.After.Add(time.Microsecond) // received_at has microseconds
+	}
+	rs, err := e.store.ListResults(ctx, dd.Device, since, 500)
 	if err != nil {
 		return err.Error()
 	}
-	n := 0
 	for _, res := range rs {
 		var p struct {
 			Model struct {
@@ -357,11 +402,15 @@ func (e *Engine) unverified(ctx context.Context, dd vise.DeviceDeployment, d *vi
 			Error string `json:"error"`
 		}
 		if json.Unmarshal(res.Payload, &p) == nil && p.Model.SHA256 == sha && p.Error == "" {
-			n++
+			c.N++
+		}
+		if res.ReceivedAt.After(c.After) {
+			c.After = res.ReceivedAt
 		}
 	}
-	if n < need {
-		return fmt.Sprintf("%d of %d results from the new model so far", n, need)
+	counted[dd.Device] = c
+	if c.N < need {
+		return fmt.Sprintf("%d of %d results from the new model so far", c.N, need)
 	}
 	return ""
 }

@@ -85,3 +85,75 @@ steps:
 		})
 	}
 }
+
+// verify remembers between checks: a device that passed is not read again,
+// and another device's results are counted from where the last check
+// stopped. Shown by pruning every result between two checks: cam-1 stays
+// verified, and cam-2's one earlier result still counts toward its two.
+func TestVerifyReadsIncrementally(t *testing.T) {
+	e := newEngine(t, store.SQLite, 20*time.Millisecond)
+	registerSample(t, e, "tags")
+	mv, err := e.reg.Decide(ctx, "tags", 1, vise.Approved, "qa", "ok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.fleet.CreateGroup(ctx, vise.CreateGroupRequest{Name: "line"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"cam-1", "cam-2"} {
+		if _, err := e.fleet.CreateDevice(ctx, vise.CreateDeviceRequest{Name: d, Groups: []string{"line"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(t, e, `name: p
+params: {model: {required: true}, target: {required: true}, inference: {default: ""}}
+steps:
+  - {name: prepare, action: prepare-model, next: deploy}
+  - {name: deploy, action: deploy, next: verify}
+  - {name: verify, action: verify, with: {min_results: 2}, timeout: 60s}
+`)
+	x, err := e.Run(ctx, "p", map[string]string{"model": "tags", "target": "group:line"}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyOutput := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			x, _ = e.store.GetExecution(ctx, x.ID)
+			if s := step(x, "verify"); s != nil && strings.Contains(string(s.Output), want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the verify step's output never held %s: %+v", want, step(x, "verify"))
+			}
+		}
+	}
+	verifyOutput(`"deployment"`)
+	dep, _ := x.State["deployment"].(string)
+	result := func(device string, i int) {
+		payload := fmt.Sprintf(`{"schema":1,"msg_id":"r-%d","model":{"sha256":%q},"detections":[]}`, i, mv.Artifact.SHA256)
+		if _, err := e.store.InsertResult(ctx, vise.Result{MsgID: fmt.Sprintf("r-%d", i), Device: device, Component: "vise.inspect", Payload: []byte(payload)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{"cam-1", "cam-2"} {
+		if err := e.store.SetDeviceState(ctx, dep, d, vise.DeviceRunning, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	result("cam-1", 0)
+	result("cam-1", 1)
+	result("cam-2", 0)
+	e.Wake(ctx, dep)
+	verifyOutput(`"verified":["cam-1"]`)
+	verifyOutput(`cam-2: 1 of 2 results`)
+
+	if _, err := e.store.PruneResults(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	result("cam-2", 1)
+	e.Wake(ctx, dep)
+	if x = await(t, e, x.ID); x.Status != vise.ExecutionSucceeded {
+		t.Fatalf("execution %s %q; want succeeded on what earlier checks counted", x.Status, x.Error)
+	}
+}
