@@ -172,5 +172,18 @@ func (s *Store) unavailable(op string, err error) error {
 	return e
 }
 
+// Ping tells whether the store answers: the directory is there, or the
+// bucket exists and the credentials reach it.
+func (s *Store) Ping(ctx context.Context) error {
+	ok, err := s.bucket.IsAccessible(ctx)
+	if err == nil && !ok {
+		err = errors.New("the bucket or directory does not exist")
+	}
+	if err != nil {
+		return s.unavailable("ping", err)
+	}
+	return nil
+}
+
 // String names the store for logs.
 func (s *Store) String() string { return fmt.Sprintf("blobs(%s)", s.where) }

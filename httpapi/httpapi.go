@@ -36,7 +36,7 @@ type Options struct {
 	Pipeline *pipeline.Engine
 	// Ready, if set, is checked by /readyz after the database (the MQTT
 	// broker connection, say).
-	Ready   func() error
+	Ready   func(context.Context) error
 	Release http.Handler // serves signed release metadata files by name
 	// Dashboard, if set, serves everything outside /v1/ (the web UI).
 	Dashboard http.Handler
@@ -50,7 +50,7 @@ type API struct {
 	fleet   *fleet.Fleet
 	store   *store.Store
 	pipe    *pipeline.Engine
-	readyFn func() error
+	readyFn func(context.Context) error
 	users   *users.Service
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -107,7 +107,7 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if a.readyFn != nil {
-		if err := a.readyFn(); err != nil {
+		if err := a.readyFn(r.Context()); err != nil {
 			return vise.Errorf(vise.CodeUnavailable, "not ready: %v", err)
 		}
 	}

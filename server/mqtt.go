@@ -130,6 +130,15 @@ func (s *Server) dropRevoked(fn broker.Handler) broker.Handler {
 	}
 }
 
+// ready tells whether the server can do its work beyond its database
+// (which /readyz checks itself): its broker and its blob store.
+func (s *Server) ready(ctx context.Context) error {
+	if err := s.BrokerReady(); err != nil {
+		return err
+	}
+	return s.Blobs.Ping(ctx)
+}
+
 // BrokerReady tells whether the server is connected to its broker (always
 // for the embedded one).
 func (s *Server) BrokerReady() error {

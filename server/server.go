@@ -278,7 +278,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return err
 	}
-	api := httpapi.New(httpapi.Options{Registry: s.Registry, Fleet: s.Fleet, Store: s.Store, Users: s.Users, Pipeline: s.Pipeline, Ready: s.BrokerReady, Release: s.Release.Handler(),
+	api := httpapi.New(httpapi.Options{Registry: s.Registry, Fleet: s.Fleet, Store: s.Store, Users: s.Users, Pipeline: s.Pipeline, Ready: s.ready, Release: s.Release.Handler(),
 		Logger: s.log.With("part", "http"), Metrics: s.metrics, Dashboard: dash})
 	s.httpSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
