@@ -23,6 +23,8 @@ package quantize
 import (
 	"errors"
 	"fmt"
+
+	"github.com/vise-edge/vise"
 )
 
 // Method is how activation ranges are taken from calibration data.
@@ -49,7 +51,7 @@ func ParseMethod(s string) (Method, error) {
 
 // MetadataKey is the model metadata property that records how a model was
 // quantized (a JSON Record); its presence marks a model as quantized.
-const MetadataKey = "vise_quantization"
+const MetadataKey = vise.QuantizationMetadataKey
 
 // Record is what MetadataKey holds.
 type Record struct {
