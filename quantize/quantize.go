@@ -71,3 +71,19 @@ var ErrAlreadyQuantized = errors.New("model is already quantized")
 
 // Range is an activation's calibrated range.
 type Range struct{ Min, Max float32 }
+
+// Report is what `vise-infer quantize -o json` prints, and what `vise
+// model optimize` reads back.
+type Report struct {
+	Model             string   `json:"model"`
+	Out               string   `json:"out"`
+	Method            Method   `json:"method"`
+	Percentile        float64  `json:"percentile,omitempty"`
+	WeightBits        int      `json:"weight_bits"`
+	CalibrationImages int      `json:"calibration_images"`
+	CalibrationDigest string   `json:"calibration_digest"`
+	QuantizedNodes    int      `json:"quantized_nodes"`
+	Tensors           int      `json:"calibrated_tensors"`
+	Seconds           float64  `json:"seconds"`
+	Warnings          []string `json:"warnings,omitempty"`
+}

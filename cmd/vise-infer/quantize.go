@@ -20,18 +20,7 @@ import (
 )
 
 // QuantizeReport is what `vise-infer quantize -o json` prints.
-type QuantizeReport struct {
-	Model             string          `json:"model"`
-	Out               string          `json:"out"`
-	Method            quantize.Method `json:"method"`
-	Percentile        float64         `json:"percentile,omitempty"`
-	CalibrationImages int             `json:"calibration_images"`
-	CalibrationDigest string          `json:"calibration_digest"`
-	QuantizedNodes    int             `json:"quantized_nodes"`
-	Tensors           int             `json:"calibrated_tensors"`
-	Seconds           float64         `json:"seconds"`
-	Warnings          []string        `json:"warnings,omitempty"`
-}
+type QuantizeReport = quantize.Report
 
 // fewImagesWarning is given for a calibration set of one image.
 const fewImagesWarning = "calibrated on a single image: its activation ranges may not cover what the line shows; use 20-200 images like the ones the model will see"
@@ -75,7 +64,7 @@ func quantizeCmd(ctx context.Context, args []string, stdout io.Writer, log *slog
 	if err != nil {
 		return fmt.Errorf("quantize %s: %w", c.model, err)
 	}
-	rep := QuantizeReport{Model: c.model, Out: *out, Method: m, CalibrationImages: len(paths), Tensors: len(model.Tensors())}
+	rep := QuantizeReport{Model: c.model, Out: *out, Method: m, WeightBits: *bits, CalibrationImages: len(paths), Tensors: len(model.Tensors())}
 	if m == quantize.Percentile {
 		rep.Percentile = *pct
 	}
