@@ -25,70 +25,87 @@ type QuantizeReport = quantize.Report
 // fewImagesWarning is given for a calibration set of one image.
 const fewImagesWarning = "calibrated on a single image: its activation ranges may not cover what the line shows; use 20-200 images like the ones the model will see"
 
-func quantizeCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+// quantizeFlags are quantize's flags beyond the common ones.
+type quantizeFlags struct {
+	common
+	calib, out string
+	method     quantize.Method
+	bits       int
+	pct        float64
+}
+
+func parseQuantizeFlags(args []string) (quantizeFlags, error) {
 	fs := flag.NewFlagSet("quantize", flag.ContinueOnError)
-	var c common
-	c.register(fs)
-	calib := fs.String("calibration", "", "folder of JPEG/PNG images to calibrate activation ranges on")
-	out := fs.String("out", "", "where to write the INT8 model")
+	var f quantizeFlags
+	f.register(fs)
+	fs.StringVar(&f.calib, "calibration", "", "folder of JPEG/PNG images to calibrate activation ranges on")
+	fs.StringVar(&f.out, "out", "", "where to write the INT8 model")
 	method := fs.String("method", string(quantize.Percentile), "activation ranges: percentile or minmax")
-	bits := fs.Int("weight-bits", 7, "weight range: 7 (safe on every x86-64 CPU) or 8 (CPUs with VNNI, ARM)")
-	pct := fs.Float64("percentile", 99.99, "for --method percentile: the share of values (%) each range keeps on each side")
+	fs.IntVar(&f.bits, "weight-bits", 7, "weight range: 7 (safe on every x86-64 CPU) or 8 (CPUs with VNNI, ARM)")
+	fs.Float64Var(&f.pct, "percentile", 99.99, "for --method percentile: the share of values (%) each range keeps on each side")
 	if err := parse(fs, args); err != nil {
-		return err
+		return f, err
 	}
-	m, err := quantize.ParseMethod(*method)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	var err error
+	if f.method, err = quantize.ParseMethod(*method); err != nil {
+		return f, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	switch {
-	case *bits != 7 && *bits != 8:
-		return fmt.Errorf("%w: --weight-bits %d: use 7 or 8", errUsage, *bits)
-	case c.model == "":
-		return fmt.Errorf("%w: pass --model FILE.onnx", errUsage)
-	case *calib == "":
-		return fmt.Errorf("%w: pass --calibration DIR (images like the ones the model will see)", errUsage)
-	case *out == "":
-		return fmt.Errorf("%w: pass --out FILE.onnx", errUsage)
+	case f.bits != 7 && f.bits != 8:
+		return f, fmt.Errorf("%w: --weight-bits %d: use 7 or 8", errUsage, f.bits)
+	case f.model == "":
+		return f, fmt.Errorf("%w: pass --model FILE.onnx", errUsage)
+	case f.calib == "":
+		return f, fmt.Errorf("%w: pass --calibration DIR (images like the ones the model will see)", errUsage)
+	case f.out == "":
+		return f, fmt.Errorf("%w: pass --out FILE.onnx", errUsage)
+	}
+	return f, nil
+}
+
+func quantizeCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	f, err := parseQuantizeFlags(args)
+	if err != nil {
+		return err
 	}
 	start := time.Now()
-	paths, err := calibrationImages(*calib)
+	paths, err := calibrationImages(f.calib)
 	if err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(c.model)
+	raw, err := os.ReadFile(f.model)
 	if err != nil {
 		return err
 	}
-	model, err := quantize.Load(raw, c.size)
+	model, err := quantize.Load(raw, f.size)
 	if err != nil {
-		return fmt.Errorf("quantize %s: %w", c.model, err)
+		return fmt.Errorf("quantize %s: %w", f.model, err)
 	}
-	rep := QuantizeReport{Model: c.model, Out: *out, Method: m, WeightBits: *bits, CalibrationImages: len(paths), Tensors: len(model.Tensors())}
-	if m == quantize.Percentile {
-		rep.Percentile = *pct
+	rep := QuantizeReport{Model: f.model, Out: f.out, Method: f.method, WeightBits: f.bits, CalibrationImages: len(paths), Tensors: len(model.Tensors())}
+	if f.method == quantize.Percentile {
+		rep.Percentile = f.pct
 	}
 	if len(paths) == 1 {
 		rep.Warnings = append(rep.Warnings, fewImagesWarning)
-		log.Warn(fewImagesWarning, "calibration", *calib)
+		log.Warn(fewImagesWarning, "calibration", f.calib)
 	}
 	if rep.CalibrationDigest, err = filesDigest(paths); err != nil {
 		return err
 	}
-	ranges, err := calibrate(ctx, c, model, paths, m, *pct)
+	ranges, err := calibrate(ctx, f.common, model, paths, f.method, f.pct)
 	if err != nil {
 		return err
 	}
-	q, err := model.Quantize(ranges, quantize.Record{Method: m, Percentile: rep.Percentile, CalibrationImages: len(paths),
-		CalibrationDigest: rep.CalibrationDigest, ParentSHA256: sha256Hex(raw), WeightBits: *bits})
+	q, err := model.Quantize(ranges, quantize.Record{Method: f.method, Percentile: rep.Percentile, CalibrationImages: len(paths),
+		CalibrationDigest: rep.CalibrationDigest, ParentSHA256: sha256Hex(raw), WeightBits: f.bits})
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(*out, q); err != nil {
+	if err := writeFileAtomic(f.out, q); err != nil {
 		return err
 	}
 	rep.QuantizedNodes, rep.Seconds = model.Nodes(), time.Since(start).Seconds()
-	if c.output == "json" {
+	if f.output == "json" {
 		return printJSON(stdout, rep)
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d nodes in INT8, activations calibrated (%s) on %d images in %.1fs\n",
