@@ -43,7 +43,28 @@ type Lineage struct {
 	TrainingRun   string            `json:"training_run,omitempty"`
 	CodeVersion   string            `json:"code_version,omitempty"`
 	Params        map[string]string `json:"params,omitempty"`
+
+	// A version made from another version of the same model (an INT8 one
+	// quantized from its float parent) names its parent and how it was made.
+	ParentVersion      int    `json:"parent_version,omitempty"`
+	Variant            string `json:"variant,omitempty"` // VariantInt8, or empty for a float model
+	CalibrationDigest  string `json:"calibration_digest,omitempty"`
+	QuantizationMethod string `json:"quantization_method,omitempty"`
 }
+
+// VariantInt8 marks a model version quantized to INT8. The registry sets it
+// from the ONNX file itself (metadata QuantizationMetadataKey), and
+// edge-deploy's `variant` parameter selects by it.
+const VariantInt8 = "int8"
+
+// QuantizationMetadataKey is the ONNX metadata property a quantized model
+// carries (written by vise-infer quantize).
+const QuantizationMetadataKey = "vise_quantization"
+
+// MaxDerivedMAP50Drop is how much mAP50 a derived version (INT8) may lose
+// against its parent, both measured on the same images (metrics map50 and
+// parent_map50); a version that loses more is registered as Rejected.
+const MaxDerivedMAP50Drop = 0.01
 
 // Approval is the decision on a model version: who, when and why.
 type Approval struct {

@@ -194,3 +194,23 @@ func warningText(v string) string {
 	}
 	return v
 }
+
+// DownloadFile writes an artifact to path, checking its sha256.
+func (c *Client) DownloadFile(ctx context.Context, sha, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	err = c.do(ctx, request{method: http.MethodGet, path: "/v1/artifacts/" + sha}, io.MultiWriter(f, h))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && hex.EncodeToString(h.Sum(nil)) != sha {
+		err = vise.Errorf(vise.CodeInternal, "artifact %s arrived with another sha256; try again", sha[:12])
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
+}

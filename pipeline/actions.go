@@ -144,13 +144,17 @@ func (r *run) number(key string, def float64) float64 {
 }
 
 // prepareModel makes a signed model component from the newest approved
-// version of the model group, or ends the execution quietly when none is
-// approved.
+// version of the model group (of the execution's variant, if it names
+// one), or ends the execution quietly when none is approved.
 func prepareModel(ctx context.Context, e *Engine, r *run) (outcome, error) {
-	group := r.param("model")
-	mv, err := e.store.LatestModelVersion(ctx, group, vise.Approved)
+	group, variant := r.param("model"), r.param("variant")
+	mv, err := latestApproved(ctx, e, group, variant)
 	if vise.ErrorCode(err) == vise.CodeNotFound {
-		return outcome{halt: true, output: map[string]any{"note": "no approved version of model " + group + ": nothing to deploy"}}, nil
+		what := "approved"
+		if variant != "" {
+			what = "approved " + variant
+		}
+		return outcome{halt: true, output: map[string]any{"note": "no " + what + " version of model " + group + ": nothing to deploy"}}, nil
 	}
 	if err != nil {
 		return outcome{}, err
@@ -161,6 +165,35 @@ func prepareModel(ctx context.Context, e *Engine, r *run) (outcome, error) {
 	}
 	return outcome{output: map[string]any{"model_version": mv.Version, "model_sha256": mv.Artifact.SHA256,
 		"model_component": vise.ComponentRef{Name: rc.Name, Version: rc.Version}.String()}}, nil
+}
+
+// Variants edge-deploy's variant parameter takes; empty means the newest
+// approved version whatever it is.
+const (
+	variantInt8  = vise.VariantInt8
+	variantFloat = "float"
+)
+
+// latestApproved is the newest approved version of group of the variant.
+func latestApproved(ctx context.Context, e *Engine, group, variant string) (*vise.ModelVersion, error) {
+	switch variant {
+	case "":
+		return e.store.LatestModelVersion(ctx, group, vise.Approved)
+	case variantInt8, variantFloat:
+	default:
+		return nil, fail("variant %q: use %s or %s, or leave it empty for the newest approved version", variant, variantInt8, variantFloat)
+	}
+	vs, err := e.store.ListModelVersions(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	for _, mv := range vs { // newest first
+		isInt8 := mv.Lineage.Variant == vise.VariantInt8
+		if mv.Approval.Status == vise.Approved && isInt8 == (variant == variantInt8) {
+			return mv, nil
+		}
+	}
+	return nil, vise.Errorf(vise.CodeNotFound, "model %s has no approved %s version", group, variant)
 }
 
 // ModelComponent is the component a model version is deployed as.

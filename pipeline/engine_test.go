@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -11,10 +12,12 @@ import (
 	"time"
 
 	"github.com/riverqueue/river/rivertype"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/blobs"
 	"github.com/vise-edge/vise/fleet"
+	"github.com/vise-edge/vise/onnx/onnxpb"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/release"
 	"github.com/vise-edge/vise/store"
@@ -321,4 +324,78 @@ func TestCancel(t *testing.T) {
 			t.Errorf("after cancel: %s %q %+v", x.Status, x.Error, x.Steps)
 		}
 	})
+}
+
+// edge-deploy's variant parameter picks the newest approved version of that
+// variant: an INT8 one below a newer float one, or the float one.
+func TestPrepareModelVariant(t *testing.T) {
+	e := newEngine(t, store.SQLite, 20*time.Millisecond)
+	registerSample(t, e, "tags") // 1: float
+	if _, err := e.reg.Decide(ctx, "tags", 1, vise.Approved, "qa", "ok"); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, e, `name: p
+params: {model: {required: true}, variant: {default: ""}}
+steps:
+  - {name: prepare, action: prepare-model}
+`)
+	prepared := func(variant string) (int, string) {
+		t.Helper()
+		x, err := e.Run(ctx, "p", map[string]string{"model": "tags", "variant": variant}, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		x = await(t, e, x.ID)
+		v, _ := x.State["model_version"].(float64)
+		note, _ := x.State["note"].(string)
+		return int(v), note + x.Error
+	}
+	if v, note := prepared("int8"); v != 0 || note != "no approved int8 version of model tags: nothing to deploy" {
+		t.Errorf("int8 before there is one: version %d, %q", v, note)
+	}
+	registerInt8(t, e, "tags", 1) // 2: int8
+	if _, err := e.reg.Decide(ctx, "tags", 2, vise.Approved, "qa", "ok"); err != nil {
+		t.Fatal(err)
+	}
+	registerSample(t, e, "tags") // 3: float
+	if _, err := e.reg.Decide(ctx, "tags", 3, vise.Approved, "qa", "ok"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		variant string
+		want    int
+	}{{"int8", 2}, {"float", 3}, {"", 3}} {
+		if v, note := prepared(tt.variant); v != tt.want {
+			t.Errorf("variant %q prepared version %d (%s); want %d", tt.variant, v, note, tt.want)
+		}
+	}
+	if _, note := prepared("fp16"); !strings.Contains(note, `variant "fp16": use int8 or float`) {
+		t.Errorf("unknown variant: %q", note)
+	}
+}
+
+// registerInt8 registers the sample model marked as quantized (its ONNX
+// metadata) as a version derived from parent.
+func registerInt8(t *testing.T, e *Engine, group string, parent int) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "samples", "models", "sample-tiny.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb := &onnxpb.ModelProto{}
+	if err := proto.Unmarshal(b, pb); err != nil {
+		t.Fatal(err)
+	}
+	pb.MetadataProps = append(pb.MetadataProps, &onnxpb.StringStringEntryProto{
+		Key: proto.String(vise.QuantizationMetadataKey), Value: proto.String(`{"method":"minmax"}`)})
+	b, _ = proto.Marshal(pb)
+	art, err := e.reg.Upload(ctx, bytes.NewReader(b), int64(len(b)), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.reg.RegisterModel(ctx, group, vise.RegisterModelRequest{SHA256: art.SHA256,
+		Lineage: vise.Lineage{ParentVersion: parent}, Metrics: map[string]float64{"map50": 0.5, "parent_map50": 0.5}}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
 }

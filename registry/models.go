@@ -43,8 +43,14 @@ func (r *Registry) RegisterModel(ctx context.Context, group string, req vise.Reg
 	if mv.Metrics == nil {
 		mv.Metrics = map[string]float64{}
 	}
+	lost, err := r.derived(ctx, &mv)
+	if err != nil {
+		return nil, err
+	}
 	now := r.now().UTC()
 	switch failed := check(r.gate, mv.Metrics); {
+	case lost != "":
+		mv.Approval = vise.Approval{Status: vise.Rejected, By: "accuracy-gate", At: &now, Reason: lost}
 	case failed != "":
 		mv.Approval = vise.Approval{Status: vise.Rejected, By: "quality-gate", At: &now, Reason: failed}
 	case req.Approve:

@@ -82,7 +82,8 @@ if ! locale -a 2>/dev/null | grep -qi '^en_US.utf8$'; then
 fi
 case "$mode" in
 demo) ;;
-test) apt_install postgresql chromium mosquitto ;;
+# protobuf-compiler: the test that onnx/onnxpb's generated code matches onnx.proto.
+test) apt_install postgresql chromium mosquitto protobuf-compiler ;;
 *) log "usage: $0 demo|test"; exit 2 ;;
 esac
 need_go

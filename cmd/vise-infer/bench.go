@@ -32,6 +32,8 @@ type BenchReport struct {
 	LatencyP99MS float64 `json:"latency_p99_ms"`
 	PeakRSSBytes int64   `json:"peak_rss_bytes"`
 	ORTVersion   string  `json:"ort_version"`
+
+	Compare *BenchCompare `json:"compare,omitempty"` // with --compare
 }
 
 func benchCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
@@ -40,6 +42,7 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	c.register(fs)
 	images := fs.String("images", "", "folder of JPEG/PNG images")
 	frames := fs.Int("frames", 40, "images to run in each measurement")
+	compare := fs.String("compare", "", "another model (e.g. the float parent of an INT8 one) whose bare speed is measured beside --model's")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -103,6 +106,11 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	slices.Sort(lat)
 	rep.LatencyP50MS, rep.LatencyP99MS = percentile(lat, 0.50), percentile(lat, 0.99)
 	rep.PeakRSSBytes = peakRSS()
+	if *compare != "" {
+		if rep.Compare, err = benchCompare(c, *compare, sess, tensors, *frames); err != nil {
+			return err
+		}
+	}
 	if c.output == "json" {
 		return printJSON(stdout, rep)
 	}
@@ -110,6 +118,9 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	fmt.Fprintf(stdout, "bare model:   %.1f images/s (%.1f ms/image)\n", rep.BareFPS, rep.BareMS)
 	fmt.Fprintf(stdout, "end to end:   %.1f images/s (ratio %.2f), latency p50 %.1f ms, p99 %.1f ms\n", rep.EndToEndFPS, rep.Ratio, rep.LatencyP50MS, rep.LatencyP99MS)
 	fmt.Fprintf(stdout, "preprocess:   %.2f ms/image (decode + letterbox)\npeak RSS:     %.1f MiB\n", rep.PreprocessMS, float64(rep.PeakRSSBytes)/(1<<20))
+	if rep.Compare != nil {
+		printCompare(stdout, rep.Model, rep.Compare)
+	}
 	return nil
 }
 

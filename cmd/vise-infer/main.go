@@ -5,6 +5,7 @@
 //	vise-infer run   --model M --source DIR [--replay --interval 1s]
 //	vise-infer bench --model M --images DIR [-o json]
 //	vise-infer eval  --model M --dataset DIR [-o json]
+//	vise-infer quantize --model M --calibration DIR --out M-int8.onnx
 package main
 
 import (
@@ -35,7 +36,7 @@ func main() {
 
 var errUsage = errors.New("usage")
 
-const usage = `usage: vise-infer run|bench|eval [flags]; 'vise-infer CMD -h' lists a command's flags`
+const usage = `usage: vise-infer run|bench|eval|quantize [flags]; 'vise-infer CMD -h' lists a command's flags`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return benchCmd(ctx, args[1:], stdout, log)
 	case "eval":
 		return evalCmd(ctx, args[1:], stdout, log)
+	case "quantize":
+		return quantizeCmd(ctx, args[1:], stdout, log)
 	}
 	return fmt.Errorf("%w: unknown command %q; %s", errUsage, args[0], usage)
 }

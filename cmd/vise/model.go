@@ -20,7 +20,7 @@ import (
 func (a *app) modelCmd() *cobra.Command {
 	c := &cobra.Command{Use: "model", Short: "Register, inspect, approve and reject model versions"}
 	c.AddCommand(a.modelRegisterCmd(), a.modelDecideCmd(vise.Approved), a.modelDecideCmd(vise.Rejected),
-		a.modelListCmd(), a.modelShowCmd(), a.modelTargetsCmd())
+		a.modelListCmd(), a.modelShowCmd(), a.modelTargetsCmd(), a.modelOptimizeCmd())
 	return c
 }
 
@@ -242,6 +242,9 @@ func showVersion(w *tabwriter.Writer, mv *vise.ModelVersion) {
 	fmt.Fprintf(w, "Metrics:\t%s\n", metricText(mv.Metrics))
 	if l := mv.Lineage; l.DatasetDigest != "" || l.TrainingRun != "" || l.CodeVersion != "" {
 		fmt.Fprintf(w, "Lineage:\tdataset %s, run %s, code %s\n", orNone(l.DatasetDigest), orNone(l.TrainingRun), orNone(l.CodeVersion))
+	}
+	if l := mv.Lineage; l.ParentVersion > 0 {
+		fmt.Fprintf(w, "Derived:\t%s of version %d, calibration %s (%s)\n", orNone(l.Variant), l.ParentVersion, orNone(l.QuantizationMethod), orNone(l.CalibrationDigest))
 	}
 	fmt.Fprintf(w, "Created:\t%s by %s\n", mv.CreatedAt.Format(time.RFC3339), orNone(mv.CreatedBy))
 }
