@@ -69,3 +69,9 @@ func Triggered(ctx context.Context, in <-chan Frame, triggers <-chan Trigger, ou
 		}
 	}
 }
+
+// TriggerMessage is what a trigger/<component> message on the local IPC
+// endpoint carries.
+type TriggerMessage struct {
+	PartID string `json:"part_id"`
+}

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vise-edge/vise/source/sourcetest"
 )
 
 func newStream(t *testing.T, url string, stall time.Duration) *Stream {
@@ -35,11 +37,11 @@ func decodeSize(t *testing.T, f Frame) (int, int) {
 }
 
 func TestRTSP(t *testing.T) {
-	needTools(t, true)
+	sourcetest.NeedTools(t, true)
 	t.Parallel()
-	dir, _ := cameraImages(t, 2)
-	port := freePort(t)
-	rtspServer(t, port, dir, "--size", "320x240")
+	dir, _ := sourcetest.CameraImages(t, 2)
+	port := sourcetest.FreePort(t)
+	sourcetest.RTSPServer(t, port, dir, "--size", "320x240")
 	s := newStream(t, "rtsp://127.0.0.1:"+strconv.Itoa(port)+"/cam", 5*time.Second)
 	frames := collect(t, s, 10, 20*time.Second)
 	for i, f := range frames {
@@ -58,11 +60,11 @@ func TestRTSP(t *testing.T) {
 // A camera whose resolution is changed mid-stream keeps delivering
 // frames that decode.
 func TestRTSPResolutionChange(t *testing.T) {
-	needTools(t, true)
+	sourcetest.NeedTools(t, true)
 	t.Parallel()
-	dir, _ := cameraImages(t, 2)
-	port := freePort(t)
-	rtspServer(t, port, dir, "--size", "320x240", "--fps", "20", "--switch-to", "640x360", "--switch-after", "0.5")
+	dir, _ := sourcetest.CameraImages(t, 2)
+	port := sourcetest.FreePort(t)
+	sourcetest.RTSPServer(t, port, dir, "--size", "320x240", "--fps", "20", "--switch-to", "640x360", "--switch-after", "0.5")
 	s := newStream(t, "rtsp://127.0.0.1:"+strconv.Itoa(port)+"/cam", 5*time.Second)
 	start := time.Now()
 	frames := collect(t, s, 40, 20*time.Second)
@@ -82,14 +84,14 @@ func TestRTSPResolutionChange(t *testing.T) {
 // are the bytes the runner gets, and a corrupt one arrives as it was, with
 // the next one intact.
 func TestMJPEGPassThroughAndCorruptFrame(t *testing.T) {
-	needTools(t, false)
+	sourcetest.NeedTools(t, false)
 	t.Parallel()
-	_, imgs := cameraImages(t, 2)
+	_, imgs := sourcetest.CameraImages(t, 2)
 	corrupt := bytes.Clone(imgs[0])
 	for i := len(corrupt) / 2; i < len(corrupt)/2+2000; i++ {
 		corrupt[i] = 0x55
 	}
-	url := mjpegServer(t, [][]byte{imgs[0], corrupt, imgs[1]}, 25)
+	url := sourcetest.MJPEGServer(t, [][]byte{imgs[0], corrupt, imgs[1]}, 25)
 	s := newStream(t, url, 5*time.Second)
 	frames := collect(t, s, 9, 20*time.Second)
 	sawCorrupt := false
@@ -115,12 +117,12 @@ func TestMJPEGPassThroughAndCorruptFrame(t *testing.T) {
 // A server that refuses (no such stream, nothing listening) leaves the
 // stream degraded with ffmpeg's reason, retrying, never returning.
 func TestRefused(t *testing.T) {
-	needTools(t, true)
+	sourcetest.NeedTools(t, true)
 	t.Parallel()
-	dir, _ := cameraImages(t, 1)
-	port := freePort(t)
-	rtspServer(t, port, dir)
-	closed := freePort(t)
+	dir, _ := sourcetest.CameraImages(t, 1)
+	port := sourcetest.FreePort(t)
+	sourcetest.RTSPServer(t, port, dir)
+	closed := sourcetest.FreePort(t)
 	tests := []struct{ url, reason string }{
 		{"rtsp://127.0.0.1:" + strconv.Itoa(port) + "/no-such-stream", "404"},
 		{"rtsp://127.0.0.1:" + strconv.Itoa(closed) + "/cam", "refused"},
@@ -137,7 +139,7 @@ func TestRefused(t *testing.T) {
 // A server that accepts and then says nothing is a stalled camera: the
 // stall timeout ends the attempt and the stream reconnects.
 func TestStalled(t *testing.T) {
-	needTools(t, false)
+	sourcetest.NeedTools(t, false)
 	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -164,11 +166,11 @@ func TestStalled(t *testing.T) {
 
 // A camera gone for 10 s comes back without anyone restarting anything.
 func TestCameraGoneAndBack(t *testing.T) {
-	needTools(t, true)
+	sourcetest.NeedTools(t, true)
 	t.Parallel()
-	dir, _ := cameraImages(t, 2)
-	port := freePort(t)
-	srv := rtspServer(t, port, dir)
+	dir, _ := sourcetest.CameraImages(t, 2)
+	port := sourcetest.FreePort(t)
+	srv := sourcetest.RTSPServer(t, port, dir)
 	s, err := NewStream(StreamOptions{URL: "rtsp://127.0.0.1:" + strconv.Itoa(port) + "/cam", Stall: 2 * time.Second,
 		MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second})
 	if err != nil {
@@ -188,7 +190,7 @@ func TestCameraGoneAndBack(t *testing.T) {
 		return Frame{}
 	}
 	next(20 * time.Second)
-	srv.stop()
+	srv.Stop()
 	for s.Status().State != StateDegraded {
 		select {
 		case <-ch: // frames still in flight
@@ -208,7 +210,7 @@ func TestCameraGoneAndBack(t *testing.T) {
 	if st := s.Status(); st.State != StateDegraded || st.Reconnects < 3 {
 		t.Errorf("status while gone = %+v, want degraded and retrying", st)
 	}
-	srv.start()
+	srv.Start()
 	back := time.Now()
 	f := next(20 * time.Second)
 	for f.CapturedAt.Before(back) {

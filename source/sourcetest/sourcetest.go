@@ -1,13 +1,16 @@
-package source
+// Package sourcetest starts real camera servers on 127.0.0.1 for tests:
+// GStreamer's gst-rtsp-server (rtsp_server.py) and ffmpeg's own HTTP
+// listener serving multipart MJPEG.
+package sourcetest
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,16 +18,16 @@ import (
 	"time"
 )
 
-// These helpers start real camera servers on 127.0.0.1: GStreamer's
-// gst-rtsp-server (testdata/rtsp_server.py) and ffmpeg's own HTTP
-// listener serving multipart MJPEG.
+// repo is the repository root, found from this file's place in it.
+var repo = func() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}()
 
-var sampleImages, _ = filepath.Abs("../samples/images")
-
-// needTools skips when the Debian packages the camera tests use are
+// NeedTools skips when the Debian packages the camera tests use are
 // missing, unless VISE_REQUIRE_CAMERA is set (make test sets it; its
 // set-up installs them).
-func needTools(t *testing.T, rtsp bool) {
+func NeedTools(t *testing.T, rtsp bool) {
 	t.Helper()
 	missing := ""
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
@@ -44,7 +47,7 @@ func needTools(t *testing.T, rtsp bool) {
 	t.Skipf("camera test tools missing: %s (scripts/setup.sh test installs them)", missing)
 }
 
-func freePort(t *testing.T) int {
+func FreePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -54,9 +57,10 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// cameraImages copies n sample images as img-00.jpg... into a folder.
-func cameraImages(t *testing.T, n int) (string, [][]byte) {
+// CameraImages copies n sample images as img-00.jpg... into a folder.
+func CameraImages(t *testing.T, n int) (string, [][]byte) {
 	t.Helper()
+	sampleImages := filepath.Join(repo, "samples", "images")
 	entries, err := os.ReadDir(sampleImages)
 	if err != nil || len(entries) < n {
 		t.Fatalf("sample images in %s: %v", sampleImages, err)
@@ -76,24 +80,24 @@ func cameraImages(t *testing.T, n int) (string, [][]byte) {
 
 func pad2(i int) string { return strings.Repeat("0", 2-len(strconv.Itoa(i))) + strconv.Itoa(i) }
 
-// server is a camera server process the test can stop and start again.
-type server struct {
+// Server is a camera server process the test can stop and start again.
+type Server struct {
 	t    *testing.T
 	args []string
 	cmd  *exec.Cmd
 }
 
-// rtspServer serves the images of dir at rtsp://127.0.0.1:PORT/cam.
-func rtspServer(t *testing.T, port int, dir string, extra ...string) *server {
+// RTSPServer serves the images of dir at rtsp://127.0.0.1:PORT/cam.
+func RTSPServer(t *testing.T, port int, dir string, extra ...string) *Server {
 	t.Helper()
-	script, _ := filepath.Abs("testdata/rtsp_server.py")
-	s := &server{t: t, args: append([]string{"/usr/bin/python3", script, strconv.Itoa(port), dir}, extra...)}
-	s.start()
-	t.Cleanup(s.stop)
+	script := filepath.Join(repo, "source", "sourcetest", "rtsp_server.py")
+	s := &Server{t: t, args: append([]string{"/usr/bin/python3", script, strconv.Itoa(port), dir}, extra...)}
+	s.Start()
+	t.Cleanup(s.Stop)
 	return s
 }
 
-func (s *server) start() {
+func (s *Server) Start() {
 	s.t.Helper()
 	cmd := exec.Command(s.args[0], s.args[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -113,16 +117,16 @@ func (s *server) start() {
 	select {
 	case ok := <-ready:
 		if !ok {
-			s.stop()
+			s.Stop()
 			s.t.Fatalf("%v did not start", s.args)
 		}
 	case <-time.After(20 * time.Second):
-		s.stop()
+		s.Stop()
 		s.t.Fatalf("%v did not say ready in 20s", s.args)
 	}
 }
 
-func (s *server) stop() {
+func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
@@ -131,9 +135,9 @@ func (s *server) stop() {
 	s.cmd = nil
 }
 
-// mjpegServer has ffmpeg serve the JPEGs in a loop as multipart MJPEG
+// MJPEGServer has ffmpeg serve the JPEGs in a loop as multipart MJPEG
 // (the way IP cameras serve /video.mjpg) to one client, and returns the URL.
-func mjpegServer(t *testing.T, frames [][]byte, fps int) string {
+func MJPEGServer(t *testing.T, frames [][]byte, fps int) string {
 	t.Helper()
 	seq := filepath.Join(t.TempDir(), "seq.mjpeg")
 	var all []byte
@@ -141,7 +145,7 @@ func mjpegServer(t *testing.T, frames [][]byte, fps int) string {
 		all = append(all, f...)
 	}
 	os.WriteFile(seq, all, 0o644)
-	port := freePort(t)
+	port := FreePort(t)
 	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/cam.mjpg"
 	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "-1",
 		"-f", "mjpeg", "-framerate", strconv.Itoa(fps), "-i", seq, "-c:v", "copy", "-f", "mpjpeg", "-listen", "1", url)
@@ -167,26 +171,4 @@ func waitListening(t *testing.T, port int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("nothing listens on port %d after 20s", port)
-}
-
-// collect runs a stream until want frames arrived or the deadline passed.
-func collect(t *testing.T, s *Stream, want int, within time.Duration) []Frame {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	ch := make(chan Frame)
-	done := make(chan struct{})
-	go func() { defer close(done); s.Run(ctx, ch) }()
-	var got []Frame
-	for len(got) < want {
-		select {
-		case f := <-ch:
-			got = append(got, f)
-		case <-ctx.Done():
-			t.Fatalf("%d of %d frames within %s; status %+v", len(got), want, within, s.Status())
-		}
-	}
-	cancel()
-	<-done
-	return got
 }

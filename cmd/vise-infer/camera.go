@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/vise-edge/vise/source"
+)
+
+// This file runs the runner's sources: folders as before, and live
+// cameras through the source package.
+
+// fileFrame is a frame of a folder source; the pipeline reads the file.
+func fileFrame(path string) source.Frame {
+	return source.Frame{Path: path, Name: filepath.Base(path)}
+}
+
+// runSource runs the current source into out until ctx ends.
+func (r *runner) runSource(ctx context.Context, st settings, out chan<- source.Frame) {
+	if kind, _ := source.Classify(st.Source); kind == source.KindStream {
+		r.runStream(ctx, st, out)
+		return
+	}
+	paths := make(chan string)
+	go func() {
+		defer close(paths)
+		if st.Replay {
+			replaySource(ctx, st.Source, st.Interval, paths, r.log)
+		} else {
+			watchSource(ctx, st.Source, paths, r.log)
+		}
+	}()
+	for p := range paths {
+		if st.Trigger == triggerSoftware && st.Replay {
+			// A replayed folder is a simulated camera: a trigger takes the
+			// next image.
+			var t source.Trigger
+			select {
+			case t = <-r.triggers:
+			case <-ctx.Done():
+				continue
+			}
+			f := fileFrame(p)
+			f.PartID = t.PartID
+			send(ctx, out, f)
+			continue
+		}
+		send(ctx, out, fileFrame(p))
+	}
+}
+
+func send(ctx context.Context, out chan<- source.Frame, f source.Frame) {
+	select {
+	case out <- f:
+	case <-ctx.Done():
+	}
+}
+
+// runStream reads a live camera. Without a trigger the newest frame wins
+// (dropped frames are counted); with one, each trigger takes one frame.
+func (r *runner) runStream(ctx context.Context, st settings, out chan<- source.Frame) {
+	s, err := source.NewStream(source.StreamOptions{URL: st.Source, FFmpeg: st.FFmpeg, Stall: st.Stall,
+		MaxBackoff: st.ReconnectMax, Log: r.log})
+	if err != nil { // checked at start; a reload can still name a bad one
+		r.log.Error("camera source unusable; waiting for a configuration change", "err", err)
+		r.setSource(func() source.Status { return source.Status{State: source.StateDegraded, Reason: err.Error()} })
+		<-ctx.Done()
+		return
+	}
+	r.setSource(s.Status)
+	raw := make(chan source.Frame)
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx, raw) }()
+	if st.Trigger == triggerSoftware {
+		source.Triggered(ctx, raw, r.triggers, out)
+	} else {
+		source.Newest(ctx, raw, out, &r.counts.dropped)
+	}
+	<-done
+}
+
+// Trigger modes.
+const (
+	triggerNone     = ""
+	triggerSoftware = "software"
+)
+
+// checkSource refuses a source vise-infer cannot read before anything
+// starts: an unknown URL scheme, ffmpeg missing for a stream, a trigger
+// on a watched folder.
+func (s *settings) checkSource() error {
+	kind, err := source.Classify(s.Source)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	switch s.Trigger {
+	case triggerNone:
+	case triggerSoftware:
+		if kind == source.KindFolder && !s.Replay {
+			return fmt.Errorf("%w: trigger software needs a camera (rtsp://, http://) or --replay folder: a watched folder has one image per file already", errUsage)
+		}
+	default:
+		return fmt.Errorf("%w: trigger %q: use software (or leave it unset for free-running)", errUsage, s.Trigger)
+	}
+	if kind == source.KindStream {
+		if _, err := source.NewStream(source.StreamOptions{URL: s.Source, FFmpeg: s.FFmpeg}); err != nil {
+			return err
+		}
+	}
+	if s.Stall < 0 || s.ReconnectMax < 0 {
+		return fmt.Errorf("%w: stall timeout and reconnect backoff must not be negative", errUsage)
+	}
+	return nil
+}
+
+// limitFrames ends the run after n results (0: never), for scripts and
+// tests.
+type frameLimit struct {
+	n    int64
+	stop context.CancelFunc
+}
+
+func (l frameLimit) reached(done int64) bool { return l.n > 0 && done >= l.n }
