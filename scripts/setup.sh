@@ -80,9 +80,14 @@ if ! locale -a 2>/dev/null | grep -qi '^en_US.utf8$'; then
 	fi
 	as_root locale-gen >/dev/null
 fi
+# ffmpeg reads rtsp:// and http:// MJPEG cameras for vise-infer. The camera
+# tests also serve RTSP through GStreamer's gst-rtsp-server (python3-gi,
+# x264enc from -ugly).
+apt_install ffmpeg
 case "$mode" in
 demo) ;;
-test) apt_install postgresql chromium mosquitto ;;
+test) apt_install postgresql chromium mosquitto python3-gi gir1.2-gst-rtsp-server-1.0 \
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly ;;
 *) log "usage: $0 demo|test"; exit 2 ;;
 esac
 need_go

@@ -41,12 +41,16 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	c.register(fs)
 	images := fs.String("images", "", "folder of JPEG/PNG images")
 	frames := fs.Int("frames", 40, "images to run in each measurement")
+	signal := registerSignalBench(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	paths, err := imageFiles(*images)
 	if err != nil {
 		return err
+	}
+	if signal.kind != "" {
+		return signal.run(ctx, &c, fs, paths, *frames, stdout, log)
 	}
 	sess, model, err := c.open()
 	if err != nil {

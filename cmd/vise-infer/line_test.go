@@ -270,7 +270,7 @@ func TestRunLineConfigRefused(t *testing.T) {
 	needORT(t)
 	tests := []struct {
 		name, cfg, want string
-		env          []string
+		env             []string
 	}{
 		{"unknown class", `{"source": "/tmp", "reject_when": {"classes": ["crack"]}}`, `class "crack" is not one the model detects`, nil},
 		{"unknown field", `{"source": "/tmp", "reject_when": {"min_conf": 0.5}}`, `unknown field "min_conf"`, nil},
@@ -292,3 +292,24 @@ func TestRunLineConfigRefused(t *testing.T) {
 	}
 }
 
+// bench --signal modbus times frame arrival to the coil written on a real
+// Modbus server and reports it next to the arrival-to-result baseline.
+func TestBenchSignalModbus(t *testing.T) {
+	needORT(t)
+	imgs := t.TempDir()
+	copyFile(t, filepath.Join(testdata, "tag-a.jpg"), filepath.Join(imgs, "a.jpg"))
+	out, errOut, code := vi(t, "bench", "--signal", "modbus", "--model", model, "--images", imgs, "--ort-lib", ortLib,
+		"--frames", "20", "--frame-size", "640x360", "-o", "json")
+	if code != 0 {
+		t.Fatalf("bench --signal: exit %d: %s", code, errOut)
+	}
+	var r SignalReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	// The coil is written after the result exists, so its latency is the
+	// larger one; both must have been measured.
+	if r.Frames != 20 || r.FrameSize != "640x360" || r.ResultP50MS <= 0 || r.SignalP50MS < r.ResultP50MS || r.SignalP99MS < r.SignalP50MS || r.Ratio < 1 {
+		t.Errorf("report = %+v", r)
+	}
+}
