@@ -86,6 +86,14 @@ const (
 	triggerSoftware = "software"
 )
 
+// checkAll is check and checkSource, for a reloaded configuration.
+func (s *settings) checkAll() error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	return s.checkSource()
+}
+
 // checkSource refuses a source vise-infer cannot read before anything
 // starts: an unknown URL scheme, ffmpeg missing for a stream, a trigger
 // on a watched folder.

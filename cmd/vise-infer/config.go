@@ -90,7 +90,7 @@ func (r *runner) watchConfig(ctx context.Context, path string, since time.Time) 
 		r.mu.Lock()
 		old, st := r.st, r.st
 		c.apply(&st)
-		if err := st.check(); err != nil {
+		if err := st.checkAll(); err != nil {
 			r.mu.Unlock()
 			r.log.Warn("configuration change ignored", "err", err)
 			continue
