@@ -18,3 +18,21 @@ type Verdict struct {
 	Payload    json.RawMessage `json:"payload"`
 	ReceivedAt time.Time       `json:"received_at"`
 }
+
+// Component states a component reports about itself (ComponentHealth.State).
+const (
+	ComponentRunning  = "running"
+	ComponentDegraded = "degraded" // a camera or a line output is down; inspection goes on
+)
+
+// ComponentHealth is what a device's status says about one of its running
+// components (the "health" map), from the component's own report on the
+// local IPC endpoint.
+type ComponentHealth struct {
+	Ready         bool   `json:"ready"`
+	State         string `json:"state,omitempty"`
+	Reason        string `json:"reason,omitempty"` // why it is degraded
+	Images        int64  `json:"images,omitempty"`
+	Errors        int64  `json:"errors,omitempty"`
+	FramesDropped int64  `json:"frames_dropped,omitempty"`
+}

@@ -92,7 +92,7 @@ type Agent struct {
 	procs   []*proc // running components, in start order
 	resumed bool    // the committed generation was started after boot
 	ready   map[string]bool
-	health  map[string]ComponentHealth // from the components' status reports
+	health  map[string]vise.ComponentHealth // from the components' status reports
 	linkUp  atomic.Bool
 	running atomic.Bool // out, ipc and the connection are set up
 	ipc     *ipc

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"github.com/vise-edge/vise"
 	"os"
 	"strconv"
 	"strings"
@@ -41,14 +42,14 @@ func (a *Agent) onResult(component string, payload []byte) {
 // and keeps what it says about its state (degraded, and why) for the
 // device's status report.
 func (a *Agent) onComponentStatus(component string, payload []byte) {
-	var st ComponentHealth
+	var st vise.ComponentHealth
 	if json.Unmarshal(payload, &st) == nil {
 		a.mu.Lock()
 		if a.ready == nil {
 			a.ready = map[string]bool{}
 		}
 		if a.health == nil {
-			a.health = map[string]ComponentHealth{}
+			a.health = map[string]vise.ComponentHealth{}
 		}
 		a.ready[component] = st.Ready
 		if len(st.Reason) > maxReason {
@@ -59,24 +60,13 @@ func (a *Agent) onComponentStatus(component string, payload []byte) {
 	}
 }
 
-// ComponentHealth is what the device's status says about a running
-// component, from the component's own status/<component> report.
-type ComponentHealth struct {
-	Ready         bool   `json:"ready"`
-	State         string `json:"state,omitempty"`  // running, or degraded: a camera or line output is down
-	Reason        string `json:"reason,omitempty"` // why it is degraded
-	Images        int64  `json:"images,omitempty"`
-	Errors        int64  `json:"errors,omitempty"`
-	FramesDropped int64  `json:"frames_dropped,omitempty"`
-}
-
 // maxReason bounds a component's reason in the device status.
 const maxReason = 512
 
-func (a *Agent) componentHealth() map[string]ComponentHealth {
+func (a *Agent) componentHealth() map[string]vise.ComponentHealth {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make(map[string]ComponentHealth, len(a.health))
+	out := make(map[string]vise.ComponentHealth, len(a.health))
 	for k, v := range a.health {
 		out[k] = v
 	}
