@@ -8,6 +8,7 @@ package source
 
 import (
 	"fmt"
+	"image"
 	"strings"
 	"time"
 )
@@ -18,6 +19,9 @@ type Frame struct {
 	// Path names instead.
 	Data []byte
 	Path string
+	// Image is the frame as pixels, for cameras that deliver raw pixels
+	// (Aravis): no JPEG round trip. Data and Path are empty then.
+	Image image.Image
 	// Name identifies the frame in results: the file name, or the camera
 	// and a sequence number.
 	Name string
@@ -36,6 +40,7 @@ type Kind string
 const (
 	KindFolder Kind = "folder" // a directory of image files
 	KindStream Kind = "stream" // rtsp://, rtsps:// or http(s):// through ffmpeg
+	KindAravis Kind = "aravis" // aravis://CAMERA-ID: GigE Vision / USB3 Vision
 )
 
 // Classify tells a stream URL from a folder path, refusing URL schemes
@@ -48,6 +53,8 @@ func Classify(src string) (Kind, error) {
 	switch strings.ToLower(scheme) {
 	case "rtsp", "rtsps", "http", "https":
 		return KindStream, nil
+	case "aravis":
+		return KindAravis, nil
 	}
-	return "", fmt.Errorf("source %q: unknown scheme %q: use rtsp://, http:// (MJPEG) or a folder path", src, scheme)
+	return "", fmt.Errorf("source %q: unknown scheme %q: use rtsp://, http:// (MJPEG), aravis://CAMERA or a folder path", src, scheme)
 }

@@ -64,6 +64,7 @@ type Status struct {
 type Stream struct {
 	opts   StreamOptions
 	ffmpeg string
+	dial   Dial
 	frames atomic.Int64
 	mu     sync.Mutex
 	st     Status
@@ -82,8 +83,31 @@ func NewStream(opts StreamOptions) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stream{opts: opts, ffmpeg: bin, st: Status{State: StateConnecting, Since: time.Now()}}, nil
+	s := &Stream{opts: opts, ffmpeg: bin}
+	return s.init(s.connect), nil
 }
+
+// Dial connects to a camera once and hands each frame it captures to emit
+// (which fills in Seq, Name and CapturedAt when unset) until the camera is
+// lost, returning why, or emit returns false (ctx ended). Dial must give
+// up when no frame arrives for the stall timeout.
+type Dial func(ctx context.Context, emit func(Frame) bool) error
+
+// NewLive is a live source read by dial (an Aravis camera, say), with the
+// same reconnects and status as a stream. opts.URL names it in logs.
+func NewLive(opts StreamOptions, dial Dial) *Stream {
+	opts.defaults()
+	return (&Stream{opts: opts}).init(dial)
+}
+
+func (s *Stream) init(dial Dial) *Stream {
+	s.dial = dial
+	s.st = Status{State: StateConnecting, Since: time.Now()}
+	return s
+}
+
+// Stall is the stall timeout a Dial must honour.
+func (s *Stream) Stall() time.Duration { return s.opts.Stall }
 
 // Status is the stream's health now.
 func (s *Stream) Status() Status {
@@ -108,7 +132,7 @@ func (s *Stream) set(state, reason string) {
 func (s *Stream) Run(ctx context.Context, out chan<- Frame) {
 	wait := s.opts.MinBackoff
 	for ctx.Err() == nil {
-		n, err := s.connect(ctx, out)
+		n, err := s.once(ctx, out)
 		if ctx.Err() != nil {
 			return
 		}
@@ -127,21 +151,46 @@ func (s *Stream) Run(ctx context.Context, out chan<- Frame) {
 	}
 }
 
-// errStalled is a camera that sent nothing for the stall timeout.
-var errStalled = errors.New("no frame")
+// ErrStalled is a camera that sent nothing for the stall timeout.
+var ErrStalled = errors.New("no frame")
 
-// connect runs one ffmpeg until it ends or stalls, returning the frames it
-// delivered and why it ended.
-func (s *Stream) connect(ctx context.Context, out chan<- Frame) (int, error) {
+// once runs one connection, returning the frames it delivered and why it
+// ended.
+func (s *Stream) once(ctx context.Context, out chan<- Frame) (int, error) {
+	n := 0
+	err := s.dial(ctx, func(f Frame) bool {
+		n++
+		if n == 1 {
+			s.set(StateStreaming, "")
+			s.opts.Log.Info("camera streaming", "source", redact(s.opts.URL))
+		}
+		f.Seq = uint64(s.frames.Add(1))
+		if f.Name == "" {
+			f.Name = fmt.Sprintf("frame-%06d.jpg", f.Seq)
+		}
+		if f.CapturedAt.IsZero() {
+			f.CapturedAt = time.Now()
+		}
+		select {
+		case out <- f:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	})
+	return n, err
+}
+
+// connect runs one ffmpeg until it ends or stalls.
+func (s *Stream) connect(ctx context.Context, emit func(Frame) bool) error {
 	c, err := startFFmpeg(s.ffmpeg, s.opts.URL)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	var stalled atomic.Bool
 	watchdog := time.AfterFunc(s.opts.Stall, func() { stalled.Store(true); c.kill() })
 	stopOnCancel := context.AfterFunc(ctx, c.kill)
 	defer stopOnCancel()
-	n := 0
 	sp := NewSplitter(c.stdout)
 	var readErr error
 	for {
@@ -151,18 +200,7 @@ func (s *Stream) connect(ctx context.Context, out chan<- Frame) (int, error) {
 			break
 		}
 		watchdog.Reset(s.opts.Stall)
-		n++
-		if n == 1 {
-			s.set(StateStreaming, "")
-			s.opts.Log.Info("camera streaming", "source", redact(s.opts.URL))
-		}
-		seq := uint64(s.frames.Add(1))
-		f := Frame{Data: data, Seq: seq, Name: fmt.Sprintf("frame-%06d.jpg", seq), CapturedAt: time.Now()}
-		select {
-		case out <- f:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
+		if !emit(Frame{Data: data, CapturedAt: time.Now()}) {
 			break
 		}
 	}
@@ -170,13 +208,13 @@ func (s *Stream) connect(ctx context.Context, out chan<- Frame) (int, error) {
 	waitErr := c.stop(2 * time.Second)
 	switch {
 	case stalled.Load():
-		return n, fmt.Errorf("%w for %s", errStalled, s.opts.Stall)
+		return fmt.Errorf("%w for %s", ErrStalled, s.opts.Stall)
 	case c.stderr.Last() != "":
-		return n, fmt.Errorf("ffmpeg: %s", c.stderr.Last())
+		return fmt.Errorf("ffmpeg: %s", c.stderr.Last())
 	case waitErr != nil:
-		return n, fmt.Errorf("ffmpeg: %w", waitErr)
+		return fmt.Errorf("ffmpeg: %w", waitErr)
 	}
-	return n, fmt.Errorf("stream ended: %w", readErr)
+	return fmt.Errorf("stream ended: %w", readErr)
 }
 
 // redact hides a URL's password before it is logged.
