@@ -1,11 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/vise-edge/vise/source"
+	"github.com/vise-edge/vise/source/aravis"
 )
 
 // This file runs the runner's sources: folders as before, and live
@@ -18,7 +25,8 @@ func fileFrame(path string) source.Frame {
 
 // runSource runs the current source into out until ctx ends.
 func (r *runner) runSource(ctx context.Context, st settings, out chan<- source.Frame) {
-	if kind, _ := source.Classify(st.Source); kind == source.KindStream {
+	switch kind, _ := source.Classify(st.Source); kind {
+	case source.KindStream, source.KindAravis:
 		r.runStream(ctx, st, out)
 		return
 	}
@@ -60,8 +68,7 @@ func send(ctx context.Context, out chan<- source.Frame, f source.Frame) {
 // runStream reads a live camera. Without a trigger the newest frame wins
 // (dropped frames are counted); with one, each trigger takes one frame.
 func (r *runner) runStream(ctx context.Context, st settings, out chan<- source.Frame) {
-	s, err := source.NewStream(source.StreamOptions{URL: st.Source, FFmpeg: st.FFmpeg, Stall: st.Stall,
-		MaxBackoff: st.ReconnectMax, Log: r.log})
+	s, err := r.openLive(st)
 	if err != nil { // checked at start; a reload can still name a bad one
 		r.log.Error("camera source unusable; waiting for a configuration change", "err", err)
 		r.setSource(func() source.Status { return source.Status{State: source.StateDegraded, Reason: err.Error()} })
@@ -84,7 +91,23 @@ func (r *runner) runStream(ctx context.Context, st settings, out chan<- source.F
 const (
 	triggerNone     = ""
 	triggerSoftware = "software"
+	triggerCamera   = "camera" // the camera's own trigger input (Aravis)
 )
+
+// openLive makes the live source st names: a stream through ffmpeg, or an
+// Aravis camera with the configuration's camera settings.
+func (r *runner) openLive(st settings) (*source.Stream, error) {
+	opts := source.StreamOptions{URL: st.Source, FFmpeg: st.FFmpeg, Stall: st.Stall, MaxBackoff: st.ReconnectMax, Log: r.log}
+	if kind, _ := source.Classify(st.Source); kind == source.KindAravis {
+		set := r.camera
+		if st.Trigger == triggerCamera && set.Trigger == "" {
+			set.Trigger = "Line1"
+		}
+		id := strings.TrimPrefix(st.Source, "aravis://")
+		return source.NewLive(opts, aravis.Dial(id, set, cmp.Or(st.Stall, 5*time.Second))), nil
+	}
+	return source.NewStream(opts)
+}
 
 // checkAll is check and checkSource, for a reloaded configuration.
 func (s *settings) checkAll() error {
@@ -104,12 +127,16 @@ func (s *settings) checkSource() error {
 	}
 	switch s.Trigger {
 	case triggerNone:
+	case triggerCamera:
+		if kind != source.KindAravis {
+			return fmt.Errorf("%w: trigger camera needs an aravis:// camera (its TriggerSource input)", errUsage)
+		}
 	case triggerSoftware:
 		if kind == source.KindFolder && !s.Replay {
 			return fmt.Errorf("%w: trigger software needs a camera (rtsp://, http://) or --replay folder: a watched folder has one image per file already", errUsage)
 		}
 	default:
-		return fmt.Errorf("%w: trigger %q: use software (or leave it unset for free-running)", errUsage, s.Trigger)
+		return fmt.Errorf("%w: trigger %q: use software or camera (or leave it unset for free-running)", errUsage, s.Trigger)
 	}
 	if kind == source.KindStream {
 		if _, err := source.NewStream(source.StreamOptions{URL: s.Source, FFmpeg: s.FFmpeg}); err != nil {
@@ -130,3 +157,10 @@ type frameLimit struct {
 }
 
 func (l frameLimit) reached(done int64) bool { return l.n > 0 && done >= l.n }
+
+// encodeJPEG is a camera's pixels as the JPEG uploaded with a result.
+func encodeJPEG(img image.Image) []byte {
+	var b bytes.Buffer
+	jpeg.Encode(&b, img, &jpeg.Options{Quality: 90})
+	return b.Bytes()
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/vise-edge/vise/infer"
 	"github.com/vise-edge/vise/lineout"
 	"github.com/vise-edge/vise/source"
+	"github.com/vise-edge/vise/source/aravis"
 	"github.com/vise-edge/vise/verdict"
 )
 
@@ -53,6 +54,16 @@ type lineConfig struct {
 	ReconnectMax string          `json:"reconnect_max"`
 	RejectWhen   json.RawMessage `json:"reject_when"`
 	Outputs      json.RawMessage `json:"outputs"`
+	Camera       cameraConfig    `json:"camera"`
+}
+
+// cameraConfig are an aravis:// camera's settings.
+type cameraConfig struct {
+	PixelFormat   string  `json:"pixel_format"`
+	Exposure      float64 `json:"exposure_us"`
+	Gain          float64 `json:"gain_db"`
+	FrameRate     float64 `json:"frame_rate"`
+	TriggerSource string  `json:"trigger_source"` // with trigger: camera (default Line1)
 }
 
 // line is the runner's camera and line-signal state.
@@ -66,6 +77,7 @@ type line struct {
 	observe     func(*verdict.Verdict, time.Time)
 	comp        string
 	stopOut     context.CancelFunc
+	camera      aravis.Settings // an aravis:// source's settings
 
 	srcMu     sync.Mutex
 	srcStatus func() source.Status
@@ -103,6 +115,8 @@ func (r *runner) startLine(ctx context.Context, lf *lineFlags, cfgPath string, c
 		}
 	}
 	r.triggers = make(chan source.Trigger, 64)
+	cc := lc.Camera
+	r.camera = aravis.Settings{PixelFormat: cc.PixelFormat, Exposure: cc.Exposure, Gain: cc.Gain, FrameRate: cc.FrameRate, Trigger: cc.TriggerSource}
 	r.comp = os.Getenv("VISE_COMPONENT")
 	var err error
 	if r.rules, err = verdict.Parse(lc.RejectWhen, classes); err != nil {

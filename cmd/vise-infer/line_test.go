@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/vise-edge/vise/infer"
+	"github.com/vise-edge/vise/source/aravis/aravistest"
 	"github.com/vise-edge/vise/source/sourcetest"
 	"github.com/vise-edge/vise/verdict"
 )
@@ -311,5 +313,33 @@ func TestBenchSignalModbus(t *testing.T) {
 	// larger one; both must have been measured.
 	if r.Frames != 20 || r.FrameSize != "640x360" || r.ResultP50MS <= 0 || r.SignalP50MS < r.ResultP50MS || r.SignalP99MS < r.SignalP50MS || r.Ratio < 1 {
 		t.Errorf("report = %+v", r)
+	}
+}
+
+// An aravis:// camera (Aravis's simulated GigE Vision camera) is a source
+// like any other; its settings come from the configuration.
+func TestRunAravisCamera(t *testing.T) {
+	needORT(t)
+	aravistest.FakeCamera(t)
+	cfg := filepath.Join(t.TempDir(), "config.json")
+	os.WriteFile(cfg, []byte(`{"camera": {"pixel_format": "BayerRG8", "frame_rate": 20, "exposure_us": 1000}}`), 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "run", "--model", model, "--ort-lib", ortLib, "--source", "aravis://127.0.0.1", "--frames", "3", "--upload", "all")
+	cmd.Env = append(os.Environ(), "VISE_IPC=", "VISE_CONFIG="+cfg)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d results, want 3:\n%.2000s", len(lines), out)
+	}
+	for _, l := range lines {
+		var r infer.Result
+		json.Unmarshal([]byte(l), &r)
+		if r.Error != "" || r.Image.Width == 0 || len(r.ImageData) < 100 || !bytes.HasPrefix(r.ImageData, []byte{0xFF, 0xD8}) {
+			t.Errorf("result %+v error %q with %d image bytes; want a camera frame uploaded as JPEG", r.Image, r.Error, len(r.ImageData))
+		}
 	}
 }

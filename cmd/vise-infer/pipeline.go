@@ -87,7 +87,10 @@ func (p *pipeline) run(ctx context.Context, in <-chan source.Frame, emit func(sr
 func (p *pipeline) prepare(src source.Frame, buf []float32) *frame {
 	start := time.Now()
 	f := &frame{src: src, buf: buf, captured: start}
-	if src.Data != nil { // a camera frame: captured when it arrived
+	if src.Image != nil { // a camera's pixels (Aravis): nothing to decode
+		f.captured = src.CapturedAt
+		f.img = &infer.Image{Img: src.Image}
+	} else if src.Data != nil { // a camera frame: captured when it arrived
 		f.captured = src.CapturedAt
 		f.img, f.err = infer.DecodeImage(src.Data, cmp.Or(p.maxPixels, infer.DefaultMaxPixels))
 		if f.err != nil {

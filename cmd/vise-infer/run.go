@@ -166,6 +166,9 @@ func (r *runner) emit(src source.Frame, res *infer.Result) {
 		r.log.Warn("image skipped", "image", src.Name, "err", res.Error, "skipped_total", r.counts.errors.Load())
 	} else if attach(st.Upload, st.Sample, len(res.Detections)) {
 		res.ImageData = src.Data
+		if src.Image != nil {
+			res.ImageData = encodeJPEG(src.Image)
+		}
 		if path != "" {
 			res.ImageData, _ = os.ReadFile(path)
 		}
