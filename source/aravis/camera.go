@@ -51,6 +51,11 @@ static ArvStream *vise_start(ArvCamera *c, int nbuf, char **err) {
 	if (e != NULL) { *err = vise_take(e); return NULL; }
 	ArvStream *s = arv_camera_create_stream(c, NULL, NULL, &e);
 	if (e != NULL) { *err = vise_take(e); return NULL; }
+	// The kernel's default UDP buffer overflows within a frame at a few
+	// MB/s on a busy machine: frames then arrive incomplete (the fake
+	// camera at 25 fps gave 3-4). Auto sizes it to a frame.
+	if (ARV_IS_GV_STREAM(s))
+		g_object_set(s, "socket-buffer", ARV_GV_STREAM_SOCKET_BUFFER_AUTO, "socket-buffer-size", 0, NULL);
 	for (int i = 0; i < nbuf; i++)
 		arv_stream_push_buffer(s, arv_buffer_new(payload, NULL));
 	arv_camera_set_acquisition_mode(c, ARV_ACQUISITION_MODE_CONTINUOUS, &e);
@@ -249,18 +254,22 @@ func Dial(id string, set Settings, stall time.Duration) source.Dial {
 		if err := cam.start(); err != nil {
 			return err
 		}
+		// Wait in slices of at most a second so a cancelled ctx is noticed;
+		// the camera is lost after stall of silence in a row.
+		var silent time.Duration
 		for ctx.Err() == nil {
-			img, _, err := cam.next(min(stall, time.Second))
+			wait := min(stall, time.Second)
+			img, _, err := cam.next(wait)
 			if errors.Is(err, source.ErrStalled) {
-				if stall <= time.Second {
+				if silent += wait; silent >= stall {
 					return fmt.Errorf("%w for %s", source.ErrStalled, stall)
 				}
-				stall -= time.Second
 				continue
 			}
 			if err != nil {
 				return err
 			}
+			silent = 0
 			if !emit(source.Frame{Image: img, CapturedAt: time.Now()}) {
 				return ctx.Err()
 			}
