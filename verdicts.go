@@ -29,10 +29,12 @@ const (
 // components (the "health" map), from the component's own report on the
 // local IPC endpoint.
 type ComponentHealth struct {
-	Ready         bool   `json:"ready"`
-	State         string `json:"state,omitempty"`
-	Reason        string `json:"reason,omitempty"` // why it is degraded
-	Images        int64  `json:"images,omitempty"`
-	Errors        int64  `json:"errors,omitempty"`
-	FramesDropped int64  `json:"frames_dropped,omitempty"`
+	Ready         bool    `json:"ready"`
+	State         string  `json:"state,omitempty"`
+	Reason        string  `json:"reason,omitempty"` // why it is degraded
+	Images        int64   `json:"images,omitempty"`
+	Errors        int64   `json:"errors,omitempty"`
+	FramesDropped int64   `json:"frames_dropped,omitempty"`
+	Rejects       int64   `json:"rejects,omitempty"`
+	FPS           float64 `json:"fps,omitempty"` // results per second lately
 }

@@ -21,7 +21,7 @@ func TestFleetShowsComponentHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	status := `{"generation":1,"components":{"vise.inspect":"RUNNING"},"health":{"vise.inspect":{"ready":true,"state":"degraded",` +
-		`"reason":"camera: camera lost: ffmpeg: Connection refused","images":120,"frames_dropped":37}}}`
+		`"reason":"camera: camera lost: ffmpeg: Connection refused","images":120,"fps":4.5,"frames_dropped":37,"rejects":9}}}`
 	if err := s.Store.SetDeviceStatus(ctx, "line-3-cam-1", []byte(status), 1); err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestFleetShowsComponentHealth(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	page, _ := io.ReadAll(resp.Body)
-	want := `vise.inspect: 120 images, 37 frames dropped — degraded: camera: camera lost: ffmpeg: Connection refused`
+	want := `vise.inspect: 120 images (4.5/s), 37 frames dropped, 9 rejects — degraded: camera: camera lost: ffmpeg: Connection refused`
 	if !strings.Contains(string(page), want) || !strings.Contains(string(page), `class="health bad"`) {
 		t.Errorf("fleet page lacks %q marked bad:\n%s", want, page)
 	}

@@ -62,9 +62,12 @@ func (h *Handler) fleet(ctx context.Context, v *view) error {
 // reason, and the frames it inspected and dropped.
 func healthLines(health map[string]vise.ComponentHealth) (lines []string, degraded bool) {
 	for name, c := range health {
-		line := fmt.Sprintf("%s: %d images", name, c.Images)
+		line := fmt.Sprintf("%s: %d images (%.1f/s)", name, c.Images, c.FPS)
 		if c.FramesDropped > 0 {
 			line += fmt.Sprintf(", %d frames dropped", c.FramesDropped)
+		}
+		if c.Rejects > 0 {
+			line += fmt.Sprintf(", %d rejects", c.Rejects)
 		}
 		if c.State == vise.ComponentDegraded {
 			degraded = true

@@ -189,6 +189,9 @@ func (r *runner) decide(src source.Frame, res *infer.Result) {
 		return
 	}
 	reject, reasons := r.rules.Decide(res)
+	if reject {
+		r.counts.rejects.Add(1)
+	}
 	v := &verdict.Verdict{Schema: verdict.Schema, MsgID: ulid.Make().String(), ResultID: res.MsgID, Component: r.comp,
 		PartID: src.PartID, Image: res.Image.Name, CapturedAt: res.CapturedAt, DecidedAt: time.Now().UTC(), Reject: reject, Reasons: reasons}
 	for _, o := range r.outputs {

@@ -319,7 +319,11 @@ func newPublisher(ctx context.Context, stdout io.Writer, log *slog.Logger) (*pub
 type counters struct {
 	images, errors atomic.Int64
 	dropped        atomic.Int64 // camera frames the newest one replaced
+	rejects        atomic.Int64 // reject verdicts
 	health         func(*componentStatus)
+	rateMu         sync.Mutex // guards the rate's last sample
+	lastAt         time.Time
+	lastImages     int64
 }
 
 func (c *counters) status() []byte { return c.report() }

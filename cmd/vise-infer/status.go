@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/vise-edge/vise/lineout"
 	"github.com/vise-edge/vise/source"
@@ -23,12 +25,15 @@ type componentStatus struct {
 	Images        int64                     `json:"images"`
 	Errors        int64                     `json:"errors"`
 	FramesDropped int64                     `json:"frames_dropped"`
+	Rejects       int64                     `json:"rejects"`
+	FPS           float64                   `json:"fps"` // results per second since the last report
 	Source        *source.Status            `json:"source,omitempty"`
 	Outputs       map[string]lineout.Status `json:"outputs,omitempty"`
 }
 
 func (c *counters) report() []byte {
-	st := componentStatus{Ready: true, State: stateRunning, Images: c.images.Load(), Errors: c.errors.Load(), FramesDropped: c.dropped.Load()}
+	st := componentStatus{Ready: true, State: stateRunning, Images: c.images.Load(), Errors: c.errors.Load(), FramesDropped: c.dropped.Load(),
+		Rejects: c.rejects.Load(), FPS: c.rate()}
 	if c.health != nil {
 		c.health(&st)
 	}
@@ -60,4 +65,17 @@ func (r *runner) health(st *componentStatus) {
 	if len(why) > 0 {
 		st.State, st.Reason = stateDegraded, strings.Join(why, "; ")
 	}
+}
+
+// rate is results per second since it was last asked.
+func (c *counters) rate() float64 {
+	c.rateMu.Lock()
+	defer c.rateMu.Unlock()
+	now, n := time.Now(), c.images.Load()
+	var fps float64
+	if !c.lastAt.IsZero() && now.After(c.lastAt) {
+		fps = float64(n-c.lastImages) / now.Sub(c.lastAt).Seconds()
+	}
+	c.lastAt, c.lastImages = now, n
+	return math.Round(fps*10) / 10
 }
