@@ -17,9 +17,10 @@ type StreamOptions struct {
 	URL string
 	// FFmpeg is the ffmpeg program (default "ffmpeg" on PATH).
 	FFmpeg string
-	// Stall is how long without a frame counts as a lost camera, the first
-	// frame of a connection included (default 5s).
-	Stall time.Duration
+	// Stall is how long without a frame counts as a lost camera (default
+	// 5s); Connect is how long the first frame of a connection may take
+	// (connecting, probing, the first key frame; default 10s).
+	Stall, Connect time.Duration
 	// MinBackoff and MaxBackoff bound the wait between reconnects, which
 	// doubles from MinBackoff after each attempt that produced no frame
 	// (defaults 250ms and 5s).
@@ -30,6 +31,9 @@ type StreamOptions struct {
 func (o *StreamOptions) defaults() {
 	if o.Stall <= 0 {
 		o.Stall = 5 * time.Second
+	}
+	if o.Connect <= 0 {
+		o.Connect = max(10*time.Second, o.Stall)
 	}
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = 250 * time.Millisecond
@@ -188,7 +192,8 @@ func (s *Stream) connect(ctx context.Context, emit func(Frame) bool) error {
 		return err
 	}
 	var stalled atomic.Bool
-	watchdog := time.AfterFunc(s.opts.Stall, func() { stalled.Store(true); c.kill() })
+	limit := s.opts.Connect
+	watchdog := time.AfterFunc(limit, func() { stalled.Store(true); c.kill() })
 	stopOnCancel := context.AfterFunc(ctx, c.kill)
 	defer stopOnCancel()
 	sp := NewSplitter(c.stdout)
@@ -199,7 +204,8 @@ func (s *Stream) connect(ctx context.Context, emit func(Frame) bool) error {
 			readErr = err
 			break
 		}
-		watchdog.Reset(s.opts.Stall)
+		limit = s.opts.Stall
+		watchdog.Reset(limit)
 		if !emit(Frame{Data: data, CapturedAt: time.Now()}) {
 			break
 		}
@@ -208,7 +214,7 @@ func (s *Stream) connect(ctx context.Context, emit func(Frame) bool) error {
 	waitErr := c.stop(2 * time.Second)
 	switch {
 	case stalled.Load():
-		return fmt.Errorf("%w for %s", ErrStalled, s.opts.Stall)
+		return fmt.Errorf("%w for %s", ErrStalled, limit)
 	case c.stderr.Last() != "":
 		return fmt.Errorf("ffmpeg: %s", c.stderr.Last())
 	case waitErr != nil:

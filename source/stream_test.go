@@ -157,7 +157,11 @@ func TestStalled(t *testing.T) {
 			defer c.Close() // hold it open, say nothing
 		}
 	}()
-	s := newStream(t, "rtsp://"+l.Addr().String()+"/cam", 500*time.Millisecond)
+	s, err := NewStream(StreamOptions{URL: "rtsp://" + l.Addr().String() + "/cam", Stall: 500 * time.Millisecond, Connect: 500 * time.Millisecond,
+		MinBackoff: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	st := runUntil(t, s, func(st Status) bool { return st.Reconnects >= 2 })
 	if st.State != StateDegraded || !strings.Contains(st.Reason, "no frame for 500ms") || accepted.Load() < 2 {
 		t.Errorf("status %+v after %d connections; want degraded for no frame, reconnecting", st, accepted.Load())
