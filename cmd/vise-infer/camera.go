@@ -149,7 +149,7 @@ func (s *settings) checkSource() error {
 	return nil
 }
 
-// limitFrames ends the run after n results (0: never), for scripts and
+// frameLimit ends the run after n results (0: never), for scripts and
 // tests.
 type frameLimit struct {
 	n    int64
