@@ -25,11 +25,12 @@ demo: setup-demo build
 
 # VISE_REQUIRE_POSTGRES turns "PostgreSQL is not installed" from a skip into a
 # failure, so the conformance suite cannot silently drop an engine.
-# VISE_REQUIRE_MOSQUITTO does the same for the external-broker tests.
+# VISE_REQUIRE_MOSQUITTO does the same for the external-broker tests,
+# VISE_REQUIRE_CAMERA for the camera tests (ffmpeg, gst-rtsp-server).
 test: setup-test
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
-	VISE_REQUIRE_POSTGRES=1 VISE_REQUIRE_MOSQUITTO=1 VISE_REQUIRE_ORT=1 VISE_REQUIRE_BROWSER=1 VISE_ARTIFACTS=$(CURDIR)/.artifacts LC_ALL=en_US.UTF-8 VISE_ORT_LIB=$(CURDIR)/.cache/onnxruntime/1.30.0/libonnxruntime.so.1 \
+	VISE_REQUIRE_POSTGRES=1 VISE_REQUIRE_MOSQUITTO=1 VISE_REQUIRE_ORT=1 VISE_REQUIRE_BROWSER=1 VISE_REQUIRE_CAMERA=1 VISE_ARTIFACTS=$(CURDIR)/.artifacts LC_ALL=en_US.UTF-8 VISE_ORT_LIB=$(CURDIR)/.cache/onnxruntime/1.30.0/libonnxruntime.so.1 \
 		$(GO) test -p 2 -timeout 20m ./...
 
 test-short:

@@ -92,6 +92,7 @@ type Agent struct {
 	procs   []*proc // running components, in start order
 	resumed bool    // the committed generation was started after boot
 	ready   map[string]bool
+	health  map[string]vise.ComponentHealth // from the components' status reports
 	linkUp  atomic.Bool
 	running atomic.Bool // out, ipc and the connection are set up
 	ipc     *ipc
@@ -166,7 +167,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	defer a.out.Close()
 	if !a.cfg.NoIPC {
-		if a.ipc, err = startIPC(a.cfg.IPCListen, a.log, a.onResult, a.onComponentStatus); err != nil {
+		if a.ipc, err = startIPC(a.cfg.IPCListen, a.log, a.onResult, a.onVerdict, a.onComponentStatus); err != nil {
 			return err
 		}
 		defer a.ipc.Close()
@@ -246,7 +247,7 @@ func (a *Agent) publishStatus(ctx context.Context) {
 	st := a.state
 	a.mu.Unlock()
 	b, _ := json.Marshal(map[string]any{"generation": st.Generation, "deployment": st.Deployment, "state": st.DeploymentState,
-		"message": st.Message, "components": st.Components, "telemetry": a.telemetry()})
+		"message": st.Message, "components": st.Components, "health": a.componentHealth(), "telemetry": a.telemetry()})
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := a.mqtt.Publish(pctx, &paho.Publish{QoS: 1, Topic: broker.DeviceTopic(a.id.Device) + "/status", Payload: b}); err != nil && !errors.Is(err, context.Canceled) {

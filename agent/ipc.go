@@ -17,16 +17,20 @@ import (
 // = its name and password = VISE_IPC_TOKEN, and may publish only
 //
 //	results/<component>   inference results, forwarded to the server
-//	status/<component>    {"ready": true} etc., read by the agent
+//	verdicts/<component>  pass/reject verdicts, forwarded to the server
+//	status/<component>    {"ready": true, "state": "degraded", ...}, read by
+//	                      the agent and reported with the device's status
+//	trigger/<any>         {"part_id": ...}: asks a component for one frame
 //
-// Everything it publishes on results/ goes through the durable outbox.
+// and subscribe only to trigger/<component>. Everything it publishes on
+// results/ and verdicts/ goes through the durable outbox.
 type ipc struct {
 	srv   *mqtt.Server
 	tcp   *listeners.TCP
 	token string
 }
 
-func startIPC(listen string, log *slog.Logger, onResult func(component string, payload []byte), onStatus func(component string, payload []byte)) (*ipc, error) {
+func startIPC(listen string, log *slog.Logger, onResult, onVerdict, onStatus func(component string, payload []byte)) (*ipc, error) {
 	i := &ipc{token: rand.Text()}
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = 8 << 20
@@ -50,6 +54,9 @@ func startIPC(listen string, log *slog.Logger, onResult func(component string, p
 		return nil, err
 	}
 	if err := sub("status/+", 2, onStatus); err != nil {
+		return nil, err
+	}
+	if err := sub("verdicts/+", 3, onVerdict); err != nil {
 		return nil, err
 	}
 	return i, nil
@@ -88,7 +95,12 @@ func (h *ipcAuth) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return true
 	}
 	user := string(cl.Properties.Username)
-	if write && (topic == "results/"+user || topic == "status/"+user) {
+	switch {
+	case write && (topic == "results/"+user || topic == "status/"+user || topic == "verdicts/"+user):
+		return true
+	case write && strings.HasPrefix(topic, "trigger/") && !strings.ContainsAny(topic[len("trigger/"):], "/+#"):
+		return true // a line-side component triggers an inspecting one
+	case !write && topic == "trigger/"+user:
 		return true
 	}
 	h.log.Warn("local IPC topic refused", "component", user, "topic", topic, "write", write)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"github.com/vise-edge/vise"
 	"os"
 	"strconv"
 	"strings"
@@ -37,20 +38,60 @@ func (a *Agent) onResult(component string, payload []byte) {
 	}
 }
 
-// onComponentStatus takes {"ready": true} as a component's health report.
+// onComponentStatus takes {"ready": true} as a component's health report,
+// and keeps what it says about its state (degraded, and why) for the
+// device's status report.
 func (a *Agent) onComponentStatus(component string, payload []byte) {
-	var st struct {
-		Ready bool `json:"ready"`
-	}
+	var st vise.ComponentHealth
 	if json.Unmarshal(payload, &st) == nil {
 		a.mu.Lock()
 		if a.ready == nil {
 			a.ready = map[string]bool{}
 		}
+		if a.health == nil {
+			a.health = map[string]vise.ComponentHealth{}
+		}
 		a.ready[component] = st.Ready
+		if len(st.Reason) > maxReason {
+			st.Reason = st.Reason[:maxReason]
+		}
+		a.health[component] = st
 		a.mu.Unlock()
 	}
 }
+
+// maxReason bounds a component's reason in the device status.
+const maxReason = 512
+
+func (a *Agent) componentHealth() map[string]vise.ComponentHealth {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]vise.ComponentHealth, len(a.health))
+	for k, v := range a.health {
+		out[k] = v
+	}
+	return out
+}
+
+// onVerdict queues a component's verdict for the server, like a result.
+func (a *Agent) onVerdict(component string, payload []byte) {
+	var msg map[string]any
+	if len(payload) > maxVerdictBytes || json.Unmarshal(payload, &msg) != nil || msg == nil {
+		a.log.Warn("verdict dropped: not a JSON object of at most 64 KiB", "component", component, "bytes", len(payload))
+		return
+	}
+	if id, _ := msg["msg_id"].(string); id == "" {
+		msg["msg_id"] = newMsgID()
+	}
+	msg["device"], msg["component"] = a.id.Device, component
+	b, _ := json.Marshal(msg)
+	if err := a.out.put(deviceTopic(a.id.Device)+"/verdicts/"+component, b); err != nil {
+		a.log.Error("verdict lost: cannot queue it", "component", component, "err", err)
+	}
+}
+
+// maxVerdictBytes bounds one verdict message.
+const maxVerdictBytes = 64 << 10
 
 func (a *Agent) isReady(component string) bool {
 	a.mu.Lock()

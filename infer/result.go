@@ -8,12 +8,14 @@ const Schema = 1
 // Result is the message a device publishes for each image (schema 1 of
 // DESIGN.md). The agent fills in Device and Component when it forwards it.
 type Result struct {
-	Schema     int         `json:"schema"`
-	MsgID      string      `json:"msg_id"`
-	Device     string      `json:"device"`
-	Component  string      `json:"component"`
-	Model      ModelRef    `json:"model"`
-	Image      ImageRef    `json:"image"`
+	Schema    int      `json:"schema"`
+	MsgID     string   `json:"msg_id"`
+	Device    string   `json:"device"`
+	Component string   `json:"component"`
+	Model     ModelRef `json:"model"`
+	Image     ImageRef `json:"image"`
+	// PartID names the inspected part when a trigger gave one.
+	PartID     string      `json:"part_id,omitempty"`
 	CapturedAt time.Time   `json:"captured_at"`
 	InferredAt time.Time   `json:"inferred_at"`
 	LatencyMS  Latency     `json:"latency_ms"`

@@ -80,10 +80,17 @@ if ! locale -a 2>/dev/null | grep -qi '^en_US.utf8$'; then
 	fi
 	as_root locale-gen >/dev/null
 fi
+# ffmpeg reads rtsp:// and http:// MJPEG cameras for vise-infer, Aravis
+# GigE Vision / USB3 Vision ones (vise-infer links it: its pkg-config wants
+# libusb's headers too). The camera tests also serve RTSP through
+# GStreamer's gst-rtsp-server (python3-gi, x264enc from -ugly) and simulate
+# a GigE Vision camera (aravis-tools).
+apt_install ffmpeg libaravis-dev libusb-1.0-0-dev
 case "$mode" in
 demo) ;;
 # protobuf-compiler: the test that onnx/onnxpb's generated code matches onnx.proto.
-test) apt_install postgresql chromium mosquitto protobuf-compiler ;;
+test) apt_install postgresql chromium mosquitto protobuf-compiler python3-gi gir1.2-gst-rtsp-server-1.0 \
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly aravis-tools ;;
 *) log "usage: $0 demo|test"; exit 2 ;;
 esac
 need_go

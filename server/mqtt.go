@@ -23,7 +23,8 @@ import (
 func (s *Server) startBroker(cert tls.Certificate) error {
 	s.ingest = ingest.New(ingest.Options{Context: s.stopCtx, Store: s.Store, Blobs: s.Blobs, Wake: s.Pipeline.Wake,
 		Logger: s.log.With("part", "ingest"), Metrics: s.metrics})
-	subs := []broker.Subscription{{Filter: "vise/devices/+/status", Fn: s.ingest.Status}, {Filter: "vise/devices/+/inference/+", Fn: s.ingest.Result}}
+	subs := []broker.Subscription{{Filter: "vise/devices/+/status", Fn: s.ingest.Status}, {Filter: "vise/devices/+/inference/+", Fn: s.ingest.Result},
+		{Filter: "vise/devices/+/verdicts/+", Fn: s.ingest.Verdict}}
 	if s.cfg.MQTTBroker != "" {
 		return s.connectExternal(subs)
 	}

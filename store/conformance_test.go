@@ -437,3 +437,29 @@ func TestResultPagesBoundedByBytes(t *testing.T) {
 		})
 	}
 }
+
+func TestVerdicts(t *testing.T) {
+	engines(t, func(t *testing.T, s *store.Store) {
+		v := vise.Verdict{MsgID: "v-1", Device: "cam-1", Component: "vise.inspect", ResultID: "r-1", PartID: "P-1", Reject: true,
+			Payload: []byte(`{"msg_id":"v-1","reject":true}`)}
+		if ok, err := s.InsertVerdict(ctx, v); !ok || err != nil {
+			t.Fatalf("first insert: %v %v", ok, err)
+		}
+		if ok, err := s.InsertVerdict(ctx, v); ok || err != nil {
+			t.Errorf("duplicate insert: inserted=%v err=%v; want ignored", ok, err)
+		}
+		pass := v
+		pass.MsgID, pass.ResultID, pass.Reject = "v-2", "r-2", false
+		s.InsertVerdict(ctx, pass)
+		other := v
+		other.Device = "cam-2" // its own v-1, not a duplicate
+		if ok, err := s.InsertVerdict(ctx, other); !ok || err != nil {
+			t.Errorf("another device's v-1: %v %v", ok, err)
+		}
+		all, _ := s.ListVerdicts(ctx, "cam-1", "", 0)
+		ofR1, err := s.ListVerdicts(ctx, "cam-1", "r-1", 0)
+		if err != nil || len(all) != 2 || len(ofR1) != 1 || !ofR1[0].Reject || ofR1[0].PartID != "P-1" || string(ofR1[0].Payload) != string(v.Payload) {
+			t.Errorf("all %d, of r-1 %+v (%v)", len(all), ofR1, err)
+		}
+	})
+}

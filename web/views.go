@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -17,6 +18,8 @@ const onlineWithin = 5 * time.Minute
 
 type deviceRow struct {
 	Name, Groups, State, Components, Seen string
+	Health                                []string // components not running well, and camera counters
+	Degraded                              bool
 	Generation                            int64
 	Queue                                 int
 	Online, Revoked                       bool
@@ -29,8 +32,9 @@ func (h *Handler) fleet(ctx context.Context, v *view) error {
 	}
 	for _, d := range ds {
 		var st struct {
-			State      string            `json:"state"`
-			Components map[string]string `json:"components"`
+			State      string                          `json:"state"`
+			Components map[string]string               `json:"components"`
+			Health     map[string]vise.ComponentHealth `json:"health"`
 			Telemetry  struct {
 				Queue int `json:"queue_depth"`
 			} `json:"telemetry"`
@@ -48,9 +52,31 @@ func (h *Handler) fleet(ctx context.Context, v *view) error {
 		}
 		sort.Strings(comps)
 		row.Components = strings.Join(comps, ", ")
+		row.Health, row.Degraded = healthLines(st.Health)
 		v.Devices = append(v.Devices, row)
 	}
 	return nil
+}
+
+// healthLines shows each component's own report: degraded with the
+// reason, and the frames it inspected and dropped.
+func healthLines(health map[string]vise.ComponentHealth) (lines []string, degraded bool) {
+	for name, c := range health {
+		line := fmt.Sprintf("%s: %d images (%.1f/s)", name, c.Images, c.FPS)
+		if c.FramesDropped > 0 {
+			line += fmt.Sprintf(", %d frames dropped", c.FramesDropped)
+		}
+		if c.Rejects > 0 {
+			line += fmt.Sprintf(", %d rejects", c.Rejects)
+		}
+		if c.State == vise.ComponentDegraded {
+			degraded = true
+			line += " — degraded: " + c.Reason
+		}
+		lines = append(lines, line)
+	}
+	sort.Strings(lines)
+	return lines, degraded
 }
 
 func (h *Handler) deployments(ctx context.Context, v *view) error {

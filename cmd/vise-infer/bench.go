@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vise-edge/vise/infer"
+	"github.com/vise-edge/vise/source"
 )
 
 // BenchReport is what `vise-infer bench -o json` prints.
@@ -43,12 +44,16 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	images := fs.String("images", "", "folder of JPEG/PNG images")
 	frames := fs.Int("frames", 40, "images to run in each measurement")
 	compare := fs.String("compare", "", "another model (e.g. the float parent of an INT8 one) whose bare speed is measured beside --model's")
+	signal := registerSignalBench(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	paths, err := imageFiles(*images)
 	if err != nil {
 		return err
+	}
+	if signal.kind != "" {
+		return signal.run(ctx, &c, fs, paths, *frames, stdout, log)
 	}
 	sess, model, err := c.open()
 	if err != nil {
@@ -63,7 +68,7 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	tensors := make([][]float32, len(paths))
 	var pre time.Duration
 	for i, path := range paths {
-		f := p.prepare(path, make([]float32, len(sess.Input())))
+		f := p.prepare(fileFrame(path), make([]float32, len(sess.Input())))
 		if f.err != nil {
 			return f.err
 		}
@@ -88,16 +93,16 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	rep.BareMS = ms(bare) / float64(*frames)
 
 	// End to end: files through the pipeline to results.
-	in := make(chan string)
+	in := make(chan source.Frame)
 	go func() {
 		defer close(in)
 		for i := range *frames {
-			in <- paths[i%len(paths)]
+			in <- fileFrame(paths[i%len(paths)])
 		}
 	}()
 	var lat []float64
 	start = time.Now()
-	p.run(ctx, in, func(_ string, r *infer.Result) {
+	p.run(ctx, in, func(_ source.Frame, r *infer.Result) {
 		lat = append(lat, float64(r.InferredAt.Sub(r.CapturedAt).Microseconds())/1000)
 	})
 	e2e := time.Since(start)

@@ -20,6 +20,17 @@ type config struct {
 	Threads    *int     `json:"threads"`
 	Upload     string   `json:"upload"`
 	Sample     *float64 `json:"upload_sample"`
+	// SourceByDevice gives devices of a group deployment their own camera
+	// (by VISE_DEVICE, which the agent sets); others use Source.
+	SourceByDevice map[string]string `json:"source_by_device"`
+}
+
+// source is the camera this device reads.
+func (c config) source() string {
+	if s, ok := c.SourceByDevice[os.Getenv("VISE_DEVICE")]; ok && s != "" {
+		return s
+	}
+	return c.Source
 }
 
 func readConfig(path string) (config, time.Time, error) {
@@ -44,7 +55,7 @@ func applyConfig(fs *flag.FlagSet, c config) {
 			fs.Set(name, value)
 		}
 	}
-	put("source", c.Source)
+	put("source", c.source())
 	put("interval", c.Interval)
 	put("upload", c.Upload)
 	if c.Sample != nil {
@@ -90,7 +101,7 @@ func (r *runner) watchConfig(ctx context.Context, path string, since time.Time) 
 		r.mu.Lock()
 		old, st := r.st, r.st
 		c.apply(&st)
-		if err := st.check(); err != nil {
+		if err := st.checkAll(); err != nil {
 			r.mu.Unlock()
 			r.log.Warn("configuration change ignored", "err", err)
 			continue
@@ -110,8 +121,8 @@ func (r *runner) watchConfig(ctx context.Context, path string, since time.Time) 
 
 // apply overlays the set fields of c on st.
 func (c config) apply(st *settings) {
-	if c.Source != "" && c.Source != st.Source {
-		st.Source, st.Done = c.Source, ""
+	if src := c.source(); src != "" && src != st.Source {
+		st.Source, st.Done = src, ""
 	}
 	if c.Replay != nil {
 		st.Replay = *c.Replay

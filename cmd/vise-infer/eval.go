@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/vise-edge/vise/infer"
+	"github.com/vise-edge/vise/source"
 )
 
 // EvalReport is what `vise-infer eval -o json` prints.
@@ -53,14 +54,15 @@ func evalCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	p := newPipeline(sess, c.post(sess), model, log)
 	rep := EvalReport{Model: filepath.Base(c.model), Dataset: *dataset}
 	var scored []infer.Scored
-	in := make(chan string)
+	in := make(chan source.Frame)
 	go func() {
 		defer close(in)
 		for _, path := range paths {
-			in <- path
+			in <- fileFrame(path)
 		}
 	}()
-	p.run(ctx, in, func(path string, r *infer.Result) {
+	p.run(ctx, in, func(src source.Frame, r *infer.Result) {
+		path := src.Path
 		if r.Error != "" {
 			rep.Skipped++
 			return

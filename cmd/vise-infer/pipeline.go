@@ -1,10 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -12,11 +12,12 @@ import (
 
 	"github.com/vise-edge/vise/infer"
 	"github.com/vise-edge/vise/infer/ort"
+	"github.com/vise-edge/vise/source"
 )
 
 // frame is one image on its way through the pipeline.
 type frame struct {
-	path     string
+	src      source.Frame
 	img      *infer.Image
 	lb       infer.Letterbox
 	buf      []float32
@@ -57,20 +58,20 @@ func newPipeline(sess *ort.Session, post infer.Post, model infer.ModelRef, log *
 	return p
 }
 
-// run processes paths until the channel closes or ctx ends, handing each
-// result to emit (with the path it came from).
-func (p *pipeline) run(ctx context.Context, paths <-chan string, emit func(path string, r *infer.Result)) {
+// run processes frames until the channel closes or ctx ends, handing each
+// result to emit (with the frame it came from).
+func (p *pipeline) run(ctx context.Context, in <-chan source.Frame, emit func(src source.Frame, r *infer.Result)) {
 	frames := make(chan *frame, 1)
 	go func() {
 		defer close(frames)
-		for path := range paths {
+		for src := range in {
 			var buf []float32
 			select {
 			case buf = <-p.free:
 			case <-ctx.Done():
 				return
 			}
-			f := p.prepare(path, buf)
+			f := p.prepare(src, buf)
 			select {
 			case frames <- f:
 			case <-ctx.Done():
@@ -79,14 +80,25 @@ func (p *pipeline) run(ctx context.Context, paths <-chan string, emit func(path 
 		}
 	}()
 	for f := range frames {
-		emit(f.path, p.infer(f))
+		emit(f.src, p.infer(f))
 	}
 }
 
-func (p *pipeline) prepare(path string, buf []float32) *frame {
+func (p *pipeline) prepare(src source.Frame, buf []float32) *frame {
 	start := time.Now()
-	f := &frame{path: path, buf: buf, captured: start}
-	f.img, f.err = infer.LoadImage(path, p.maxPixels)
+	f := &frame{src: src, buf: buf, captured: start}
+	if src.Image != nil { // a camera's pixels (Aravis): nothing to decode
+		f.captured = src.CapturedAt
+		f.img = &infer.Image{Img: src.Image}
+	} else if src.Data != nil { // a camera frame: captured when it arrived
+		f.captured = src.CapturedAt
+		f.img, f.err = infer.DecodeImage(src.Data, cmp.Or(p.maxPixels, infer.DefaultMaxPixels))
+		if f.err != nil {
+			f.err = fmt.Errorf("%w: %s: %v", infer.ErrBadImage, src.Name, f.err)
+		}
+	} else {
+		f.img, f.err = infer.LoadImage(src.Path, p.maxPixels)
+	}
 	if f.err == nil {
 		b := f.img.Img.Bounds()
 		f.lb = infer.NewLetterbox(b.Dx(), b.Dy(), p.sess.Contract.Width, p.sess.Contract.Height)
@@ -99,7 +111,7 @@ func (p *pipeline) prepare(path string, buf []float32) *frame {
 func (p *pipeline) infer(f *frame) *infer.Result {
 	defer func() { p.free <- f.buf }()
 	r := &infer.Result{Schema: 1, MsgID: ulid.Make().String(), Model: p.model, CapturedAt: f.captured.UTC(),
-		Image: infer.ImageRef{Name: filepath.Base(f.path)}, Detections: []infer.Detection{}}
+		Image: infer.ImageRef{Name: f.src.Name}, PartID: f.src.PartID, Detections: []infer.Detection{}}
 	if f.err != nil {
 		r.Error = f.err.Error()
 		r.InferredAt = time.Now().UTC()

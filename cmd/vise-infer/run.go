@@ -19,6 +19,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/vise-edge/vise/infer"
+	"github.com/vise-edge/vise/source"
 )
 
 func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
@@ -26,7 +27,8 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 	var c common
 	c.register(fs)
 	var st settings
-	fs.StringVar(&st.Source, "source", os.Getenv("VISE_SOURCE"), "folder of camera images (env VISE_SOURCE)")
+	fs.StringVar(&st.Source, "source", os.Getenv("VISE_SOURCE"), "camera: rtsp://…, http://… (MJPEG) or a folder of images (env VISE_SOURCE)")
+	line := st.registerLine(fs)
 	fs.StringVar(&st.Done, "done", "", "move processed images here (default SOURCE/.processed); ignored with --replay")
 	fs.BoolVar(&st.Replay, "replay", false, "cycle the folder at --interval instead of watching it (a simulated camera)")
 	fs.DurationVar(&st.Interval, "interval", time.Second, "time between images with --replay")
@@ -43,10 +45,14 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 			return fmt.Errorf("configuration %s: %w", cfgPath, err)
 		}
 		applyConfig(fs, cfg)
+		lineFromConfig(fs, cfgPath)
 		cfgTime = mod
 	}
 	st.Conf, st.IoU = c.conf, c.iou
 	if err := st.check(); err != nil {
+		return err
+	}
+	if err := st.checkSource(); err != nil {
 		return err
 	}
 	sess, model, err := c.open()
@@ -63,15 +69,20 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 		st.Upload = "none" // JSON lines on a terminal: no base64 images unless asked
 	}
 	r := &runner{p: newPipeline(sess, c.post(sess), model, log), pub: pub, log: log, st: st, changed: make(chan struct{}, 1)}
+	ctx, err = r.startLine(ctx, line, cfgPath, sess.Contract.Names)
+	if err != nil {
+		return err
+	}
+	defer r.stopLine()
 	if cfgPath != "" {
 		go r.watchConfig(ctx, cfgPath, cfgTime)
 	}
-	paths := make(chan string)
-	go r.feed(ctx, paths)
+	frames := make(chan source.Frame)
+	go r.feed(ctx, frames)
 	pub.Ready(&r.counts)
-	go pub.reportEvery(ctx, 10*time.Second, &r.counts)
+	go pub.reportEvery(ctx, line.statusEvery, &r.counts)
 	log.Info("vise-infer running", "model", c.model, "source", st.Source, "replay", st.Replay, "input", fmt.Sprintf("%dx%d", sess.Contract.Width, sess.Contract.Height))
-	r.p.run(ctx, paths, r.emit)
+	r.p.run(ctx, frames, r.emit)
 	return nil
 }
 
@@ -83,6 +94,7 @@ type settings struct {
 	Upload       string
 	Sample       float64
 	Conf, IoU    float64
+	lineSettings
 }
 
 func (s *settings) check() error {
@@ -111,6 +123,7 @@ type runner struct {
 	mu      sync.Mutex
 	st      settings
 	changed chan struct{} // the source settings changed
+	line                  // camera and line-signal state
 }
 
 func (r *runner) settings() settings {
@@ -121,19 +134,15 @@ func (r *runner) settings() settings {
 
 // feed runs the current source into paths, restarting it when the source
 // settings change.
-func (r *runner) feed(ctx context.Context, paths chan<- string) {
-	defer close(paths)
+func (r *runner) feed(ctx context.Context, frames chan<- source.Frame) {
+	defer close(frames)
 	for ctx.Err() == nil {
 		st := r.settings()
 		sctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			if st.Replay {
-				replaySource(sctx, st.Source, st.Interval, paths, r.log)
-			} else {
-				watchSource(sctx, st.Source, paths, r.log)
-			}
+			r.runSource(sctx, st, frames)
 		}()
 		select {
 		case <-ctx.Done():
@@ -145,17 +154,31 @@ func (r *runner) feed(ctx context.Context, paths chan<- string) {
 	}
 }
 
-func (r *runner) emit(path string, res *infer.Result) {
+func (r *runner) emit(src source.Frame, res *infer.Result) {
 	st := r.settings()
+	if r.limit.reached(r.counts.images.Load()) {
+		return // past --frames: the run is ending
+	}
+	path := src.Path
 	r.counts.images.Add(1)
 	if res.Error != "" {
 		r.counts.errors.Add(1)
-		r.log.Warn("image skipped", "image", path, "err", res.Error, "skipped_total", r.counts.errors.Load())
+		r.log.Warn("image skipped", "image", src.Name, "err", res.Error, "skipped_total", r.counts.errors.Load())
 	} else if attach(st.Upload, st.Sample, len(res.Detections)) {
-		res.ImageData, _ = os.ReadFile(path)
+		res.ImageData = src.Data
+		if src.Image != nil {
+			res.ImageData = encodeJPEG(src.Image)
+		}
+		if path != "" {
+			res.ImageData, _ = os.ReadFile(path)
+		}
 	}
+	r.decide(src, res)
 	r.pub.Publish(context.Background(), res)
-	if !st.Replay {
+	if r.limit.reached(r.counts.images.Load()) {
+		r.limit.stop()
+	}
+	if !st.Replay && path != "" {
 		// Moving the image after its result is handed over means a restart
 		// neither repeats nor loses it.
 		os.MkdirAll(st.Done, 0o755) // the folder may have been recreated
@@ -293,11 +316,17 @@ func newPublisher(ctx context.Context, stdout io.Writer, log *slog.Logger) (*pub
 }
 
 // counters are what the runner has done, reported with its status.
-type counters struct{ images, errors atomic.Int64 }
-
-func (c *counters) status() []byte {
-	return []byte(fmt.Sprintf(`{"ready": true, "images": %d, "errors": %d}`, c.images.Load(), c.errors.Load()))
+type counters struct {
+	images, errors atomic.Int64
+	dropped        atomic.Int64 // camera frames the newest one replaced
+	rejects        atomic.Int64 // reject verdicts
+	health         func(*componentStatus)
+	rateMu         sync.Mutex // guards the rate's last sample
+	lastAt         time.Time
+	lastImages     int64
 }
+
+func (c *counters) status() []byte { return c.report() }
 
 // Ready tells the agent the component is healthy.
 func (p *publisher) Ready(c *counters) {
@@ -313,7 +342,7 @@ func (p *publisher) reportEvery(ctx context.Context, every time.Duration, c *cou
 		if p.ipc != nil {
 			p.ipc.publish(ctx, "status", c.status())
 		} else {
-			p.log.Info("progress", "images", c.images.Load(), "skipped", c.errors.Load())
+			p.log.Info("progress", "images", c.images.Load(), "skipped", c.errors.Load(), "dropped", c.dropped.Load())
 		}
 	}
 }

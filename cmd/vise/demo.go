@@ -23,7 +23,7 @@ import (
 // defaults, the sample model registered and approved, two edge agents with
 // their own data directories, and the model deployed to them.
 func (a *app) demoCmd() *cobra.Command {
-	var listen, deviceListen, mqttListen, model, inferBin, ortLib, images string
+	var listen, deviceListen, mqttListen, model, inferBin, ortLib, images, cameraListen, plcListen string
 	var devices int
 	c := &cobra.Command{
 		Use:   "demo",
@@ -62,7 +62,12 @@ func (a *app) demoCmd() *cobra.Command {
 			if err := awaitEnrolled(ctx, cl, names); err != nil {
 				return err
 			}
-			x, err := deploySample(ctx, cl, mv, inferBin, ortLib, images)
+			line, err := startDemoLine(images, cameraListen, plcListen)
+			if err != nil {
+				return err
+			}
+			defer line.Close()
+			x, err := deploySample(ctx, cl, mv, inferBin, ortLib, images, line.configuration())
 			if err != nil {
 				return err
 			}
@@ -72,7 +77,8 @@ func (a *app) demoCmd() *cobra.Command {
 				mv.Group, mv.Version, mv.Approval.Status, x.ID)
 			fmt.Fprintf(a.stdout, "Try: VISE_SERVER=%s VISE_DATA=%s vise device list\nPress Ctrl-C to stop.\n\n",
 				s.URL(), filepath.Join(a.dataDir, "server"))
-			a.demoSummary(ctx, cl, x.ID, time.Now())
+			fmt.Fprintf(a.stdout, "  line:      camera %s (read by demo-cam-1), PLC %s (coil 0 pulsed on rejects)\n\n", line.CameraURL, line.PLCURL)
+			a.demoSummary(ctx, cl, x.ID, time.Now(), func() string { return line.lineSummary(ctx, cl, names) })
 			fmt.Fprintln(a.stdout, "\nstopping")
 			return nil
 		},
@@ -84,6 +90,8 @@ func (a *app) demoCmd() *cobra.Command {
 	c.Flags().IntVar(&devices, "devices", 2, "simulated edge devices to run")
 	c.Flags().StringVar(&inferBin, "infer", filepath.Join("bin", "vise-infer"), "vise-infer binary to deploy as the inference component")
 	c.Flags().StringVar(&ortLib, "ort-lib", envOr("VISE_ORT_LIB", filepath.Join(".cache", "onnxruntime", "1.30.0", "libonnxruntime.so.1")), "ONNX Runtime library to deploy as a component")
+	c.Flags().StringVar(&cameraListen, "camera-listen", "127.0.0.1:8091", "address of the demo camera (MJPEG over HTTP)")
+	c.Flags().StringVar(&plcListen, "plc-listen", "127.0.0.1:5020", "address of the demo PLC (Modbus TCP)")
 	c.Flags().StringVar(&images, "images", filepath.Join("samples", "images"), "folder the simulated cameras replay")
 	return c
 }
@@ -166,13 +174,13 @@ func awaitEnrolled(ctx context.Context, cl *client.Client, names []string) error
 // deploySample makes vise-infer and the ONNX Runtime library into
 // components and runs the edge-deploy pipeline for the sample model on the
 // demo group; approvals of later versions then deploy by themselves.
-func deploySample(ctx context.Context, cl *client.Client, mv *vise.ModelVersion, inferBin, ortLib, images string) (*vise.Execution, error) {
+func deploySample(ctx context.Context, cl *client.Client, mv *vise.ModelVersion, inferBin, ortLib, images string, line map[string]any) (*vise.Execution, error) {
 	for _, f := range []struct{ path, what, flag string }{{inferBin, "vise-infer", "--infer"}, {ortLib, "the ONNX Runtime library", "--ort-lib"}} {
 		if !fileExists(f.path) {
 			return nil, vise.Errorf(vise.CodeInvalid, "%s is not at %s: run 'make demo' (it builds and fetches what the demo deploys) or pass %s", f.what, f.path, f.flag)
 		}
 	}
-	if _, err := inspectComponents(ctx, cl, pipeline.ModelComponent(mv).Name, inferBin, ortLib, images); err != nil {
+	if _, err := inspectComponents(ctx, cl, pipeline.ModelComponent(mv).Name, inferBin, ortLib, images, line); err != nil {
 		return nil, err
 	}
 	target := vise.TargetGroup + ":demo"
@@ -186,7 +194,7 @@ func deploySample(ctx context.Context, cl *client.Client, mv *vise.ModelVersion,
 // makes the inference component that depends on them and on any version
 // of the model, so model and code update independently. Versions follow
 // content, so an unchanged file is not a new version.
-func inspectComponents(ctx context.Context, cl *client.Client, model, inferBin, ortLib, images string) (*vise.Recipe, error) {
+func inspectComponents(ctx context.Context, cl *client.Client, model, inferBin, ortLib, images string, line map[string]any) (*vise.Recipe, error) {
 	lib, err := cl.UploadFile(ctx, ortLib, nil)
 	if err != nil {
 		return nil, err
@@ -201,14 +209,18 @@ func inspectComponents(ctx context.Context, cl *client.Client, model, inferBin, 
 		return nil, err
 	}
 	abs, _ := filepath.Abs(images)
-	r := &vise.Recipe{Name: "vise.inspect", Version: "0.1.0-b" + bin.SHA256[:12],
+	cfg := map[string]any{"source": abs, "replay": true, "interval": "1s", "confidence": 0.25, "threads": 1}
+	for k, v := range line {
+		cfg[k] = v
+	}
+	r := &vise.Recipe{Name: "vise.inspect", Version: "0.1.0-b" + bin.SHA256[:12] + ".c" + configVersion(cfg),
 		Description: "vise-infer replaying sample images as a camera",
 		Artifacts:   []vise.RecipeArtifact{{Name: "bin/vise-infer", SHA256: bin.SHA256, Size: bin.Size, Executable: true}},
 		Dependencies: map[string]vise.Dependency{model: {Version: ">=1.0.0"},
 			runtime.Name: {Version: "~1.30"}},
 		Lifecycle: vise.Lifecycle{Run: &vise.Step{Script: `exec ./artifacts/bin/vise-infer run --model "$VISE_DEP_` + envKey(model) +
 			`_ARTIFACTS/model.onnx" --ort-lib "$VISE_DEP_VISE_RUNTIME_ONNXRUNTIME_ARTIFACTS/libonnxruntime.so.1"`}},
-		Configuration: map[string]any{"source": abs, "replay": true, "interval": "1s", "confidence": 0.25, "threads": 1}}
+		Configuration: cfg}
 	if _, _, err := cl.CreateComponent(ctx, r); err != nil {
 		return nil, err
 	}
@@ -226,10 +238,10 @@ func fileExists(p string) bool {
 
 // demoSummary prints the devices' progress and the results coming back
 // until ctx ends.
-func (a *app) demoSummary(ctx context.Context, cl *client.Client, id string, since time.Time) {
+func (a *app) demoSummary(ctx context.Context, cl *client.Client, id string, since time.Time, lineSummary func() string) {
 	last := ""
 	for {
-		line := summaryLine(ctx, cl, id) + resultsLine(ctx, cl, since)
+		line := summaryLine(ctx, cl, id) + resultsLine(ctx, cl, since) + lineSummary()
 		if line != last {
 			fmt.Fprintln(a.stdout, time.Now().Format("15:04:05"), line)
 			last = line

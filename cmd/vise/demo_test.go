@@ -23,7 +23,7 @@ func TestDemo(t *testing.T) {
 	data := filepath.Join(dir, "demo-data")
 	images, _ := filepath.Abs(filepath.Join("..", "..", "samples", "images"))
 	cmd := exec.Command(viseBin, "demo", "--data", "demo-data", "--listen", "127.0.0.1:0", "--device-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0",
-		"--infer", buildInfer(t), "--ort-lib", lib, "--model", sample(t, "metal-tags.onnx"), "--images", images)
+		"--camera-listen", "127.0.0.1:0", "--plc-listen", "127.0.0.1:0", "--infer", buildInfer(t), "--ort-lib", lib, "--model", sample(t, "metal-tags.onnx"), "--images", images)
 	cmd.Dir = dir
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr

@@ -1,0 +1,87 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// ipcClient connects to the IPC endpoint as component comp.
+func ipcClient(t *testing.T, i *ipc, comp string, onMsg func(topic string, payload []byte)) *paho.Client {
+	t.Helper()
+	conn, err := net.Dial("tcp", i.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := paho.NewClient(paho.ClientConfig{Conn: conn})
+	cl.AddOnPublishReceived(func(pr paho.PublishReceived) (bool, error) {
+		onMsg(pr.Packet.Topic, pr.Packet.Payload)
+		return true, nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := cl.Connect(ctx, &paho.Connect{ClientID: comp, CleanStart: true, Username: comp, UsernameFlag: true,
+		Password: []byte(i.token), PasswordFlag: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Disconnect(&paho.Disconnect{}) })
+	return cl
+}
+
+// Components publish verdicts on their own topic only; a line-side
+// component triggers an inspecting one, which alone receives it.
+func TestIPCVerdictsAndTriggers(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string][]string{}
+	record := func(kind string) func(string, []byte) {
+		return func(comp string, payload []byte) {
+			mu.Lock()
+			got[kind] = append(got[kind], comp+" "+string(payload))
+			mu.Unlock()
+		}
+	}
+	i, err := startIPC("127.0.0.1:0", slog.New(slog.DiscardHandler), record("result"), record("verdict"), record("status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer i.Close()
+	cam := ipcClient(t, i, "cam", func(topic string, p []byte) { record("cam got")(topic, p) })
+	other := ipcClient(t, i, "other", func(topic string, p []byte) { record("other got")(topic, p) })
+	plc := ipcClient(t, i, "plc", func(string, []byte) {})
+	ctx := context.Background()
+	for _, c := range []struct {
+		cl    *paho.Client
+		topic string
+	}{{cam, "trigger/cam"}, {other, "trigger/cam"}} {
+		c.cl.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: c.topic, QoS: 1}}})
+	}
+	cam.Publish(ctx, &paho.Publish{Topic: "verdicts/cam", QoS: 1, Payload: []byte(`{"reject":true}`)})
+	cam.Publish(ctx, &paho.Publish{Topic: "verdicts/other", QoS: 1, Payload: []byte(`{"forged":true}`)})
+	plc.Publish(ctx, &paho.Publish{Topic: "trigger/cam", QoS: 1, Payload: []byte(`{"part_id":"P-1"}`)})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		done := len(got["verdict"]) > 0 && len(got["cam got"]) > 0
+		mu.Unlock()
+		if done || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got["verdict"]) != 1 || got["verdict"][0] != `cam {"reject":true}` {
+		t.Errorf("verdicts the agent took: %q, want cam's own only", got["verdict"])
+	}
+	if len(got["cam got"]) != 1 || got["cam got"][0] != `trigger/cam {"part_id":"P-1"}` {
+		t.Errorf("cam received %q, want the trigger", got["cam got"])
+	}
+	if len(got["other got"]) != 0 {
+		t.Errorf("another component read cam's triggers: %q", got["other got"])
+	}
+}
