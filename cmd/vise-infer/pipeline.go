@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -14,30 +16,49 @@ import (
 	"github.com/vise-edge/vise/infer/ort"
 )
 
-// frame is one image on its way through the pipeline.
+// frame is one image on its way through the pipeline. Its tensor buffer
+// belongs to the worker that prepared it and goes back after inference.
 type frame struct {
 	path     string
-	img      *infer.Image
+	w, h     int // image size in the file
+	sha      [32]byte
 	lb       infer.Letterbox
 	buf      []float32
 	err      error
 	captured time.Time
-	pre      time.Duration
+	t        stages
 }
 
-// pipeline overlaps decoding and letterboxing of the next image with
-// inference of the current one: a preprocessing stage fills one of two
-// buffers while the session runs on the other.
+// stages is where one frame's time went.
+type stages struct {
+	Decode, Fill, Infer, Post time.Duration
+}
+
+// pipeOptions are the pipeline's knobs; zero values are the defaults.
+type pipeOptions struct {
+	Decoders  int  // decode workers; 0 means 1
+	MaxPixels int  // 0 means infer.DefaultMaxPixels
+	NoScale   bool // decode JPEGs at full size (to measure what scaling changes)
+}
+
+// pipeline decodes and letterboxes upcoming images on decode workers while
+// the session runs the current one. Frames come out in the order their
+// paths went in: path k goes to worker k mod n, and results are read back
+// the same way round.
 type pipeline struct {
-	sess      *ort.Session
-	post      infer.Post
-	model     infer.ModelRef
-	maxPixels int
-	log       *slog.Logger
-	free      chan []float32
+	sess  *ort.Session
+	post  infer.Post
+	model infer.ModelRef
+	opts  pipeOptions
+	log   *slog.Logger
 
 	mu        sync.Mutex // guards the thresholds, which reload live
 	conf, iou float32
+}
+
+func newPipeline(sess *ort.Session, post infer.Post, model infer.ModelRef, opts pipeOptions, log *slog.Logger) *pipeline {
+	opts.Decoders = max(1, opts.Decoders)
+	return &pipeline{sess: sess, post: post, model: model, opts: opts, log: log}
 }
 
 // setThresholds changes the confidence and IoU thresholds from the next
@@ -48,56 +69,68 @@ func (p *pipeline) setThresholds(conf, iou float32) {
 	p.mu.Unlock()
 }
 
-func newPipeline(sess *ort.Session, post infer.Post, model infer.ModelRef, log *slog.Logger) *pipeline {
-	p := &pipeline{sess: sess, post: post, model: model, log: log, free: make(chan []float32, 2)}
-	n := 3 * sess.Contract.Width * sess.Contract.Height
-	for range 2 {
-		p.free <- make([]float32, n) // the big buffers: allocated once
-	}
-	return p
-}
-
 // run processes paths until the channel closes or ctx ends, handing each
-// result to emit (with the path it came from).
-func (p *pipeline) run(ctx context.Context, paths <-chan string, emit func(path string, r *infer.Result)) {
-	frames := make(chan *frame, 1)
-	go func() {
-		defer close(frames)
-		for path := range paths {
-			var buf []float32
-			select {
-			case buf = <-p.free:
-			case <-ctx.Done():
-				return
+// result to emit with the path it came from and its stage times.
+func (p *pipeline) run(ctx context.Context, paths <-chan string, emit func(path string, r *infer.Result, t stages)) error {
+	ws := make([]*worker, p.opts.Decoders)
+	for i := range ws {
+		w, err := p.newWorker()
+		if err != nil {
+			for _, w := range ws[:i] {
+				w.dec.close()
 			}
-			f := p.prepare(path, buf)
-			select {
-			case frames <- f:
-			case <-ctx.Done():
-				return
-			}
+			return err
+		}
+		ws[i] = w
+	}
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait()
+		for _, w := range ws {
+			w.dec.close()
 		}
 	}()
-	for f := range frames {
-		emit(f.path, p.infer(f))
+	for _, w := range ws {
+		wg.Go(func() { w.run(ctx, p) })
+	}
+	wg.Go(func() { dispatch(ctx, paths, ws) })
+	for i := 0; ; i++ {
+		w := ws[i%len(ws)]
+		f, ok := <-w.out
+		if !ok {
+			return nil
+		}
+		r := p.infer(f)
+		emit(f.path, r, f.t)
+		w.free <- f
 	}
 }
 
-func (p *pipeline) prepare(path string, buf []float32) *frame {
-	start := time.Now()
-	f := &frame{path: path, buf: buf, captured: start}
-	f.img, f.err = infer.LoadImage(path, p.maxPixels)
-	if f.err == nil {
-		b := f.img.Img.Bounds()
-		f.lb = infer.NewLetterbox(b.Dx(), b.Dy(), p.sess.Contract.Width, p.sess.Contract.Height)
-		f.lb.Fill(f.img.Img, buf)
+// dispatch hands paths to the workers round robin.
+func dispatch(ctx context.Context, paths <-chan string, ws []*worker) {
+	defer func() {
+		for _, w := range ws {
+			close(w.in)
+		}
+	}()
+	for i := 0; ; i++ {
+		select {
+		case path, ok := <-paths:
+			if !ok {
+				return
+			}
+			select {
+			case ws[i%len(ws)].in <- path:
+			case <-ctx.Done():
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
 	}
-	f.pre = time.Since(start)
-	return f
 }
 
 func (p *pipeline) infer(f *frame) *infer.Result {
-	defer func() { p.free <- f.buf }()
 	r := &infer.Result{Schema: 1, MsgID: ulid.Make().String(), Model: p.model, CapturedAt: f.captured.UTC(),
 		Image: infer.ImageRef{Name: filepath.Base(f.path)}, Detections: []infer.Detection{}}
 	if f.err != nil {
@@ -105,8 +138,7 @@ func (p *pipeline) infer(f *frame) *infer.Result {
 		r.InferredAt = time.Now().UTC()
 		return r
 	}
-	b := f.img.Img.Bounds()
-	r.Image.Width, r.Image.Height, r.Image.SHA256 = b.Dx(), b.Dy(), f.img.SHA256
+	r.Image.Width, r.Image.Height, r.Image.SHA256 = f.w, f.h, hex.EncodeToString(f.sha[:])
 	t0 := time.Now()
 	copy(p.sess.Input(), f.buf)
 	err := p.sess.Run()
@@ -125,8 +157,71 @@ func (p *pipeline) infer(f *frame) *infer.Result {
 		r.Error = fmt.Sprintf("inference: %v", err)
 	}
 	r.InferredAt = t2.UTC()
-	r.LatencyMS = infer.Latency{Pre: ms(f.pre), Infer: ms(t1.Sub(t0)), Post: ms(t2.Sub(t1))}
+	f.t.Infer, f.t.Post = t1.Sub(t0), t2.Sub(t1)
+	r.LatencyMS = infer.Latency{Pre: ms(f.t.Decode + f.t.Fill), Infer: ms(f.t.Infer), Post: ms(f.t.Post)}
 	return r
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// worker decodes and letterboxes frames with its own decoder, filler and
+// two tensor buffers: one being filled while the other waits for, or is
+// in, inference.
+type worker struct {
+	dec  *decoder
+	fill infer.Filler
+	in   chan string
+	out  chan *frame
+	free chan *frame
+}
+
+func (p *pipeline) newWorker() (*worker, error) {
+	c := p.sess.Contract
+	minW, minH := c.Width, c.Height
+	if p.opts.NoScale {
+		minW, minH = 1<<30, 1<<30
+	}
+	dec, err := newDecoder(p.opts.MaxPixels, minW, minH)
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{dec: dec, in: make(chan string), out: make(chan *frame), free: make(chan *frame, 2)}
+	for range 2 {
+		w.free <- &frame{buf: make([]float32, 3*c.Width*c.Height)} // the big buffers: allocated once
+	}
+	return w, nil
+}
+
+func (w *worker) run(ctx context.Context, p *pipeline) {
+	defer close(w.out)
+	for path := range w.in {
+		var f *frame
+		select {
+		case f = <-w.free:
+		case <-ctx.Done():
+			return
+		}
+		w.prepare(f, path, p.sess.Contract)
+		select {
+		case w.out <- f:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// prepare decodes path and letterboxes it into f's buffer.
+func (w *worker) prepare(f *frame, path string, c *infer.Contract) {
+	buf := f.buf
+	*f = frame{path: path, buf: buf, captured: time.Now()}
+	d, err := w.dec.load(path)
+	t1 := time.Now()
+	f.t.Decode = t1.Sub(f.captured)
+	if f.err = err; err != nil {
+		return
+	}
+	f.w, f.h, f.sha = d.w, d.h, sha256.Sum256(d.file)
+	f.lb = infer.NewLetterbox(d.w, d.h, c.Width, c.Height)
+	w.fill.Fill(f.lb, d.px, buf)
+	f.t.Fill = time.Since(t1)
+}

@@ -62,7 +62,7 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 	if pub.ipc == nil && !flagSet(fs, "upload") {
 		st.Upload = "none" // JSON lines on a terminal: no base64 images unless asked
 	}
-	r := &runner{p: newPipeline(sess, c.post(sess), model, log), pub: pub, log: log, st: st, changed: make(chan struct{}, 1)}
+	r := &runner{p: newPipeline(sess, c.post(sess), model, c.pipe(), log), pub: pub, log: log, st: st, changed: make(chan struct{}, 1)}
 	if cfgPath != "" {
 		go r.watchConfig(ctx, cfgPath, cfgTime)
 	}
@@ -71,8 +71,7 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 	pub.Ready(&r.counts)
 	go pub.reportEvery(ctx, 10*time.Second, &r.counts)
 	log.Info("vise-infer running", "model", c.model, "source", st.Source, "replay", st.Replay, "input", fmt.Sprintf("%dx%d", sess.Contract.Width, sess.Contract.Height))
-	r.p.run(ctx, paths, r.emit)
-	return nil
+	return r.p.run(ctx, paths, r.emit)
 }
 
 // settings are what the configuration can change while running.
@@ -145,7 +144,7 @@ func (r *runner) feed(ctx context.Context, paths chan<- string) {
 	}
 }
 
-func (r *runner) emit(path string, res *infer.Result) {
+func (r *runner) emit(path string, res *infer.Result, _ stages) {
 	st := r.settings()
 	r.counts.images.Add(1)
 	if res.Error != "" {
