@@ -34,6 +34,9 @@ type Header struct {
 type Decoder struct {
 	h   C.tjhandle
 	buf []byte
+	// hdr receives tjDecompressHeader3's answers: locals passed to C
+	// would escape to the heap on every call.
+	hdr [4]C.int
 }
 
 // NewDecoder creates a decoder; Close releases it.
@@ -58,11 +61,12 @@ func (d *Decoder) Header(jpeg []byte) (Header, error) {
 	if len(jpeg) == 0 {
 		return Header{}, errors.New("jpeg: empty file")
 	}
-	var w, h, sub, cs C.int
-	if C.tjDecompressHeader3(d.h, (*C.uchar)(unsafe.Pointer(&jpeg[0])), C.ulong(len(jpeg)), &w, &h, &sub, &cs) != 0 {
+	r := &d.hdr
+	if C.tjDecompressHeader3(d.h, (*C.uchar)(unsafe.Pointer(&jpeg[0])), C.ulong(len(jpeg)), &r[0], &r[1], &r[2], &r[3]) != 0 {
 		return Header{}, fmt.Errorf("jpeg: %s", d.errText())
 	}
-	return Header{Width: int(w), Height: int(h), Gray: cs == C.TJCS_GRAY, CMYK: cs == C.TJCS_CMYK || cs == C.TJCS_YCCK}, nil
+	cs := r[3]
+	return Header{Width: int(r[0]), Height: int(r[1]), Gray: cs == C.TJCS_GRAY, CMYK: cs == C.TJCS_CMYK || cs == C.TJCS_YCCK}, nil
 }
 
 // Decode decodes jpeg (whose header is hdr) at the smallest DCT scale
