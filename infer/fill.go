@@ -12,11 +12,15 @@ type Pixels struct {
 
 // Filler writes pixels into the network input in one pass over the
 // destination: bilinear resize, letterbox padding, scaling to 0..1 and
-// HWC->NCHW together. It keeps its tap tables between frames, so a stream
-// of same-size frames allocates nothing. Not safe for concurrent use.
+// HWC->NCHW together. It keeps its tables and two resampled rows between
+// frames, so a stream of same-size frames allocates nothing. Not safe for
+// concurrent use.
 type Filler struct {
 	cols, rows     []tap
 	colKey, rowKey [3]int
+	hrow           [2][]int32 // source rows resampled across, newW*channels each
+	hsrc           [2]int32   // the source row (offset in Pix) each holds
+	next           int        // the slot to replace
 }
 
 // tap is one destination pixel's two source neighbours (as offsets into
@@ -27,8 +31,9 @@ type tap struct {
 }
 
 // coefBits is OpenCV's INTER_RESIZE_COEF_BITS: its 8-bit bilinear resize
-// works in 11-bit fixed point in each direction, and doing the same keeps
-// the tensor within a grey level of Ultralytics' preprocessing.
+// works in 11-bit fixed point in each direction, across then down, and
+// doing the same keeps the tensor within a grey level of Ultralytics'
+// preprocessing.
 const coefBits = 11
 
 // unit maps a level to the network's 0..1 scale.
@@ -48,31 +53,61 @@ func (f *Filler) Fill(lb Letterbox, p Pixels, dst []float32) {
 	lb.fillPadding(r, g, b, newW, newH)
 	cols := taps(&f.cols, &f.colKey, newW, p.Width, p.Channels)
 	rows := taps(&f.rows, &f.rowKey, newH, p.Height, p.Width*p.Channels)
+	f.hsrc = [2]int32{-1, -1}
+	const half = 1 << (2*coefBits - 1)
 	for y, ry := range rows {
-		top, bot := p.Pix[ry.o0:], p.Pix[ry.o1:]
 		out := (y+lb.PadY)*lb.Width + lb.PadX
 		ro, gro, bo := r[out:out+newW], g[out:out+newW], b[out:out+newW]
+		h0, h1 := f.across(p, cols, ry.o0), f.across(p, cols, ry.o1)
+		w0, w1 := ry.w0, ry.w1
 		if p.Channels == 1 {
-			for x, c := range cols {
-				v := blend(top, bot, c, ry, 0)
+			h0, h1 = h0[:len(ro)], h1[:len(ro)]
+			for x := range ro {
+				v := unit[uint8((h0[x]*w0+h1[x]*w1+half)>>(2*coefBits))]
 				ro[x], gro[x], bo[x] = v, v, v
 			}
 			continue
 		}
-		for x, c := range cols {
-			ro[x] = blend(top, bot, c, ry, 0)
-			gro[x] = blend(top, bot, c, ry, 1)
-			bo[x] = blend(top, bot, c, ry, 2)
+		h0, h1 = h0[:3*len(ro)], h1[:3*len(ro)]
+		for x := range ro {
+			a, c := h0[3*x:3*x+3:3*x+3], h1[3*x:3*x+3:3*x+3]
+			ro[x] = unit[uint8((a[0]*w0+c[0]*w1+half)>>(2*coefBits))]
+			gro[x] = unit[uint8((a[1]*w0+c[1]*w1+half)>>(2*coefBits))]
+			bo[x] = unit[uint8((a[2]*w0+c[2]*w1+half)>>(2*coefBits))]
 		}
 	}
 }
 
-// blend is one channel k of one destination pixel: horizontal, then
-// vertical, rounded to a whole level as OpenCV's 8-bit resize does.
-func blend(top, bot []byte, c, r tap, k int32) float32 {
-	t := int32(top[c.o0+k])*c.w0 + int32(top[c.o1+k])*c.w1
-	u := int32(bot[c.o0+k])*c.w0 + int32(bot[c.o1+k])*c.w1
-	return unit[(t*r.w0+u*r.w1+1<<(2*coefBits-1))>>(2*coefBits)]
+// across returns the source row at offset off resampled to the output
+// width, from the two-row cache when a neighbouring output row needed it.
+func (f *Filler) across(p Pixels, cols []tap, off int32) []int32 {
+	for i, s := range f.hsrc {
+		if s == off {
+			return f.hrow[i]
+		}
+	}
+	i := f.next
+	f.next ^= 1
+	f.hsrc[i] = off
+	n := len(cols) * p.Channels
+	if cap(f.hrow[i]) < n {
+		f.hrow[i] = make([]int32, n)
+	}
+	out := f.hrow[i][:n]
+	src := p.Pix[off : int(off)+p.Width*p.Channels]
+	if p.Channels == 1 {
+		for x, c := range cols {
+			out[x] = int32(src[c.o0])*c.w0 + int32(src[c.o1])*c.w1
+		}
+		return out
+	}
+	for x, c := range cols {
+		s0, s1, o := src[c.o0:c.o0+3:c.o0+3], src[c.o1:c.o1+3:c.o1+3], out[3*x:3*x+3:3*x+3]
+		o[0] = int32(s0[0])*c.w0 + int32(s1[0])*c.w1
+		o[1] = int32(s0[1])*c.w0 + int32(s1[1])*c.w1
+		o[2] = int32(s0[2])*c.w0 + int32(s1[2])*c.w1
+	}
+	return out
 }
 
 // taps returns the table for n destination pixels from src source pixels

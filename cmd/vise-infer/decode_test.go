@@ -176,3 +176,20 @@ func BenchmarkDecodeFill(b *testing.B) {
 		}
 	}
 }
+
+func TestSplit(t *testing.T) {
+	tests := []struct{ cores, threads, decoders, wantT, wantD int }{
+		{1, 0, 0, 1, 1},
+		{2, 0, 0, 1, 1},
+		{4, 0, 0, 3, 1},
+		{8, 0, 0, 6, 2},
+		{2, 2, 0, 2, 1}, // what the user set stays
+		{2, 0, 2, 1, 2},
+		{16, 4, 3, 4, 3},
+	}
+	for _, tt := range tests {
+		if th, d := split(tt.cores, tt.threads, tt.decoders); th != tt.wantT || d != tt.wantD {
+			t.Errorf("split(%d cores, %d, %d) = %d threads, %d decoders; want %d, %d", tt.cores, tt.threads, tt.decoders, th, d, tt.wantT, tt.wantD)
+		}
+	}
+}

@@ -39,16 +39,18 @@ func (c *common) open() (*ort.Session, infer.ModelRef, error) {
 }
 
 // split chooses ONNX Runtime's intra-op threads and the decode workers
-// from the core count, keeping what the user set. Decoding a frame costs
-// a fraction of inferring it once JPEGs are DCT-scaled, so inference gets
-// every core and one decoder per four cores runs beside it; intra-op
-// threads that do not spin give decoders the gaps between and inside runs.
+// from the core count, keeping what the user set: one decoder per four
+// cores (at least one), inference on the rest (at least one thread). A
+// DCT-scaled decode of even a 5 MP frame costs less core time than one
+// inference, so a decoder on its own core keeps up with the model; giving
+// inference every core instead makes decoding steal from it, and intra-op
+// threads scale poorly on small models anyway (README, "Speed").
 func split(cores, threads, decoders int) (int, int) {
 	if decoders <= 0 {
 		decoders = max(1, cores/4)
 	}
 	if threads <= 0 {
-		threads = max(1, cores)
+		threads = max(1, cores-decoders)
 	}
 	return threads, decoders
 }
