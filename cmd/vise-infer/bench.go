@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vise-edge/vise/infer"
@@ -34,16 +35,22 @@ type BenchReport struct {
 	Ratio       float64 `json:"ratio"`          // end-to-end / bare
 	BareMS      float64 `json:"bare_ms_per_image"`
 	Stages      Stages  `json:"stages"` // per frame, end-to-end run
-	// CoreMSPerFrame is the CPU a frame needs: threads x bare inference
-	// time (intra-op threads hold their cores for the whole run) plus the
-	// decode, resize+pad and postprocess times. RatioBound = cores x bare
-	// time / that, capped at 1: the best ratio these stage costs allow.
-	CoreMSPerFrame float64 `json:"core_ms_per_frame"`
-	RatioBound     float64 `json:"ratio_bound"`
-	LatencyP50MS   float64 `json:"latency_p50_ms"` // end-to-end, per image
-	LatencyP99MS   float64 `json:"latency_p99_ms"`
-	PeakRSSBytes   int64   `json:"peak_rss_bytes"`
-	ORTVersion     string  `json:"ort_version"`
+	// CPUMSPerFrame is the process's CPU time (all threads) per frame in
+	// each run. RatioBound = cores x bare ms / end-to-end CPU ms, capped at
+	// 1: the best ratio the CPU a frame needs allows on this many cores.
+	CPUMSPerFrame CPUMS   `json:"cpu_ms_per_frame"`
+	RatioBound    float64 `json:"ratio_bound"`
+	Blocks        int     `json:"blocks"`         // bare and end-to-end alternate, so both see the same machine
+	LatencyP50MS  float64 `json:"latency_p50_ms"` // end-to-end, per image
+	LatencyP99MS  float64 `json:"latency_p99_ms"`
+	PeakRSSBytes  int64   `json:"peak_rss_bytes"`
+	ORTVersion    string  `json:"ort_version"`
+}
+
+// CPUMS is CPU milliseconds per frame in the bare and end-to-end runs.
+type CPUMS struct {
+	Bare     float64 `json:"bare"`
+	EndToEnd float64 `json:"end_to_end"`
 }
 
 // Stages are per-stage times of the end-to-end run.
@@ -66,6 +73,7 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	c.register(fs)
 	images := fs.String("images", "", "folder of JPEG/PNG images")
 	frames := fs.Int("frames", 200, "images to run in each measurement")
+	blocks := fs.Int("blocks", 5, "alternate bare and end-to-end runs this many times (on a busy machine both then see the same load)")
 	resize := fs.String("resize", "", "re-encode the images at WxH (RGB JPEG, quality 90) before timing, e.g. 2448x2048")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -88,10 +96,8 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	p := newPipeline(sess, c.post(sess), model, c.pipe(), log)
 	rep := BenchReport{Model: filepath.Base(c.model), Input: fmt.Sprintf("%dx%d", sess.Contract.Width, sess.Contract.Height),
 		Cores: runtime.NumCPU(), Threads: c.threads, Decoders: p.opts.Decoders, Images: len(paths), Frames: *frames, ORTVersion: ortVersion()}
-	if err := p.bare(&rep, paths); err != nil {
-		return err
-	}
-	if err := p.endToEnd(ctx, &rep, paths); err != nil {
+	rep.Blocks = max(1, min(*blocks, *frames))
+	if err := p.measure(ctx, &rep, paths); err != nil {
 		return err
 	}
 	rep.PeakRSSBytes = peakRSS()
@@ -119,19 +125,55 @@ func resized(paths []string, size string) ([]string, error) {
 	return out, err
 }
 
-// bare times session.Run alone on a few ready tensors (copy in, run).
-func (p *pipeline) bare(rep *BenchReport, paths []string) error {
-	w, err := p.newWorker()
+// measure alternates bare and end-to-end blocks and fills in the report.
+func (p *pipeline) measure(ctx context.Context, rep *BenchReport, paths []string) error {
+	tensors, err := p.tensors(rep, paths)
 	if err != nil {
 		return err
 	}
+	var bare, e2e, bareCPU, e2eCPU time.Duration
+	var t timings
+	done := 0
+	for b := range rep.Blocks {
+		n := (b+1)*rep.Frames/rep.Blocks - b*rep.Frames/rep.Blocks
+		c0, t0 := cpuTime(), time.Now()
+		if err := p.bareRun(tensors, n); err != nil {
+			return err
+		}
+		c1, t1 := cpuTime(), time.Now()
+		if err := p.e2eRun(ctx, paths, done, n, &t); err != nil {
+			return err
+		}
+		bare, e2e = bare+t1.Sub(t0), e2e+time.Since(t1)
+		bareCPU, e2eCPU = bareCPU+c1-c0, e2eCPU+cpuTime()-c1
+		done += n
+	}
+	f := float64(rep.Frames)
+	rep.BareFPS, rep.BareMS = f/bare.Seconds(), ms(bare)/f
+	rep.EndToEndFPS = float64(len(t.lat)) / e2e.Seconds()
+	rep.Ratio = rep.EndToEndFPS / rep.BareFPS
+	rep.Stages = Stages{Decode: stat(t.dec), ResizePad: stat(t.fill), Inference: stat(t.inf), Postprocess: stat(t.post)}
+	slices.Sort(t.lat)
+	rep.LatencyP50MS, rep.LatencyP99MS = percentile(t.lat, 0.50), percentile(t.lat, 0.99)
+	rep.CPUMSPerFrame = CPUMS{Bare: ms(bareCPU) / f, EndToEnd: ms(e2eCPU) / f}
+	rep.RatioBound = min(1, float64(rep.Cores)*rep.BareMS/rep.CPUMSPerFrame.EndToEnd)
+	return nil
+}
+
+// tensors prepares a few inputs for the bare runs (all of them would
+// measure memory, not speed), and warms the session up.
+func (p *pipeline) tensors(rep *BenchReport, paths []string) ([][]float32, error) {
+	w, err := p.newWorker()
+	if err != nil {
+		return nil, err
+	}
 	defer w.dec.close()
 	c := p.sess.Contract
-	tensors := make([][]float32, min(len(paths), 8)) // a few: all of them would measure memory, not speed
+	tensors := make([][]float32, min(len(paths), 8))
 	for i := range tensors {
 		f := &frame{buf: make([]float32, 3*c.Width*c.Height)}
 		if w.prepare(f, paths[i], c); f.err != nil {
-			return f.err
+			return nil, f.err
 		}
 		tensors[i] = f.buf
 		if i == 0 {
@@ -143,55 +185,49 @@ func (p *pipeline) bare(rep *BenchReport, paths []string) error {
 			rep.DecodeScale = fmt.Sprintf("%d/%d", s.Num, s.Denom)
 		}
 	}
-	for i := range 5 { // warm up
-		copy(p.sess.Input(), tensors[i%len(tensors)])
-		p.sess.Run()
-	}
-	start := time.Now()
-	for i := range rep.Frames {
+	return tensors, p.bareRun(tensors, 5)
+}
+
+// bareRun copies ready tensors in and runs the session, nothing else.
+func (p *pipeline) bareRun(tensors [][]float32, n int) error {
+	for i := range n {
 		copy(p.sess.Input(), tensors[i%len(tensors)])
 		if err := p.sess.Run(); err != nil {
 			return err
 		}
 	}
-	bare := time.Since(start)
-	rep.BareFPS = float64(rep.Frames) / bare.Seconds()
-	rep.BareMS = ms(bare) / float64(rep.Frames)
 	return nil
 }
 
-// endToEnd runs files through the pipeline to results, recording stages.
-func (p *pipeline) endToEnd(ctx context.Context, rep *BenchReport, paths []string) error {
+// timings collects per-frame figures over the end-to-end runs.
+type timings struct{ lat, dec, fill, inf, post []float64 }
+
+// e2eRun sends n files, from the from-th on, through the pipeline.
+func (p *pipeline) e2eRun(ctx context.Context, paths []string, from, n int, t *timings) error {
 	in := make(chan string)
 	go func() {
 		defer close(in)
-		for i := range rep.Frames {
-			in <- paths[i%len(paths)]
+		for i := range n {
+			in <- paths[(from+i)%len(paths)]
 		}
 	}()
-	var lat, dec, fill, inf, post []float64
 	var failed error
-	start := time.Now()
-	err := p.run(ctx, in, func(path string, r *infer.Result, t stages) {
+	err := p.run(ctx, in, func(path string, r *infer.Result, s stages) {
 		if r.Error != "" && failed == nil {
 			failed = fmt.Errorf("%s: %s", path, r.Error)
 		}
-		lat = append(lat, float64(r.InferredAt.Sub(r.CapturedAt).Microseconds())/1000)
-		dec, fill, inf, post = append(dec, ms(t.Decode)), append(fill, ms(t.Fill)), append(inf, ms(t.Infer)), append(post, ms(t.Post))
+		t.lat = append(t.lat, float64(r.InferredAt.Sub(r.CapturedAt).Microseconds())/1000)
+		t.dec, t.fill = append(t.dec, ms(s.Decode)), append(t.fill, ms(s.Fill))
+		t.inf, t.post = append(t.inf, ms(s.Infer)), append(t.post, ms(s.Post))
 	})
-	e2e := time.Since(start)
-	if err != nil || failed != nil {
-		return cmpErr(err, failed)
-	}
-	rep.EndToEndFPS = float64(len(lat)) / e2e.Seconds()
-	rep.Ratio = rep.EndToEndFPS / rep.BareFPS
-	rep.Stages = Stages{Decode: stat(dec), ResizePad: stat(fill), Inference: stat(inf), Postprocess: stat(post)}
-	slices.Sort(lat)
-	rep.LatencyP50MS, rep.LatencyP99MS = percentile(lat, 0.50), percentile(lat, 0.99)
-	st := rep.Stages
-	rep.CoreMSPerFrame = float64(min(rep.Threads, rep.Cores))*rep.BareMS + st.Decode.MeanMS + st.ResizePad.MeanMS + st.Postprocess.MeanMS
-	rep.RatioBound = min(1, float64(rep.Cores)*rep.BareMS/rep.CoreMSPerFrame)
-	return nil
+	return cmpErr(err, failed)
+}
+
+// cpuTime is the CPU time the process has used, all threads.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func cmpErr(a, b error) error {
@@ -217,8 +253,8 @@ func printBench(w io.Writer, r BenchReport) {
 	fmt.Fprintf(w, "model %s, input %s, images %s (DCT scale %s), %d cores: %d intra-op threads, %d decoders, ONNX Runtime %s, %d frames over %d images\n",
 		r.Model, r.Input, r.ImageSize, r.DecodeScale, r.Cores, r.Threads, r.Decoders, r.ORTVersion, r.Frames, r.Images)
 	fmt.Fprintf(w, "bare model:   %.1f images/s (%.2f ms/image)\n", r.BareFPS, r.BareMS)
-	fmt.Fprintf(w, "end to end:   %.1f images/s (ratio %.2f, best these stages allow %.2f), latency p50 %.1f ms, p99 %.1f ms\n",
-		r.EndToEndFPS, r.Ratio, r.RatioBound, r.LatencyP50MS, r.LatencyP99MS)
+	fmt.Fprintf(w, "end to end:   %.1f images/s (ratio %.2f), latency p50 %.1f ms, p99 %.1f ms\n", r.EndToEndFPS, r.Ratio, r.LatencyP50MS, r.LatencyP99MS)
+	fmt.Fprintf(w, "CPU a frame:  %.2f ms bare, %.2f ms end to end: on %d cores the ratio can be at most %.2f\n", r.CPUMSPerFrame.Bare, r.CPUMSPerFrame.EndToEnd, r.Cores, r.RatioBound)
 	for _, s := range []struct {
 		name string
 		st   Stat

@@ -108,8 +108,8 @@ func TestBench(t *testing.T) {
 			t.Errorf("stage %s: %+v, want a mean and a p99", name, s)
 		}
 	}
-	if r.CoreMSPerFrame <= r.BareMS || r.RatioBound <= 0 || r.RatioBound > 1 {
-		t.Errorf("core ms %.2f (bare %.2f), bound %.2f", r.CoreMSPerFrame, r.BareMS, r.RatioBound)
+	if c := r.CPUMSPerFrame; c.Bare <= 0 || c.EndToEnd <= 0 || r.RatioBound <= 0 || r.RatioBound > 1 || r.Blocks != 5 {
+		t.Errorf("CPU ms a frame %+v, bound %.2f, %d blocks", c, r.RatioBound, r.Blocks)
 	}
 }
 
