@@ -1,67 +1,35 @@
 package infer
 
 import (
-	"bytes"
-	"image"
-	"image/draw"
-	"image/jpeg"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
-// cameraFrame is a 1280x720 JPEG (quality 90, 4:2:0) tiled from the
-// test photographs, so it decodes like a real camera frame would.
-func cameraFrame(tb testing.TB) []byte {
-	tb.Helper()
-	dst := image.NewRGBA(image.Rect(0, 0, 1280, 720))
-	for i, name := range []string{"tag-a.jpg", "tag-b.jpg"} {
-		img, err := LoadImage(filepath.Join("testdata", name), 0)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		for y := 0; y < 720; y += 300 {
-			for x := i * 450; x < 1280; x += 900 {
-				draw.Draw(dst, image.Rect(x, y, x+450, y+300), img.Img, image.Point{}, draw.Src)
+// BenchmarkFill is the fused pass from decoded pixels to a 320x320 input
+// tensor, for the shared images (450x300) and for camera frames as the
+// JPEG decoder hands them over after DCT scaling: 1280x720 at 1/2 and
+// 2448x2048 at 1/4. It reports 0 allocs/op.
+func BenchmarkFill(b *testing.B) {
+	for _, bc := range []struct {
+		name       string
+		imgW, imgH int
+		decW, decH int
+	}{
+		{"450x300", 450, 300, 450, 300},
+		{"1280x720@1/2", 1280, 720, 640, 360},
+		{"2448x2048@1/4", 2448, 2048, 612, 512},
+		{"1280x720@1/1", 1280, 720, 1280, 720},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			p := noise(bc.decW, bc.decH, 3)
+			lb := NewLetterbox(bc.imgW, bc.imgH, 320, 320)
+			dst := make([]float32, 3*320*320)
+			var f Filler
+			b.ReportAllocs()
+			for b.Loop() {
+				f.Fill(lb, p, dst)
 			}
-		}
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 90}); err != nil {
-		tb.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// BenchmarkLetterbox1280x720 is the whole preprocessing of a camera frame:
-// read, decode, letterbox into a 640x640 tensor.
-func BenchmarkLetterbox1280x720(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "frame.jpg")
-	if err := os.WriteFile(path, cameraFrame(b), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	dst := make([]float32, 3*640*640)
-	b.ReportAllocs()
-	for b.Loop() {
-		img, err := LoadImage(path, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		NewLetterbox(1280, 720, 640, 640).Fill(img.Img, dst)
-	}
-}
-
-// BenchmarkFill1280x720 is the letterbox alone, on a decoded frame.
-func BenchmarkFill1280x720(b *testing.B) {
-	img, err := jpeg.Decode(bytes.NewReader(cameraFrame(b)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	dst := make([]float32, 3*640*640)
-	b.ReportAllocs()
-	for b.Loop() {
-		NewLetterbox(1280, 720, 640, 640).Fill(img, dst)
+		})
 	}
 }
 

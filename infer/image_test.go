@@ -6,12 +6,15 @@ import (
 	"errors"
 	"hash/crc32"
 	"image"
-	"image/jpeg"
+	"image/color"
+	"image/png"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // pngHeader is a PNG signature and IHDR chunk claiming w x h pixels, with
@@ -30,107 +33,105 @@ func pngHeader(w, h uint32) []byte {
 	return b.Bytes()
 }
 
-// jpegHeader is a JPEG start, JFIF marker and SOF0 segment claiming w x h
-// pixels, with no image data.
-func jpegHeader(w, h uint16) []byte {
-	b := []byte{0xFF, 0xD8, 0xFF, 0xE0, 0, 16, 'J', 'F', 'I', 'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0}
-	return append(b, 0xFF, 0xC0, 0, 17, 8, byte(h>>8), byte(h), byte(w>>8), byte(w), 3,
-		1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1)
-}
-
-func TestLoadImageBadInputs(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		os.WriteFile(p, b, 0o644)
-		return p
-	}
-	tests := []struct {
-		name, path, want string
-	}{
-		{"huge png", write("huge.png", pngHeader(20000, 20000)), "20000x20000 pixels, over the"},
-		{"huge jpeg", write("huge.jpg", jpegHeader(20000, 20000)), "20000x20000 pixels, over the"},
-		{"huge file", write("big.jpg", make([]byte, 4*1000+1<<20+1)), "more than an image of"},
-		{"zero", write("zero.png", pngHeader(0, 0)), "not a usable image"},
-		{"text", write("notes.jpg", []byte("this is not a picture")), "not a usable image"},
-		{"truncated jpeg", write("cut.jpg", jpegBytes(t)[:200]), "not a usable image"},
-		{"empty", write("empty.jpg", nil), "not a usable image"},
-	}
-	for _, tt := range tests {
-		maxPixels := 0
-		if tt.name == "huge file" {
-			maxPixels = 1000
-		}
-		_, err := LoadImage(tt.path, maxPixels)
-		if !errors.Is(err, ErrBadImage) || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: err = %v, want ErrBadImage containing %q", tt.name, err, tt.want)
-		}
-	}
-	if _, err := LoadImage(filepath.Join(dir, "missing.jpg"), 0); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("missing file: %v (want a plain not-exist error)", err)
-	}
-	img, err := LoadImage(write("ok.jpg", jpegBytes(t)), 0)
-	if err != nil || img.Img.Bounds().Dx() != 64 || len(img.SHA256) != 64 {
-		t.Errorf("valid JPEG: %v %v", img, err)
-	}
-}
-
-func jpegBytes(t testing.TB) []byte {
+func pngBytes(t testing.TB, img image.Image) []byte {
 	var b bytes.Buffer
-	if err := jpeg.Encode(&b, image.NewRGBA(image.Rect(0, 0, 64, 48)), nil); err != nil {
+	if err := png.Encode(&b, img); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
 }
 
-// Splitting a large image in bands gives exactly the single-pass result.
-func TestFillBandsMatchSinglePass(t *testing.T) {
-	src := image.NewYCbCr(image.Rect(0, 0, 1280, 720), image.YCbCrSubsampleRatio420)
-	for i := range src.Y {
-		src.Y[i] = byte(i * 7)
+func TestDecodePNGBadInputs(t *testing.T) {
+	good := pngBytes(t, image.NewRGBA(image.Rect(0, 0, 8, 6)))
+	tests := []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"huge", pngHeader(10000, 10000), "10000x10000 pixels, over the 41943040-pixel limit"},
+		{"zero", pngHeader(0, 0), "png"},
+		{"text", []byte("this is not a picture"), "png: invalid format"},
+		{"truncated", good[:len(good)-20], "png"},
 	}
-	for i := range src.Cb {
-		src.Cb[i], src.Cr[i] = byte(i*3), byte(255-i)
-	}
-	lb := NewLetterbox(1280, 720, 640, 640)
-	banded := make([]float32, 3*640*640)
-	lb.Fill(src, banded)
-	single := make([]float32, len(banded))
-	plane := 640 * 640
-	newW, newH := lb.resized()
-	lb.fillPadding(single[:plane], single[plane:2*plane], single[2*plane:], newW, newH)
-	lb.fillRows(src, columnTable(newW, 2, 1280), 0, newH, single[:plane], single[plane:2*plane], single[2*plane:])
-	for i := range banded {
-		if banded[i] != single[i] {
-			t.Fatalf("value %d differs: banded %v, single pass %v", i, banded[i], single[i])
+	for _, tt := range tests {
+		_, err := DecodePNG(tt.b, DefaultMaxPixels, nil)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want one containing %q", tt.name, err, tt.want)
 		}
 	}
 }
 
-// FuzzDecodeFill feeds arbitrary bytes through decoding and the letterbox:
-// whatever decodes must letterbox without a panic, into the tensor only.
-func FuzzDecodeFill(f *testing.F) {
-	for _, name := range []string{"tag-a.jpg", "colour.jpg"} {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+// A PNG with alpha gives the colour stored under each pixel, not one
+// blended with or premultiplied by its alpha (cv2.imread drops alpha).
+func TestDecodePNGAlpha(t *testing.T) {
+	img := image.NewNRGBA(image.Rect(0, 0, 2, 1))
+	img.SetNRGBA(0, 0, color.NRGBA{200, 100, 50, 0}) // fully transparent
+	img.SetNRGBA(1, 0, color.NRGBA{10, 20, 30, 128})
+	p, err := DecodePNG(pngBytes(t, img), DefaultMaxPixels, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	want := Pixels{Pix: []byte{200, 100, 50, 10, 20, 30}, Width: 2, Height: 1, Channels: 3}
+	if diff := cmp.Diff(want, p); diff != "" {
+		t.Errorf("pixels (-want +got):\n%s", diff)
+	}
+}
+
+func TestDecodePNGGrayAndTiny(t *testing.T) {
+	gray := image.NewGray(image.Rect(0, 0, 1, 1))
+	gray.Pix[0] = 77
+	p, err := DecodePNG(pngBytes(t, gray), DefaultMaxPixels, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Pixels{Pix: []byte{77}, Width: 1, Height: 1, Channels: 1}, p); diff != "" {
+		t.Errorf("1x1 gray PNG (-want +got):\n%s", diff)
+	}
+	dst := make([]float32, 3*32*24)
+	var f Filler
+	f.Fill(NewLetterbox(1, 1, 32, 24), p, dst)
+	for i, v := range dst[3*32+4 : 3*32+28] { // 24x24 inside, 4 columns of padding either side
+		if v != unit[77] {
+			t.Fatalf("value %d = %v; a 1x1 image fills the input with its one level 77", i, v*255)
+		}
+	}
+}
+
+func TestReadImageFile(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.jpg")
+	os.WriteFile(big, make([]byte, 4*1000+1<<20+1), 0o644)
+	if _, err := ReadImageFile(big, nil, 1000); !errors.Is(err, ErrBadImage) || !strings.Contains(err.Error(), "more than an image of 1000 pixels can take") {
+		t.Errorf("oversized file: %v", err)
+	}
+	if _, err := ReadImageFile(filepath.Join(dir, "missing.jpg"), nil, 1000); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v (want a plain not-exist error)", err)
+	}
+	ok := filepath.Join(dir, "ok.png")
+	os.WriteFile(ok, []byte("0123456789"), 0o644)
+	buf := make([]byte, 0, 64)
+	got, err := ReadImageFile(ok, buf, 1000)
+	if err != nil || string(got) != "0123456789" || &got[0] != &buf[:1][0] {
+		t.Errorf("read %q, %v; want the file's bytes in the buffer passed in", got, err)
+	}
+}
+
+// FuzzDecodeFill feeds arbitrary bytes through PNG decoding and the
+// letterbox: whatever decodes must letterbox without a panic, into the
+// tensor only, with values in 0..1.
+func FuzzDecodeFill(f *testing.F) {
+	f.Add(pngBytes(f, image.NewRGBA(image.Rect(0, 0, 3, 1))))
+	f.Add(pngBytes(f, image.NewGray(image.Rect(0, 0, 1, 3))))
 	f.Add(pngHeader(3, 1))
-	f.Add(jpegHeader(1, 3))
-	var tiny bytes.Buffer
-	jpeg.Encode(&tiny, image.NewRGBA(image.Rect(0, 0, 1, 2)), nil)
-	f.Add(tiny.Bytes())
+	var fill Filler
 	f.Fuzz(func(t *testing.T, b []byte) {
-		img, err := DecodeImage(b, 1<<16) // small images keep each run fast
+		p, err := DecodePNG(b, 1<<16, nil) // small images keep each run fast
 		if err != nil {
 			return
 		}
-		r := img.Img.Bounds()
 		dst := make([]float32, 3*32*24+1)
 		dst[len(dst)-1] = -1
-		NewLetterbox(r.Dx(), r.Dy(), 32, 24).Fill(img.Img, dst[:len(dst)-1])
+		fill.Fill(NewLetterbox(p.Width, p.Height, 32, 24), p, dst[:len(dst)-1])
 		if dst[len(dst)-1] != -1 {
 			t.Fatal("Fill wrote past the tensor")
 		}

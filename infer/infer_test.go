@@ -3,7 +3,6 @@ package infer
 import (
 	"encoding/binary"
 	"encoding/json"
-	"image"
 	"math"
 	"os"
 	"testing"
@@ -31,65 +30,6 @@ func loadGolden(t testing.TB) (g struct {
 		t.Fatal(err)
 	}
 	return g
-}
-
-// The letterbox matches Ultralytics' (cv2.imread, then its LetterBox) to
-// within the rounding of OpenCV's fixed-point resize and the two JPEG
-// decoders' IDCTs: a fraction of a level on average, a few at worst.
-func TestLetterboxMatchesOpenCV(t *testing.T) {
-	g := loadGolden(t)
-	if len(g.Images) < 3 {
-		t.Fatalf("golden.json has %d images; regenerate it with golden.py", len(g.Images))
-	}
-	for name, want := range g.Images {
-		img, err := LoadImage("testdata/"+name, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lb := NewLetterbox(want.Width, want.Height, g.NetW, g.NetH)
-		if math.Abs(lb.Scale-want.Scale) > 1e-9 || lb.PadX != want.PadX || lb.PadY != want.PadY {
-			t.Errorf("%s: geometry scale %v pad %d,%d; OpenCV reference %v pad %d,%d", name, lb.Scale, lb.PadX, lb.PadY, want.Scale, want.PadX, want.PadY)
-		}
-		buf := make([]float32, 3*g.NetW*g.NetH)
-		lb.Fill(img.Img, buf)
-		mean, worst := diffLevels(t, buf, "testdata/"+name+".letterbox-320x256.png", g.NetW, g.NetH)
-		if mean > 0.25 || worst > 4 {
-			t.Errorf("%s: letterbox differs from OpenCV: mean |diff| %.2f levels, worst %.0f", name, mean, worst)
-		}
-		t.Logf("%s: mean |diff| %.3f levels, worst %.0f", name, mean, worst)
-		for x := 0; x < g.NetW; x++ { // the padding is exactly gray 114
-			if v := buf[x]; math.Abs(float64(v)*255-114) > 1e-3 {
-				t.Fatalf("%s: padding pixel %d = %v, want 114/255", name, x, v*255)
-			}
-		}
-	}
-}
-
-// diffLevels compares an NCHW 0..1 tensor with an RGB PNG, in 0..255 levels.
-func diffLevels(t *testing.T, buf []float32, png string, w, h int) (mean, worst float64) {
-	t.Helper()
-	f, err := os.Open(png)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ref, _, err := image.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plane := w * h
-	var sum float64
-	for y := range h {
-		for x := range w {
-			r, g, b, _ := ref.At(x, y).RGBA()
-			for c, v := range []uint32{r >> 8, g >> 8, b >> 8} {
-				d := math.Abs(float64(buf[c*plane+y*w+x])*255 - float64(v))
-				sum += d
-				worst = math.Max(worst, d)
-			}
-		}
-	}
-	return sum / float64(3*plane), worst
 }
 
 // Decoding and NMS agree with an independent numpy implementation to

@@ -70,7 +70,9 @@ fetch_ort() {
 	mv "$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$lib"
 }
 
-apt_install ca-certificates git make gcc locales
+# libturbojpeg0-dev: vise-infer (built by `make build` in both modes) decodes
+# JPEG through libjpeg-turbo.
+apt_install ca-certificates git make gcc locales libturbojpeg0-dev
 if ! locale -a 2>/dev/null | grep -qi '^en_US.utf8$'; then
 	# ONNX Runtime's string ops want en_US.UTF-8.
 	if grep -q 'en_US.UTF-8 UTF-8' /etc/locale.gen 2>/dev/null; then

@@ -8,33 +8,59 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
+	"runtime"
 	"strconv"
 	"strings"
-	"time"
-
-	"github.com/vise-edge/vise/infer"
-	"github.com/vise-edge/vise/source"
 )
 
 // BenchReport is what `vise-infer bench -o json` prints.
 type BenchReport struct {
-	Model        string  `json:"model"`
-	Input        string  `json:"input"`
-	Threads      int     `json:"threads"`
-	Images       int     `json:"images"`
-	Frames       int     `json:"frames"`
-	BareFPS      float64 `json:"bare_fps"`       // session.Run on ready tensors only
-	EndToEndFPS  float64 `json:"end_to_end_fps"` // file to result, pipelined
-	Ratio        float64 `json:"ratio"`          // end-to-end / bare
-	BareMS       float64 `json:"bare_ms_per_image"`
-	PreprocessMS float64 `json:"preprocess_ms_mean"` // decode + letterbox, one image
-	LatencyP50MS float64 `json:"latency_p50_ms"`     // end-to-end, per image
-	LatencyP99MS float64 `json:"latency_p99_ms"`
-	PeakRSSBytes int64   `json:"peak_rss_bytes"`
-	ORTVersion   string  `json:"ort_version"`
+	Model       string  `json:"model"`
+	Input       string  `json:"input"`
+	ImageSize   string  `json:"image_size"`   // of the first image, after --resize
+	DecodeScale string  `json:"decode_scale"` // DCT scale of the first image
+	Cores       int     `json:"cores"`
+	Threads     int     `json:"threads"`  // ONNX Runtime intra-op
+	Decoders    int     `json:"decoders"` // decode workers
+	Images      int     `json:"images"`
+	Frames      int     `json:"frames"`
+	BareFPS     float64 `json:"bare_fps"`       // session.Run on ready tensors only
+	EndToEndFPS float64 `json:"end_to_end_fps"` // file to result, pipelined
+	Ratio       float64 `json:"ratio"`          // end-to-end / bare
+	BareMS      float64 `json:"bare_ms_per_image"`
+	Stages      Stages  `json:"stages"` // per frame, end-to-end run
+	// CPUMSPerFrame is the process's CPU time (all threads) per frame in
+	// each run. RatioBound = cores x bare ms / end-to-end CPU ms, capped at
+	// 1: the best ratio the CPU a frame needs allows on this many cores.
+	CPUMSPerFrame CPUMS   `json:"cpu_ms_per_frame"`
+	RatioBound    float64 `json:"ratio_bound"`
+	Blocks        int     `json:"blocks"`         // bare and end-to-end alternate, so both see the same machine
+	LatencyP50MS  float64 `json:"latency_p50_ms"` // end-to-end, per image
+	LatencyP99MS  float64 `json:"latency_p99_ms"`
+	PeakRSSBytes  int64   `json:"peak_rss_bytes"`
+	ORTVersion    string  `json:"ort_version"`
 
 	Compare *BenchCompare `json:"compare,omitempty"` // with --compare
+}
+
+// CPUMS is CPU milliseconds per frame in the bare and end-to-end runs.
+type CPUMS struct {
+	Bare     float64 `json:"bare"`
+	EndToEnd float64 `json:"end_to_end"`
+}
+
+// Stages are per-stage times of the end-to-end run.
+type Stages struct {
+	Decode      Stat `json:"decode"`
+	ResizePad   Stat `json:"resize_pad"`
+	Inference   Stat `json:"inference"`
+	Postprocess Stat `json:"postprocess"`
+}
+
+// Stat is a mean and 99th percentile in milliseconds.
+type Stat struct {
+	MeanMS float64 `json:"mean_ms"`
+	P99MS  float64 `json:"p99_ms"`
 }
 
 func benchCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
@@ -42,7 +68,9 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	var c common
 	c.register(fs)
 	images := fs.String("images", "", "folder of JPEG/PNG images")
-	frames := fs.Int("frames", 40, "images to run in each measurement")
+	frames := fs.Int("frames", 200, "images to run in each measurement")
+	blocks := fs.Int("blocks", 5, "alternate bare and end-to-end runs this many times (on a busy machine both then see the same load)")
+	resize := fs.String("resize", "", "re-encode the images at WxH (RGB JPEG, quality 90) before timing, e.g. 2448x2048")
 	compare := fs.String("compare", "", "another model (e.g. the float parent of an INT8 one) whose bare speed is measured beside --model's")
 	signal := registerSignalBench(fs)
 	if err := parse(fs, args); err != nil {
@@ -55,78 +83,74 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if signal.kind != "" {
 		return signal.run(ctx, &c, fs, paths, *frames, stdout, log)
 	}
+	if *resize != "" {
+		if paths, err = resized(paths, *resize); err != nil {
+			return err
+		}
+		defer os.RemoveAll(filepath.Dir(paths[0]))
+	}
 	sess, model, err := c.open()
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	p := newPipeline(sess, c.post(sess), model, log)
+	p := newPipeline(sess, c.post(sess), model, c.pipe(), log)
 	rep := BenchReport{Model: filepath.Base(c.model), Input: fmt.Sprintf("%dx%d", sess.Contract.Width, sess.Contract.Height),
-		Threads: c.threads, Images: len(paths), Frames: *frames, ORTVersion: ortVersion()}
-
-	// Preprocess every image once, timing it; keep the tensors for the bare run.
-	tensors := make([][]float32, len(paths))
-	var pre time.Duration
-	for i, path := range paths {
-		f := p.prepare(fileFrame(path), make([]float32, len(sess.Input())))
-		if f.err != nil {
-			return f.err
-		}
-		tensors[i], pre = f.buf, pre+f.pre
+		Cores: runtime.NumCPU(), Threads: c.threads, Decoders: p.opts.Decoders, Images: len(paths), Frames: *frames, ORTVersion: ortVersion()}
+	rep.Blocks = max(1, min(*blocks, *frames))
+	tensors, err := p.tensors(&rep, paths)
+	if err != nil {
+		return err
 	}
-	rep.PreprocessMS = ms(pre) / float64(len(paths))
-
-	// Bare model: copy a ready tensor in and run, nothing else.
-	for i := range 3 { // warm up
-		copy(sess.Input(), tensors[i%len(tensors)])
-		sess.Run()
+	if err := p.measure(ctx, &rep, paths, tensors); err != nil {
+		return err
 	}
-	start := time.Now()
-	for i := range *frames {
-		copy(sess.Input(), tensors[i%len(tensors)])
-		if err := sess.Run(); err != nil {
-			return err
-		}
-	}
-	bare := time.Since(start)
-	rep.BareFPS = float64(*frames) / bare.Seconds()
-	rep.BareMS = ms(bare) / float64(*frames)
-
-	// End to end: files through the pipeline to results.
-	in := make(chan source.Frame)
-	go func() {
-		defer close(in)
-		for i := range *frames {
-			in <- fileFrame(paths[i%len(paths)])
-		}
-	}()
-	var lat []float64
-	start = time.Now()
-	p.run(ctx, in, func(_ source.Frame, r *infer.Result) {
-		lat = append(lat, float64(r.InferredAt.Sub(r.CapturedAt).Microseconds())/1000)
-	})
-	e2e := time.Since(start)
-	rep.EndToEndFPS = float64(len(lat)) / e2e.Seconds()
-	rep.Ratio = rep.EndToEndFPS / rep.BareFPS
-	slices.Sort(lat)
-	rep.LatencyP50MS, rep.LatencyP99MS = percentile(lat, 0.50), percentile(lat, 0.99)
 	rep.PeakRSSBytes = peakRSS()
 	if *compare != "" {
-		if rep.Compare, err = benchCompare(c, *compare, sess, tensors, *frames); err != nil {
+		if rep.Compare, err = benchCompare(c, *compare, p.sess, tensors, *frames); err != nil {
 			return err
 		}
 	}
 	if c.output == "json" {
 		return printJSON(stdout, rep)
 	}
-	fmt.Fprintf(stdout, "model %s, input %s, %d threads, ONNX Runtime %s, %d frames over %d images\n", rep.Model, rep.Input, rep.Threads, rep.ORTVersion, rep.Frames, rep.Images)
-	fmt.Fprintf(stdout, "bare model:   %.1f images/s (%.1f ms/image)\n", rep.BareFPS, rep.BareMS)
-	fmt.Fprintf(stdout, "end to end:   %.1f images/s (ratio %.2f), latency p50 %.1f ms, p99 %.1f ms\n", rep.EndToEndFPS, rep.Ratio, rep.LatencyP50MS, rep.LatencyP99MS)
-	fmt.Fprintf(stdout, "preprocess:   %.2f ms/image (decode + letterbox)\npeak RSS:     %.1f MiB\n", rep.PreprocessMS, float64(rep.PeakRSSBytes)/(1<<20))
+	printBench(stdout, rep)
 	if rep.Compare != nil {
 		printCompare(stdout, rep.Model, rep.Compare)
 	}
 	return nil
+}
+
+// resized re-encodes paths at size into a new temporary folder.
+func resized(paths []string, size string) ([]string, error) {
+	w, h, err := parseSize(size)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "vise-bench-")
+	if err != nil {
+		return nil, err
+	}
+	out, err := reencode(paths, w, h, dir)
+	if err != nil {
+		os.RemoveAll(dir)
+	}
+	return out, err
+}
+
+func printBench(w io.Writer, r BenchReport) {
+	fmt.Fprintf(w, "model %s, input %s, images %s (DCT scale %s), %d cores: %d intra-op threads, %d decoders, ONNX Runtime %s, %d frames over %d images\n",
+		r.Model, r.Input, r.ImageSize, r.DecodeScale, r.Cores, r.Threads, r.Decoders, r.ORTVersion, r.Frames, r.Images)
+	fmt.Fprintf(w, "bare model:   %.1f images/s (%.2f ms/image)\n", r.BareFPS, r.BareMS)
+	fmt.Fprintf(w, "end to end:   %.1f images/s (ratio %.2f), latency p50 %.1f ms, p99 %.1f ms\n", r.EndToEndFPS, r.Ratio, r.LatencyP50MS, r.LatencyP99MS)
+	fmt.Fprintf(w, "CPU a frame:  %.2f ms bare, %.2f ms end to end: on %d cores the ratio can be at most %.2f\n", r.CPUMSPerFrame.Bare, r.CPUMSPerFrame.EndToEnd, r.Cores, r.RatioBound)
+	for _, s := range []struct {
+		name string
+		st   Stat
+	}{{"decode", r.Stages.Decode}, {"resize+pad", r.Stages.ResizePad}, {"inference", r.Stages.Inference}, {"postprocess", r.Stages.Postprocess}} {
+		fmt.Fprintf(w, "  %-12s mean %6.2f ms, p99 %6.2f ms\n", s.name, s.st.MeanMS, s.st.P99MS)
+	}
+	fmt.Fprintf(w, "peak RSS:     %.1f MiB\n", float64(r.PeakRSSBytes)/(1<<20))
 }
 
 func imageFiles(dir string) ([]string, error) {

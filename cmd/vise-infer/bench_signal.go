@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
+	_ "image/png" // sample images may be PNG
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -85,7 +87,7 @@ func (s *signalBench) run(ctx context.Context, c *common, fs *flag.FlagSet, path
 		return err
 	}
 	defer sess.Close()
-	p := newPipeline(sess, c.post(sess), model, log)
+	p := newPipeline(sess, c.post(sess), model, c.pipe(), log)
 	octx, stop := context.WithCancel(ctx)
 	cfg := lineout.Config{Type: "modbus", Name: "bench", On: lineout.OnAll, URL: plc.url, Coil: new(int), Pulse: "0s"}
 	sender, err := lineout.Open(cfg)
@@ -99,7 +101,7 @@ func (s *signalBench) run(ctx context.Context, c *common, fs *flag.FlagSet, path
 	in := make(chan source.Frame)
 	results := make(chan time.Time, 1)
 	var pre, inf []float64
-	go p.run(ctx, in, func(src source.Frame, r *infer.Result) {
+	go p.run(ctx, in, func(src source.Frame, r *infer.Result, _ stages) {
 		reject, reasons := verdict.Rules{}.Decide(r)
 		pre, inf = append(pre, r.LatencyMS.Pre), append(inf, r.LatencyMS.Infer)
 		results <- time.Now()
@@ -149,15 +151,19 @@ func (s *signalBench) run(ctx context.Context, c *common, fs *flag.FlagSet, path
 func cameraFrames(paths []string, w, h int) ([][]byte, error) {
 	var out [][]byte
 	for _, p := range paths[:min(len(paths), 8)] {
-		img, err := infer.LoadImage(p, 0)
+		file, err := os.ReadFile(p)
 		if err != nil {
 			return nil, err
 		}
-		src := img.Img.Bounds()
+		img, _, err := image.Decode(bytes.NewReader(file))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		src := img.Bounds()
 		dst := image.NewRGBA(image.Rect(0, 0, w, h))
 		for y := range h {
 			for x := range w {
-				dst.Set(x, y, img.Img.At(src.Min.X+x*src.Dx()/w, src.Min.Y+y*src.Dy()/h))
+				dst.Set(x, y, img.At(src.Min.X+x*src.Dx()/w, src.Min.Y+y*src.Dy()/h))
 			}
 		}
 		var b bytes.Buffer

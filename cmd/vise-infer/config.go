@@ -18,6 +18,7 @@ type config struct {
 	Confidence *float64 `json:"confidence"`
 	IoU        *float64 `json:"iou"`
 	Threads    *int     `json:"threads"`
+	Decoders   *int     `json:"decoders"`
 	Upload     string   `json:"upload"`
 	Sample     *float64 `json:"upload_sample"`
 	// SourceByDevice gives devices of a group deployment their own camera
@@ -72,6 +73,9 @@ func applyConfig(fs *flag.FlagSet, c config) {
 	}
 	if c.Threads != nil {
 		put("threads", jsonText(*c.Threads))
+	}
+	if c.Decoders != nil {
+		put("decoders", jsonText(*c.Decoders))
 	}
 }
 

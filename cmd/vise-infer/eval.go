@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/vise-edge/vise/infer"
+	"github.com/vise-edge/vise/infer/turbo"
 	"github.com/vise-edge/vise/source"
 )
 
@@ -25,6 +26,8 @@ type EvalReport struct {
 	MAP50   float64 `json:"map50"`
 	MAP5095 float64 `json:"map50_95"`
 	Skipped int     `json:"skipped_images"`
+	Resize  string  `json:"resize,omitempty"` // images re-encoded at this size first
+	Scaled  int     `json:"dct_scaled_images"`
 }
 
 func evalCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
@@ -33,6 +36,7 @@ func evalCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	c.register(fs)
 	dataset := fs.String("dataset", "", "dataset in YOLO layout (images/, labels/)")
 	list := fs.String("list", "", "evaluate only the images named in this file, one per line (a validation split)")
+	resize := fs.String("resize", "", "re-encode the images at WxH (RGB JPEG, quality 90) first: accuracy at a camera's resolution (labels are normalised, so they still fit)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -46,13 +50,19 @@ func evalCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 			return err
 		}
 	}
+	if *resize != "" {
+		if paths, err = resized(paths, *resize); err != nil {
+			return err
+		}
+		defer os.RemoveAll(filepath.Dir(paths[0]))
+	}
 	sess, model, err := c.open()
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	p := newPipeline(sess, c.post(sess), model, log)
-	rep := EvalReport{Model: filepath.Base(c.model), Dataset: *dataset}
+	p := newPipeline(sess, c.post(sess), model, c.pipe(), log)
+	rep := EvalReport{Model: filepath.Base(c.model), Dataset: *dataset, Resize: *resize}
 	var scored []infer.Scored
 	in := make(chan source.Frame)
 	go func() {
@@ -61,11 +71,14 @@ func evalCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 			in <- fileFrame(path)
 		}
 	}()
-	p.run(ctx, in, func(src source.Frame, r *infer.Result) {
+	err = p.run(ctx, in, func(src source.Frame, r *infer.Result, _ stages) {
 		path := src.Path
 		if r.Error != "" {
 			rep.Skipped++
 			return
+		}
+		if r.Image.Width > 0 && !p.opts.NoScale && turbo.Scale(r.Image.Width, r.Image.Height, sess.Contract.Width, sess.Contract.Height) != (turbo.Factor{Num: 1, Denom: 1}) {
+			rep.Scaled++
 		}
 		gts, err := readLabels(*dataset, path, r.Image.Width, r.Image.Height)
 		if err != nil {
@@ -77,6 +90,9 @@ func evalCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		rep.Labels += len(gts)
 		scored = append(scored, infer.Scored{Detections: r.Detections, Truth: gts})
 	})
+	if err != nil {
+		return err
+	}
 	rep.MAP50, rep.MAP5095 = infer.MAP(scored, sess.Contract.Classes)
 	if c.output == "json" {
 		return printJSON(stdout, rep)

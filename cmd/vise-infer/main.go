@@ -58,20 +58,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // common are the flags every command has.
 type common struct {
-	model   string
-	ortLib  string
-	threads int
-	size    int
-	conf    float64
-	iou     float64
-	maxDet  int
-	output  string
+	model    string
+	ortLib   string
+	threads  int
+	decoders int
+	spin     bool
+	dctScale bool
+	size     int
+	conf     float64
+	iou      float64
+	maxDet   int
+	output   string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.model, "model", os.Getenv("VISE_MODEL"), "ONNX model file (env VISE_MODEL)")
 	fs.StringVar(&c.ortLib, "ort-lib", os.Getenv("VISE_ORT_LIB"), "path of libonnxruntime.so (env VISE_ORT_LIB)")
-	fs.IntVar(&c.threads, "threads", 2, "ONNX Runtime intra-op threads")
+	fs.IntVar(&c.threads, "threads", 0, "ONNX Runtime intra-op threads (0: from the core count, see --decoders)")
+	fs.IntVar(&c.decoders, "decoders", 0, "image decode workers running beside inference (0: from the core count)")
+	fs.BoolVar(&c.spin, "spin", false, "let idle ONNX Runtime threads spin for work (faster alone, slower beside decoders)")
+	fs.BoolVar(&c.dctScale, "dct-scale", true, "decode large JPEGs DCT-scaled down to no less than the network input (false: full size, to compare)")
 	fs.IntVar(&c.size, "size", 640, "input size for models with dynamic height/width")
 	fs.Float64Var(&c.conf, "conf", 0.25, "confidence threshold")
 	fs.Float64Var(&c.iou, "iou", 0.45, "NMS IoU threshold")

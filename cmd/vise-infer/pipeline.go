@@ -1,8 +1,9 @@
 package main
 
 import (
-	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -15,30 +16,50 @@ import (
 	"github.com/vise-edge/vise/source"
 )
 
-// frame is one image on its way through the pipeline.
+// frame is one image on its way through the pipeline. Its tensor buffer
+// belongs to the worker that prepared it and goes back after inference.
 type frame struct {
 	src      source.Frame
-	img      *infer.Image
+	w, h     int      // image size in the file
+	sha      [32]byte // of the file; none for a camera's raw pixels
+	raw      bool
 	lb       infer.Letterbox
 	buf      []float32
 	err      error
 	captured time.Time
-	pre      time.Duration
+	t        stages
 }
 
-// pipeline overlaps decoding and letterboxing of the next image with
-// inference of the current one: a preprocessing stage fills one of two
-// buffers while the session runs on the other.
+// stages is where one frame's time went.
+type stages struct {
+	Decode, Fill, Infer, Post time.Duration
+}
+
+// pipeOptions are the pipeline's knobs; zero values are the defaults.
+type pipeOptions struct {
+	Decoders  int  // decode workers; 0 means 1
+	MaxPixels int  // 0 means infer.DefaultMaxPixels
+	NoScale   bool // decode JPEGs at full size (to measure what scaling changes)
+}
+
+// pipeline decodes and letterboxes upcoming images on decode workers while
+// the session runs the current one. Frames come out in the order they went
+// in: frame k goes to worker k mod n, and results are read back the same
+// way round.
 type pipeline struct {
-	sess      *ort.Session
-	post      infer.Post
-	model     infer.ModelRef
-	maxPixels int
-	log       *slog.Logger
-	free      chan []float32
+	sess  *ort.Session
+	post  infer.Post
+	model infer.ModelRef
+	opts  pipeOptions
+	log   *slog.Logger
 
 	mu        sync.Mutex // guards the thresholds, which reload live
 	conf, iou float32
+}
+
+func newPipeline(sess *ort.Session, post infer.Post, model infer.ModelRef, opts pipeOptions, log *slog.Logger) *pipeline {
+	opts.Decoders = max(1, opts.Decoders)
+	return &pipeline{sess: sess, post: post, model: model, opts: opts, log: log}
 }
 
 // setThresholds changes the confidence and IoU thresholds from the next
@@ -49,67 +70,68 @@ func (p *pipeline) setThresholds(conf, iou float32) {
 	p.mu.Unlock()
 }
 
-func newPipeline(sess *ort.Session, post infer.Post, model infer.ModelRef, log *slog.Logger) *pipeline {
-	p := &pipeline{sess: sess, post: post, model: model, log: log, free: make(chan []float32, 2)}
-	n := 3 * sess.Contract.Width * sess.Contract.Height
-	for range 2 {
-		p.free <- make([]float32, n) // the big buffers: allocated once
-	}
-	return p
-}
-
 // run processes frames until the channel closes or ctx ends, handing each
-// result to emit (with the frame it came from).
-func (p *pipeline) run(ctx context.Context, in <-chan source.Frame, emit func(src source.Frame, r *infer.Result)) {
-	frames := make(chan *frame, 1)
-	go func() {
-		defer close(frames)
-		for src := range in {
-			var buf []float32
-			select {
-			case buf = <-p.free:
-			case <-ctx.Done():
-				return
+// result to emit with the frame it came from and its stage times.
+func (p *pipeline) run(ctx context.Context, in <-chan source.Frame, emit func(src source.Frame, r *infer.Result, t stages)) error {
+	ws := make([]*worker, p.opts.Decoders)
+	for i := range ws {
+		w, err := p.newWorker()
+		if err != nil {
+			for _, w := range ws[:i] {
+				w.dec.close()
 			}
-			f := p.prepare(src, buf)
-			select {
-			case frames <- f:
-			case <-ctx.Done():
-				return
-			}
+			return err
+		}
+		ws[i] = w
+	}
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait()
+		for _, w := range ws {
+			w.dec.close()
 		}
 	}()
-	for f := range frames {
-		emit(f.src, p.infer(f))
+	for _, w := range ws {
+		wg.Go(func() { w.run(ctx, p) })
+	}
+	wg.Go(func() { dispatch(ctx, in, ws) })
+	for i := 0; ; i++ {
+		w := ws[i%len(ws)]
+		f, ok := <-w.out
+		if !ok {
+			return nil
+		}
+		r := p.infer(f)
+		emit(f.src, r, f.t)
+		w.free <- f
 	}
 }
 
-func (p *pipeline) prepare(src source.Frame, buf []float32) *frame {
-	start := time.Now()
-	f := &frame{src: src, buf: buf, captured: start}
-	if src.Image != nil { // a camera's pixels (Aravis): nothing to decode
-		f.captured = src.CapturedAt
-		f.img = &infer.Image{Img: src.Image}
-	} else if src.Data != nil { // a camera frame: captured when it arrived
-		f.captured = src.CapturedAt
-		f.img, f.err = infer.DecodeImage(src.Data, cmp.Or(p.maxPixels, infer.DefaultMaxPixels))
-		if f.err != nil {
-			f.err = fmt.Errorf("%w: %s: %v", infer.ErrBadImage, src.Name, f.err)
+// dispatch hands frames to the workers round robin.
+func dispatch(ctx context.Context, in <-chan source.Frame, ws []*worker) {
+	defer func() {
+		for _, w := range ws {
+			close(w.in)
 		}
-	} else {
-		f.img, f.err = infer.LoadImage(src.Path, p.maxPixels)
+	}()
+	for i := 0; ; i++ {
+		select {
+		case src, ok := <-in:
+			if !ok {
+				return
+			}
+			select {
+			case ws[i%len(ws)].in <- src:
+			case <-ctx.Done():
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
 	}
-	if f.err == nil {
-		b := f.img.Img.Bounds()
-		f.lb = infer.NewLetterbox(b.Dx(), b.Dy(), p.sess.Contract.Width, p.sess.Contract.Height)
-		f.lb.Fill(f.img.Img, buf)
-	}
-	f.pre = time.Since(start)
-	return f
 }
 
 func (p *pipeline) infer(f *frame) *infer.Result {
-	defer func() { p.free <- f.buf }()
 	r := &infer.Result{Schema: 1, MsgID: ulid.Make().String(), Model: p.model, CapturedAt: f.captured.UTC(),
 		Image: infer.ImageRef{Name: f.src.Name}, PartID: f.src.PartID, Detections: []infer.Detection{}}
 	if f.err != nil {
@@ -117,8 +139,10 @@ func (p *pipeline) infer(f *frame) *infer.Result {
 		r.InferredAt = time.Now().UTC()
 		return r
 	}
-	b := f.img.Img.Bounds()
-	r.Image.Width, r.Image.Height, r.Image.SHA256 = b.Dx(), b.Dy(), f.img.SHA256
+	r.Image.Width, r.Image.Height = f.w, f.h
+	if !f.raw {
+		r.Image.SHA256 = hex.EncodeToString(f.sha[:])
+	}
 	t0 := time.Now()
 	copy(p.sess.Input(), f.buf)
 	err := p.sess.Run()
@@ -137,8 +161,98 @@ func (p *pipeline) infer(f *frame) *infer.Result {
 		r.Error = fmt.Sprintf("inference: %v", err)
 	}
 	r.InferredAt = t2.UTC()
-	r.LatencyMS = infer.Latency{Pre: ms(f.pre), Infer: ms(t1.Sub(t0)), Post: ms(t2.Sub(t1))}
+	f.t.Infer, f.t.Post = t1.Sub(t0), t2.Sub(t1)
+	r.LatencyMS = infer.Latency{Pre: ms(f.t.Decode + f.t.Fill), Infer: ms(f.t.Infer), Post: ms(f.t.Post)}
 	return r
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// worker decodes and letterboxes frames with its own decoder, filler and
+// two tensor buffers: one being filled while the other waits for, or is
+// in, inference.
+type worker struct {
+	dec  *decoder
+	fill infer.Filler
+	raw  []byte // a raw camera frame's pixels, reused
+	in   chan source.Frame
+	out  chan *frame
+	free chan *frame
+}
+
+func (p *pipeline) newWorker() (*worker, error) {
+	c := p.sess.Contract
+	minW, minH := c.Width, c.Height
+	if p.opts.NoScale {
+		minW, minH = 1<<30, 1<<30
+	}
+	dec, err := newDecoder(p.opts.MaxPixels, minW, minH)
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{dec: dec, in: make(chan source.Frame), out: make(chan *frame), free: make(chan *frame, 2)}
+	for range 2 {
+		w.free <- &frame{buf: make([]float32, 3*c.Width*c.Height)} // the big buffers: allocated once
+	}
+	return w, nil
+}
+
+func (w *worker) run(ctx context.Context, p *pipeline) {
+	defer close(w.out)
+	for src := range w.in {
+		var f *frame
+		select {
+		case f = <-w.free:
+		case <-ctx.Done():
+			return
+		}
+		w.prepare(f, src, p.sess.Contract)
+		select {
+		case w.out <- f:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// prepare decodes a frame and letterboxes it into f's buffer. A camera's
+// frame was captured when it arrived; a file's, when it is read.
+func (w *worker) prepare(f *frame, src source.Frame, c *infer.Contract) {
+	buf := f.buf
+	*f = frame{src: src, buf: buf, captured: time.Now()}
+	t0 := f.captured
+	if !src.CapturedAt.IsZero() {
+		f.captured = src.CapturedAt
+	}
+	d, err := w.decode(src)
+	t1 := time.Now()
+	f.t.Decode = t1.Sub(t0)
+	if f.err = err; err != nil {
+		return
+	}
+	f.w, f.h, f.raw = d.w, d.h, d.file == nil
+	if !f.raw {
+		f.sha = sha256.Sum256(d.file)
+	}
+	f.lb = infer.NewLetterbox(d.w, d.h, c.Width, c.Height)
+	w.fill.Fill(f.lb, d.px, buf)
+	f.t.Fill = time.Since(t1)
+}
+
+// decode turns a frame into pixels: a camera's raw pixels (Aravis) as
+// they are, its JPEG bytes, or a file.
+func (w *worker) decode(src source.Frame) (decoded, error) {
+	switch {
+	case src.Image != nil:
+		px := infer.PixelsOf(src.Image, w.raw)
+		w.raw = px.Pix
+		return decoded{px: px, w: px.Width, h: px.Height}, nil
+	case src.Data != nil:
+		d, err := w.dec.decode(src.Data)
+		if err != nil {
+			return d, fmt.Errorf("%w: %s: %v", infer.ErrBadImage, src.Name, err)
+		}
+		return d, nil
+	}
+	return w.dec.load(src.Path)
+}

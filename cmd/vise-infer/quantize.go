@@ -129,17 +129,24 @@ func calibrate(ctx context.Context, c common, model *quantize.Model, paths []str
 		return nil, err
 	}
 	defer probe.Close()
+	// Calibration sees images as inference will: the same decoder (DCT
+	// scaling included) and the same fill.
+	dec, err := newDecoder(0, ct.Width, ct.Height)
+	if err != nil {
+		return nil, err
+	}
+	defer dec.close()
+	var fill infer.Filler
 	return quantize.Calibrate(model.Tensors(), m, pct, func(visit quantize.Visit) error {
 		for _, path := range paths {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			img, err := infer.LoadImage(path, 0)
+			d, err := dec.load(path)
 			if err != nil {
 				return fmt.Errorf("calibration image: %w (remove it from the folder or replace it)", err)
 			}
-			b := img.Img.Bounds()
-			infer.NewLetterbox(b.Dx(), b.Dy(), ct.Width, ct.Height).Fill(img.Img, probe.Input())
+			fill.Fill(infer.NewLetterbox(d.w, d.h, ct.Width, ct.Height), d.px, probe.Input())
 			if err := probe.Run(visit); err != nil {
 				return fmt.Errorf("calibration run on %s: %w", path, err)
 			}

@@ -68,7 +68,7 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 	if pub.ipc == nil && !flagSet(fs, "upload") {
 		st.Upload = "none" // JSON lines on a terminal: no base64 images unless asked
 	}
-	r := &runner{p: newPipeline(sess, c.post(sess), model, log), pub: pub, log: log, st: st, changed: make(chan struct{}, 1)}
+	r := &runner{p: newPipeline(sess, c.post(sess), model, c.pipe(), log), pub: pub, log: log, st: st, changed: make(chan struct{}, 1)}
 	ctx, err = r.startLine(ctx, line, cfgPath, sess.Contract.Names)
 	if err != nil {
 		return err
@@ -82,8 +82,7 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 	pub.Ready(&r.counts)
 	go pub.reportEvery(ctx, line.statusEvery, &r.counts)
 	log.Info("vise-infer running", "model", c.model, "source", st.Source, "replay", st.Replay, "input", fmt.Sprintf("%dx%d", sess.Contract.Width, sess.Contract.Height))
-	r.p.run(ctx, frames, r.emit)
-	return nil
+	return r.p.run(ctx, frames, r.emit)
 }
 
 // settings are what the configuration can change while running.
@@ -154,7 +153,7 @@ func (r *runner) feed(ctx context.Context, frames chan<- source.Frame) {
 	}
 }
 
-func (r *runner) emit(src source.Frame, res *infer.Result) {
+func (r *runner) emit(src source.Frame, res *infer.Result, _ stages) {
 	st := r.settings()
 	if r.limit.reached(r.counts.images.Load()) {
 		return // past --frames: the run is ending

@@ -78,7 +78,11 @@ type Session struct {
 // Options for a session.
 type Options struct {
 	Threads int // intra-op threads; 0 lets ONNX Runtime decide
-	Size    int // input size for models with dynamic height/width; default 640
+	// NoSpin stops idle intra-op threads spinning for work between runs:
+	// with decode workers on the same cores, a spinning thread takes the
+	// core a decoder needs.
+	NoSpin bool
+	Size   int // input size for models with dynamic height/width; default 640
 }
 
 // Open checks the model against the contract and creates the session.
@@ -97,6 +101,11 @@ func Open(modelPath string, opts Options) (*Session, error) {
 	defer so.Destroy()
 	if opts.Threads > 0 {
 		if err := so.SetIntraOpNumThreads(opts.Threads); err != nil {
+			return nil, err
+		}
+	}
+	if opts.NoSpin {
+		if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
 			return nil, err
 		}
 	}
