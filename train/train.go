@@ -175,7 +175,11 @@ func Run(ctx context.Context, c Config, o Options, onLine func(string), onEvent 
 // then the whole group gets SIGTERM, and SIGKILL after grace. It always
 // waits, so no child is left behind.
 func runGroup(ctx context.Context, cmd *exec.Cmd, grace time.Duration) error {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a server killed outright (kill -9) takes its trainer with
+	// it, so the rerun after the restart is the only training. (Linux sends
+	// it when the thread that started the child exits, and Go may end
+	// threads; the group kill below covers every ordinary stop.)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
