@@ -7,13 +7,13 @@ package train
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -55,6 +55,18 @@ var Modules = []Module{{"torch", "python3-torch"}, {"onnx", "python3-onnx"}, {"n
 // Module is a Python module and the Debian package that installs it.
 type Module struct{ Name, Package string }
 
+// importCheck prints "NAME\tmissing" for each module argument Python
+// cannot find, and "NAME\tREASON" for one that is there but fails to load.
+const importCheck = `import importlib, sys
+for m in sys.argv[1:]:
+    try:
+        importlib.import_module(m)
+    except ModuleNotFoundError as e:
+        print(m, "missing" if e.name == m else repr(e), sep="\t")
+    except Exception as e:
+        print(m, repr(e), sep="\t")
+`
+
 // Check makes sure the trainer can start: the script is there and Python
 // imports every module, so a machine without python3-torch is told which
 // package to install before any work starts (not by a traceback minutes
@@ -64,18 +76,29 @@ func Check(ctx context.Context, c Config, modules []Module) error {
 	if _, err := os.Stat(c.Script); err != nil {
 		return vise.Errorf(vise.CodeInvalid, "trainer script not found at %s: run from the repository root or pass its path (train/train.py): %v", c.Script, err)
 	}
+	names := make([]string, len(modules))
+	for i, m := range modules {
+		names[i] = m.Name
+	}
+	// One Python for all modules: importing torch takes seconds.
+	out, err := exec.CommandContext(ctx, c.Python, append([]string{"-c", importCheck}, names...)...).CombinedOutput()
+	if err != nil {
+		return vise.Errorf(vise.CodeInvalid, "cannot run Python at %s (apt-get install python3): %v: %s", c.Python, err, lastLines(string(out), 3))
+	}
 	var missing []string
-	for _, m := range modules {
-		cmd := exec.CommandContext(ctx, c.Python, "-c", "import "+m.Name)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			if _, ok := err.(*exec.ExitError); !ok {
-				return vise.Errorf(vise.CodeInvalid, "cannot run Python at %s (apt-get install python3): %v", c.Python, err)
-			}
-			if !bytes.Contains(out, []byte("ModuleNotFoundError")) && !bytes.Contains(out, []byte("ImportError")) {
-				return vise.Errorf(vise.CodeInvalid, "python module %s does not load: %s", m.Name, lastLines(string(out), 3))
-			}
-			missing = append(missing, m.Package)
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		name, why, ok := strings.Cut(line, "\t")
+		if !ok {
+			continue
 		}
+		i := slices.Index(names, name)
+		if i < 0 {
+			continue
+		}
+		if why != "missing" {
+			return vise.Errorf(vise.CodeInvalid, "python module %s (Debian %s) does not load: %s", name, modules[i].Package, why)
+		}
+		missing = append(missing, modules[i].Package)
 	}
 	if len(missing) > 0 {
 		return vise.Errorf(vise.CodeInvalid, "the trainer needs the Debian packages %s, missing for %s: apt-get install --no-install-recommends %s (or scripts/setup.sh train)",
