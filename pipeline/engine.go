@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -47,8 +48,9 @@ type Options struct {
 	// train, evaluate and gate actions; without Script and Infer the
 	// server does not train (those steps fail saying so).
 	Training train.Config
-	// WorkDir holds a training run's files while its step runs. Default
-	// the system's temporary directory.
+	// WorkDir holds a training run's files while its step runs; what a
+	// killed server left there is removed at start. Default a new
+	// temporary directory.
 	WorkDir string
 	// Workers is how many steps run at once. Default 4.
 	Workers int
@@ -82,8 +84,8 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	opts.Poll = orDefault(opts.Poll, time.Second)
 	opts.RescueAfter = orDefault(opts.RescueAfter, DefaultRescueAfter)
-	if opts.WorkDir == "" {
-		opts.WorkDir = os.TempDir()
+	if err := prepareWorkDir(&opts.WorkDir); err != nil {
+		return nil, err
 	}
 	if opts.Workers == 0 {
 		opts.Workers = 4
@@ -93,9 +95,6 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e := &Engine{store: opts.Store, reg: opts.Registry, fleet: opts.Fleet, log: opts.Logger, poll: opts.Poll, now: opts.Now,
 		waiters: map[string]*waiter{}, training: opts.Training, workDir: opts.WorkDir}
-	if err := os.MkdirAll(opts.WorkDir, 0o700); err != nil {
-		return nil, fmt.Errorf("pipeline work folder: %w", err)
-	}
 	driver, err := openQueue(ctx, opts.Store, opts.Logger)
 	if err != nil {
 		return nil, err
@@ -122,6 +121,27 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e.store.OnEvent(e.onEvent)
 	return e, nil
+}
+
+// prepareWorkDir makes the work folder, or a temporary one, and removes
+// the files of steps a killed server left (steps remove their own).
+func prepareWorkDir(dir *string) error {
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "vise-pipeline-")
+		*dir = d
+		return err
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return fmt.Errorf("pipeline work folder: %w", err)
+	}
+	entries, err := os.ReadDir(*dir)
+	if err != nil {
+		return fmt.Errorf("pipeline work folder: %w", err)
+	}
+	for _, en := range entries {
+		os.RemoveAll(filepath.Join(*dir, en.Name()))
+	}
+	return nil
 }
 
 // DefaultRescueAfter exceeds the longest built-in step (retrain's train,
