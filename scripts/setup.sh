@@ -3,7 +3,11 @@
 #   scripts/setup.sh demo   what `make demo` needs
 #   scripts/setup.sh test   what `make test` needs (adds PostgreSQL for the
 #                           conformance suite, Chromium for the dashboard
-#                           tests, Mosquitto for the external-broker tests)
+#                           tests, Mosquitto for the external-broker tests,
+#                           and the trainer's Python packages)
+#   scripts/setup.sh train  what a server that trains needs (`vise train`,
+#                           `vise server --trainer`): demo plus Debian's
+#                           python3-torch and python3-onnx
 # Debian packages come from apt, Go modules from the Go module proxy, and the
 # ONNX Runtime shared library from the npm package onnxruntime-node (there is
 # no Debian package of it for bookworm); see docs/decisions/0001-foundation.md.
@@ -80,11 +84,15 @@ if ! locale -a 2>/dev/null | grep -qi '^en_US.utf8$'; then
 	fi
 	as_root locale-gen >/dev/null
 fi
+# The trainer (train/train.py) runs on Debian's Python, /usr/bin/python3,
+# with these; `vise train` and `vise server --trainer` name any that is missing.
+TRAINER_PACKAGES="python3-torch python3-onnx python3-numpy python3-pil"
 case "$mode" in
 demo) ;;
 # protobuf-compiler: the test that onnx/onnxpb's generated code matches onnx.proto.
-test) apt_install postgresql chromium mosquitto protobuf-compiler ;;
-*) log "usage: $0 demo|test"; exit 2 ;;
+test) apt_install postgresql chromium mosquitto protobuf-compiler $TRAINER_PACKAGES ;;
+train) apt_install $TRAINER_PACKAGES ;;
+*) log "usage: $0 demo|test|train"; exit 2 ;;
 esac
 need_go
 fetch_ort
