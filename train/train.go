@@ -189,9 +189,22 @@ func Run(ctx context.Context, c Config, o Options, onLine func(string), onEvent 
 	<-done
 	res.Tail = tail.lines
 	if err != nil {
-		return res, vise.Errorf(vise.CodeInvalid, "trainer failed (%v); its last lines:\n%s", err, strings.Join(res.Tail, "\n"))
+		return res, vise.Errorf(vise.CodeInvalid, "trainer failed (%v)%s; its last lines:\n%s", err, missingHint(res.Tail), strings.Join(res.Tail, "\n"))
 	}
 	return res, nil
+}
+
+// missingHint names the Debian package of a module the trainer's Python
+// could not import (the modules were there when checked, and went).
+func missingHint(tail []string) string {
+	for _, l := range tail {
+		for _, m := range Modules {
+			if strings.Contains(l, "No module named '"+m.Name+"'") {
+				return ": Python lacks " + m.Name + ", apt-get install --no-install-recommends " + m.Package
+			}
+		}
+	}
+	return ""
 }
 
 // runGroup runs cmd in its own process group until it exits or ctx ends;

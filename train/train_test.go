@@ -59,6 +59,15 @@ func TestCheckNamesDebianPackages(t *testing.T) {
 	requireTrainer(t)
 }
 
+// A trainer whose Python lost a module since the check names its package.
+func TestRunNamesMissingModule(t *testing.T) {
+	s := script(t, "echo \"ModuleNotFoundError: No module named 'onnx'\" >&2; exit 1\n")
+	_, err := Run(ctx, Config{Python: "/bin/sh", Script: s}, Options{Epochs: 1}, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "apt-get install --no-install-recommends python3-onnx") {
+		t.Fatalf("got %v, want python3-onnx named", err)
+	}
+}
+
 // A failing trainer's error carries its last TailLines lines.
 func TestRunFailureCarriesTail(t *testing.T) {
 	s := script(t, "for i in $(seq 1 40); do echo line-$i; done; echo 'ValueError: bad label' >&2; exit 3\n")

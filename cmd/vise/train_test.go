@@ -66,7 +66,7 @@ func TestRetrainSurvivesKill9(t *testing.T) {
 		MAP50      float64            `json:"map50"`
 		Registered *vise.ModelVersion `json:"registered"`
 	}
-	out := e.ok("train", "--dataset", samples, "--name", "tags", "--epochs", "1", "--trainer", cfg.Script, "--infer", cfg.Infer,
+	out := e.ok("train", "--dataset", samples, "--name", "tags", "--epochs", "1", "--size", "160", "--trainer", cfg.Script, "--infer", cfg.Infer,
 		"--ort-lib", cfg.ORTLib, "-o", "json")
 	if err := json.Unmarshal([]byte(out), &trained); err != nil || trained.Registered == nil {
 		t.Fatalf("vise train -o json: %v\n%s", err, out)
