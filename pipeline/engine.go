@@ -75,9 +75,9 @@ type Engine struct {
 	waiters map[string]*waiter // deployment id -> the step waiting on it
 }
 
-// New migrates River's tables, stores the built-in edge-deploy pipeline if
-// there is none yet, and hooks model approvals to their targets'
-// pipelines. Call Start to run steps.
+// New migrates River's tables, stores the built-in edge-deploy and retrain
+// pipelines if there are none of those names yet, and hooks model
+// approvals to their targets' pipelines. Call Start to run steps.
 func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -114,8 +114,8 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline job queue: %w", err)
 	}
-	for name, body := range map[string]string{"edge-deploy": EdgeDeployYAML, "retrain": RetrainYAML} {
-		if err := e.builtIn(ctx, name, body); err != nil {
+	for _, b := range []struct{ name, body string }{{"edge-deploy", EdgeDeployYAML}, {"retrain", RetrainYAML}} {
+		if err := e.builtIn(ctx, b.name, b.body); err != nil {
 			return nil, err
 		}
 	}
