@@ -95,7 +95,7 @@ type Config struct {
 	// retrain pipeline's steps run train.py and vise-infer here. Its
 	// Python modules are checked at start.
 	Training train.Config
-	Logger              *slog.Logger
+	Logger   *slog.Logger
 }
 
 // DefaultListen is where the server listens and the CLI looks by default.
