@@ -254,3 +254,29 @@ func TestRegisterOnce(t *testing.T) {
 }
 
 func asPermanent(err error, p *permanent) bool { return errors.As(err, p) }
+
+// The train step refuses, before starting Python, what cannot train.
+func TestTrainRefuses(t *testing.T) {
+	trains := newEngineWith(t, store.SQLite, 20*time.Millisecond, func(o *Options) {
+		o.Training, o.WorkDir = train.Config{Script: "train.py", Infer: "vise-infer"}, t.TempDir()
+	})
+	for _, tc := range []struct {
+		name   string
+		e      *Engine
+		params map[string]string
+		want   string
+	}{
+		{"a server without the trainer", newEngine(t, store.SQLite, 20*time.Millisecond), map[string]string{"dataset": samples(t), "epochs": "1"}, "this server does not train: start it with --trainer"},
+		{"no dataset", trains, map[string]string{"dataset": "", "epochs": "1"}, "no dataset: pass --param dataset=DIR"},
+		{"not a dataset", trains, map[string]string{"dataset": t.TempDir(), "epochs": "1"}, "has no images/ folder"},
+		{"no epochs", trains, map[string]string{"dataset": samples(t), "epochs": "0"}, `epochs "0": give a whole number`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := trainModel(ctx, tc.e, directRun("x-train", tc.params, nil, map[string]any{}))
+			var p permanent
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !asPermanent(err, &p) {
+				t.Fatalf("got %v, want a permanent error with %q", err, tc.want)
+			}
+		})
+	}
+}
