@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -46,10 +47,13 @@ func trainModel(ctx context.Context, e *Engine, r *run) (outcome, error) {
 	o := train.Options{Dataset: dataset, Out: filepath.Join(dir, "model.onnx"), ValList: filepath.Join(dir, "val.txt"), Epochs: epochs}
 	p := &trainProgress{e: e, r: r, log: &[]string{}}
 	res, err := train.Run(ctx, e.training, o, p.line, p.event)
-	if err != nil {
-		if ctx.Err() != nil {
-			return outcome{output: p.output()}, err // stopped or timed out: the attempt may run again
-		}
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return outcome{output: p.output()}, fail("training ran past the step's timeout (%v done of %d epochs): give the step a longer timeout or fewer epochs",
+			p.output()["epoch"], epochs)
+	case ctx.Err() != nil:
+		return outcome{output: p.output()}, err // the server is stopping: the attempt runs again at its next start
+	case err != nil:
 		return outcome{output: p.output()}, permanent{err}
 	}
 	val, err := os.ReadFile(o.ValList)

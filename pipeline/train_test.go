@@ -280,3 +280,41 @@ func TestTrainRefuses(t *testing.T) {
 		})
 	}
 }
+
+// Training past the step's timeout stops the trainer (no process left)
+// and fails the step for good, saying what to change; it is not retried.
+func TestTrainTimeout(t *testing.T) {
+	e := trainingEngine(t)
+	registerSample(t, e, "tags")
+	apply(t, e, `name: quick-train
+params: {model: {required: true}, dataset: {required: true}, epochs: {default: "50"}}
+steps:
+  - {name: train, action: train, timeout: 2s, retry: {attempts: 3}}
+`)
+	x, err := e.Run(ctx, "quick-train", map[string]string{"model": "tags", "dataset": samples(t)}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x = await(t, e, x.ID)
+	if s := step(x, "train"); x.Status != vise.ExecutionFailed || s.Attempts != 1 || !strings.Contains(s.Error, "training ran past the step's timeout") {
+		t.Fatalf("execution %s %q; step %+v", x.Status, x.Error, s)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(trainerProcesses(e.workDir)) > 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("trainer processes left: %v", trainerProcesses(e.workDir))
+		}
+	}
+}
+
+// trainerProcesses lists the pids whose command line mentions dir.
+func trainerProcesses(dir string) []string {
+	var out []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(b), dir) {
+			out = append(out, filepath.Base(filepath.Dir(p)))
+		}
+	}
+	return out
+}
