@@ -5,7 +5,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build demo test test-short setup-demo setup-test fuzz clean
+.PHONY: all build demo test test-short setup-demo setup-test setup-train fuzz clean
 
 all: build
 
@@ -20,17 +20,22 @@ setup-demo:
 setup-test:
 	scripts/setup.sh test
 
+# What a server that trains needs on top of the demo's: Debian's python3-torch and python3-onnx.
+setup-train:
+	scripts/setup.sh train
+
 demo: setup-demo build
 	LC_ALL=en_US.UTF-8 bin/vise demo --data demo-data
 
 # VISE_REQUIRE_POSTGRES turns "PostgreSQL is not installed" from a skip into a
 # failure, so the conformance suite cannot silently drop an engine.
 # VISE_REQUIRE_MOSQUITTO does the same for the external-broker tests,
-# VISE_REQUIRE_CAMERA for the camera tests (ffmpeg, gst-rtsp-server).
+# VISE_REQUIRE_CAMERA for the camera tests (ffmpeg, gst-rtsp-server) and
+# VISE_REQUIRE_TRAINER for the trainer's (python3-torch, python3-onnx).
 test: setup-test
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
-	VISE_REQUIRE_POSTGRES=1 VISE_REQUIRE_MOSQUITTO=1 VISE_REQUIRE_ORT=1 VISE_REQUIRE_BROWSER=1 VISE_REQUIRE_CAMERA=1 VISE_ARTIFACTS=$(CURDIR)/.artifacts LC_ALL=en_US.UTF-8 VISE_ORT_LIB=$(CURDIR)/.cache/onnxruntime/1.30.0/libonnxruntime.so.1 \
+	VISE_REQUIRE_POSTGRES=1 VISE_REQUIRE_MOSQUITTO=1 VISE_REQUIRE_ORT=1 VISE_REQUIRE_BROWSER=1 VISE_REQUIRE_CAMERA=1 VISE_REQUIRE_TRAINER=1 VISE_ARTIFACTS=$(CURDIR)/.artifacts LC_ALL=en_US.UTF-8 VISE_ORT_LIB=$(CURDIR)/.cache/onnxruntime/1.30.0/libonnxruntime.so.1 \
 		$(GO) test -p 2 -timeout 20m ./...
 
 test-short:

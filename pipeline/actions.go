@@ -30,6 +30,7 @@ const (
 	kindFraction kind = iota
 	kindDuration
 	kindInt
+	kindSplit // validation or benchmark
 )
 
 // run is what an action sees: the execution, its step, and the state it
@@ -40,6 +41,7 @@ type run struct {
 	started time.Time // when the step first started
 	state   map[string]any
 	last    json.RawMessage // the step's output when it last waited or failed
+	attempt int             // this attempt's number, for progress notes
 }
 
 func (r *run) param(name string) string { return r.exec.Params[name] }
@@ -75,6 +77,10 @@ var actions = map[string]action{
 	"verify":          {with: map[string]kind{"min_results": kindInt}, waits: true, run: verify},
 	"rollback":        {run: rollback},
 	"wait":            {with: map[string]kind{"duration": kindDuration}, required: []string{"duration"}, waits: true, run: wait},
+	"train":           {run: trainModel},
+	"evaluate":        {with: map[string]kind{"on": kindSplit}, required: []string{"on"}, run: evaluate},
+	"gate":            {with: map[string]kind{"max_drop": kindFraction}, run: gate},
+	"register":        {run: register},
 }
 
 // ActionNames lists the actions a step can use.
@@ -116,6 +122,10 @@ func checkKind(kd kind, v any) error {
 		f, ok := number(v)
 		if !ok || f < 0 || f != math.Trunc(f) {
 			return fmt.Errorf("%v is not a whole number", v)
+		}
+	case kindSplit:
+		if v != splitValidation && v != splitBenchmark {
+			return fmt.Errorf("%v: use %s or %s", v, splitValidation, splitBenchmark)
 		}
 	case kindDuration:
 		s, _ := v.(string)

@@ -24,6 +24,11 @@ import (
 //go:embed edge-deploy.yaml
 var EdgeDeployYAML string
 
+// RetrainYAML is the built-in retrain pipeline.
+//
+//go:embed retrain.yaml
+var RetrainYAML string
+
 // Definition is a parsed, checked pipeline.
 type Definition struct {
 	Name        string           `yaml:"name"`

@@ -30,6 +30,31 @@ func TestBuiltInParses(t *testing.T) {
 	}
 }
 
+// retrain trains before it evaluates, gates and registers, and needs its
+// folders.
+func TestRetrainParses(t *testing.T) {
+	d, _, err := Parse(strings.NewReader(RetrainYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, s := range d.Steps {
+		actions = append(actions, s.Action)
+	}
+	if d.Name != "retrain" || strings.Join(actions, ",") != "train,evaluate,evaluate,gate,register" {
+		t.Fatalf("got %s: %v", d.Name, actions)
+	}
+	if time.Duration(d.Steps[0].Timeout)+bookkeeping >= DefaultRescueAfter {
+		t.Errorf("the train step's timeout %v reaches the default rescue delay %v: a live training would be rescued and run twice", d.Steps[0].Timeout, DefaultRescueAfter)
+	}
+	if _, err := d.Bind(map[string]string{"model": "m", "dataset": "d"}); err == nil || !strings.Contains(err.Error(), "needs benchmark") {
+		t.Errorf("missing benchmark: %v", err)
+	}
+	if p, err := d.Bind(map[string]string{"model": "m", "dataset": "d", "benchmark": "b"}); err != nil || p["epochs"] != "80" {
+		t.Errorf("defaults: %v %v", p, err)
+	}
+}
+
 func TestParseRejects(t *testing.T) {
 	const head = "name: p\nsteps:\n"
 	for _, tc := range []struct{ name, yaml, want string }{
@@ -49,6 +74,8 @@ func TestParseRejects(t *testing.T) {
 		{"bad end", head + "  - name: a\n    action: rollback\n    end: maybe\n", `end "maybe"`},
 		{"bad name", "name: Edge Deploy\nsteps:\n  - name: a\n    action: rollback\n", "name \"Edge Deploy\""},
 		{"no steps", "name: p\n", "no steps"},
+		{"bad split", head + "  - name: a\n    action: evaluate\n    with: {on: test}\n", "test: use validation or benchmark"},
+		{"no split", head + "  - name: a\n    action: evaluate\n", "needs the setting on"},
 		{"not yaml", "name: [", "pipeline definition"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +28,7 @@ import (
 	"github.com/vise-edge/vise/fleet"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/store"
+	"github.com/vise-edge/vise/train"
 )
 
 // Options configure New; zero values get the defaults noted.
@@ -37,9 +40,18 @@ type Options struct {
 	// Poll is how often a waiting step checks again. Default 1s.
 	Poll time.Duration
 	// RescueAfter is how long a step may be running before it counts as
-	// abandoned by a server that died, and runs again. Default 5m; it must
-	// exceed every step's timeout.
+	// abandoned by a server that died, and runs again. Default
+	// DefaultRescueAfter; it must exceed every step's timeout (retrain's
+	// train step runs up to an hour).
 	RescueAfter time.Duration
+	// Training is where the trainer, Python and vise-infer are, for the
+	// train, evaluate and gate actions; without Script and Infer the
+	// server does not train (those steps fail saying so).
+	Training train.Config
+	// WorkDir holds a training run's files while its step runs; what a
+	// killed server left there is removed at start. Default a new
+	// temporary directory.
+	WorkDir string
 	// Workers is how many steps run at once. Default 4.
 	Workers int
 	Now     func() time.Time
@@ -56,19 +68,25 @@ type Engine struct {
 	river *river.Client[*sql.Tx]
 	defs  sync.Map // "name/version" -> *Definition
 
+	training train.Config
+	workDir  string
+
 	mu      sync.Mutex
 	waiters map[string]*waiter // deployment id -> the step waiting on it
 }
 
-// New migrates River's tables, stores the built-in edge-deploy pipeline if
-// there is none yet, and hooks model approvals to their targets'
-// pipelines. Call Start to run steps.
+// New migrates River's tables, stores the built-in edge-deploy and retrain
+// pipelines if there are none of those names yet, and hooks model
+// approvals to their targets' pipelines. Call Start to run steps.
 func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	opts.Poll = orDefault(opts.Poll, time.Second)
-	opts.RescueAfter = orDefault(opts.RescueAfter, 5*time.Minute)
+	opts.RescueAfter = orDefault(opts.RescueAfter, DefaultRescueAfter)
+	if err := prepareWorkDir(&opts.WorkDir); err != nil {
+		return nil, err
+	}
 	if opts.Workers == 0 {
 		opts.Workers = 4
 	}
@@ -76,7 +94,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		opts.Now = time.Now
 	}
 	e := &Engine{store: opts.Store, reg: opts.Registry, fleet: opts.Fleet, log: opts.Logger, poll: opts.Poll, now: opts.Now,
-		waiters: map[string]*waiter{}}
+		waiters: map[string]*waiter{}, training: opts.Training, workDir: opts.WorkDir}
 	driver, err := openQueue(ctx, opts.Store, opts.Logger)
 	if err != nil {
 		return nil, err
@@ -96,15 +114,50 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline job queue: %w", err)
 	}
-	if _, err := e.store.GetDefinition(ctx, "edge-deploy", 0); vise.ErrorCode(err) == vise.CodeNotFound {
-		if _, _, err := e.Apply(ctx, []byte(EdgeDeployYAML), "vise"); err != nil {
-			return nil, fmt.Errorf("built-in edge-deploy pipeline: %w", err)
+	for _, b := range []struct{ name, body string }{{"edge-deploy", EdgeDeployYAML}, {"retrain", RetrainYAML}} {
+		if err := e.builtIn(ctx, b.name, b.body); err != nil {
+			return nil, err
 		}
-	} else if err != nil {
-		return nil, err
 	}
 	e.store.OnEvent(e.onEvent)
 	return e, nil
+}
+
+// prepareWorkDir makes the work folder, or a temporary one, and removes
+// the files of steps a killed server left (steps remove their own).
+func prepareWorkDir(dir *string) error {
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "vise-pipeline-")
+		*dir = d
+		return err
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return fmt.Errorf("pipeline work folder: %w", err)
+	}
+	entries, err := os.ReadDir(*dir)
+	if err != nil {
+		return fmt.Errorf("pipeline work folder: %w", err)
+	}
+	for _, en := range entries {
+		os.RemoveAll(filepath.Join(*dir, en.Name()))
+	}
+	return nil
+}
+
+// DefaultRescueAfter exceeds the longest built-in step (retrain's train,
+// an hour) with room for its bookkeeping.
+const DefaultRescueAfter = 70 * time.Minute
+
+// builtIn stores a built-in pipeline if there is none of its name yet.
+func (e *Engine) builtIn(ctx context.Context, name, body string) error {
+	_, err := e.store.GetDefinition(ctx, name, 0)
+	if vise.ErrorCode(err) != vise.CodeNotFound {
+		return err
+	}
+	if _, _, err := e.Apply(ctx, []byte(body), "vise"); err != nil {
+		return fmt.Errorf("built-in %s pipeline: %w", name, err)
+	}
+	return nil
 }
 
 // openQueue gives River the store's writer pool, migrates River's tables,

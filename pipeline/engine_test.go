@@ -59,6 +59,12 @@ func engines(t *testing.T, fn func(t *testing.T, e *Engine)) {
 
 func newEngine(t *testing.T, engine string, poll time.Duration) *Engine {
 	t.Helper()
+	return newEngineWith(t, engine, poll, nil)
+}
+
+// newEngineWith is newEngine with options set by with.
+func newEngineWith(t *testing.T, engine string, poll time.Duration, with func(*Options)) *Engine {
+	t.Helper()
 	dir := t.TempDir()
 	url := filepath.Join(dir, "vise.db")
 	if engine == store.Postgres {
@@ -79,7 +85,11 @@ func newEngine(t *testing.T, engine string, poll time.Duration) *Engine {
 		t.Fatal(err)
 	}
 	reg := registry.New(registry.Options{Store: s, Blobs: b, Signer: rel})
-	e, err := New(ctx, Options{Store: s, Registry: reg, Fleet: fleet.New(fleet.Options{Store: s, Signer: rel}), Poll: poll})
+	opts := Options{Store: s, Registry: reg, Fleet: fleet.New(fleet.Options{Store: s, Signer: rel}), Poll: poll}
+	if with != nil {
+		with(&opts)
+	}
+	e, err := New(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

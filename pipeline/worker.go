@@ -96,7 +96,8 @@ func (w *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
 // attempt runs the action once and decides: wait on, retry, or finish
 // (to the next step, the catch step, or the end).
 func (e *Engine) attempt(ctx context.Context, job *river.Job[stepArgs], x *vise.Execution, d *Definition, step *Step, sr *vise.StepRun) error {
-	r := &run{exec: x, step: step, started: sr.StartedAt, state: maps.Clone(x.State), last: sr.Output}
+	r := &run{exec: x, step: step, started: sr.StartedAt, state: maps.Clone(x.State), last: sr.Output,
+		attempt: job.Attempt}
 	actx, cancel := context.WithTimeout(ctx, job.Args.attemptTimeout())
 	out, err := actions[step.Action].run(actx, e, r)
 	cancel()

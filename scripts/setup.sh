@@ -3,7 +3,11 @@
 #   scripts/setup.sh demo   what `make demo` needs
 #   scripts/setup.sh test   what `make test` needs (adds PostgreSQL for the
 #                           conformance suite, Chromium for the dashboard
-#                           tests, Mosquitto for the external-broker tests)
+#                           tests, Mosquitto for the external-broker tests,
+#                           and the trainer's Python packages)
+#   scripts/setup.sh train  what a server that trains needs (`vise train`,
+#                           `vise server --trainer`): demo plus Debian's
+#                           python3-torch and python3-onnx
 # Debian packages come from apt, Go modules from the Go module proxy, and the
 # ONNX Runtime shared library from the npm package onnxruntime-node (there is
 # no Debian package of it for bookworm); see docs/decisions/0001-foundation.md.
@@ -88,12 +92,16 @@ fi
 # GStreamer's gst-rtsp-server (python3-gi, x264enc from -ugly) and simulate
 # a GigE Vision camera (aravis-tools).
 apt_install ffmpeg libaravis-dev libusb-1.0-0-dev
+# The trainer (train/train.py) runs on Debian's Python, /usr/bin/python3,
+# with these; `vise train` and `vise server --trainer` name any that is missing.
+TRAINER_PACKAGES="python3-torch python3-onnx python3-numpy python3-pil"
 case "$mode" in
 demo) ;;
 # protobuf-compiler: the test that onnx/onnxpb's generated code matches onnx.proto.
 test) apt_install postgresql chromium mosquitto protobuf-compiler python3-gi gir1.2-gst-rtsp-server-1.0 \
-	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly aravis-tools ;;
-*) log "usage: $0 demo|test"; exit 2 ;;
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly aravis-tools $TRAINER_PACKAGES ;;
+train) apt_install $TRAINER_PACKAGES ;;
+*) log "usage: $0 demo|test|train"; exit 2 ;;
 esac
 need_go
 fetch_ort

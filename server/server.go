@@ -30,6 +30,7 @@ import (
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/release"
 	"github.com/vise-edge/vise/store"
+	"github.com/vise-edge/vise/train"
 	"github.com/vise-edge/vise/users"
 	"github.com/vise-edge/vise/web"
 )
@@ -90,7 +91,11 @@ type Config struct {
 	// pipeline.Options); zero means its defaults.
 	PipelinePoll        time.Duration
 	PipelineRescueAfter time.Duration
-	Logger              *slog.Logger
+	// Training, with Script and Infer set, makes this server train: the
+	// retrain pipeline's steps run train.py and vise-infer here. Its
+	// Python modules are checked at start.
+	Training train.Config
+	Logger   *slog.Logger
 }
 
 // DefaultListen is where the server listens and the CLI looks by default.
@@ -210,8 +215,17 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.Fleet = fleet.New(fleet.Options{Store: s.Store, Signer: s.Release, CA: s.CA, Logger: s.log.With("part", "fleet"),
 		OnRevoke: s.onRevoke, Announce: s.announce})
 	s.Users = users.New(users.Options{Store: s.Store, Logger: s.log.With("part", "users"), Metrics: s.metrics})
+	if cfg.Training.Script != "" {
+		if cfg.Training.Infer == "" {
+			return nil, vise.Errorf(vise.CodeInvalid, "--trainer needs --vise-infer too: trained models are evaluated with vise-infer eval (make build makes bin/vise-infer)")
+		}
+		if err := train.Check(ctx, cfg.Training, train.Modules); err != nil {
+			return nil, fmt.Errorf("--trainer: %w", err)
+		}
+	}
 	if s.Pipeline, err = pipeline.New(ctx, pipeline.Options{Store: s.Store, Registry: s.Registry, Fleet: s.Fleet,
-		Logger: s.log.With("part", "pipeline"), Poll: cfg.PipelinePoll, RescueAfter: cfg.PipelineRescueAfter}); err != nil {
+		Logger: s.log.With("part", "pipeline"), Poll: cfg.PipelinePoll, RescueAfter: cfg.PipelineRescueAfter,
+		Training: cfg.Training, WorkDir: filepath.Join(cfg.DataDir, "training")}); err != nil {
 		return nil, err
 	}
 	if err := s.republish(ctx); err != nil {

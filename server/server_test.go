@@ -104,8 +104,9 @@ func TestRegisterAndApprove(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The first event is the built-in pipeline being stored at first start.
-		if len(evs) != 3 || evs[0].Type != "pipeline.defined" || evs[2].Type != vise.EventModelApproved || evs[2].Subject != "metal-tags/1" {
+		// The first events are the built-in pipelines (edge-deploy, retrain)
+		// being stored at first start.
+		if len(evs) != 4 || evs[0].Type != "pipeline.defined" || evs[1].Subject != "retrain/1" || evs[3].Type != vise.EventModelApproved || evs[3].Subject != "metal-tags/1" {
 			t.Errorf("events = %+v", evs)
 		}
 		// Same file again: a new version, the blob stored once.

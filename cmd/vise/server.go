@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vise-edge/vise/agent"
+	"github.com/vise-edge/vise/pipeline"
 	"github.com/vise-edge/vise/server"
 )
 
@@ -44,7 +45,11 @@ func (a *app) serverCmd() *cobra.Command {
 	f.StringVar(&cfg.Gate, "gate", os.Getenv("VISE_GATE"), `quality gate for model registrations, e.g. "map50>=0.6,map50_95>=0.4" (env VISE_GATE)`)
 	f.BoolVar(&cfg.AutoApprove, "auto-approve", false, "approve model versions that pass the quality gate")
 	f.DurationVar(&cfg.PipelinePoll, "pipeline-poll", time.Second, "how often a waiting pipeline step checks again")
-	f.DurationVar(&cfg.PipelineRescueAfter, "pipeline-rescue-after", 5*time.Minute, "how long a pipeline step may run before it counts as abandoned by a crashed server and runs again (must exceed step timeouts)")
+	f.DurationVar(&cfg.PipelineRescueAfter, "pipeline-rescue-after", pipeline.DefaultRescueAfter, "how long a pipeline step may run before it counts as abandoned by a crashed server and runs again (must exceed step timeouts)")
+	f.StringVar(&cfg.Training.Script, "trainer", "", "train/train.py: this server trains (the retrain pipeline); needs --vise-infer and Debian's python3-torch, python3-onnx")
+	f.StringVar(&cfg.Training.Python, "train-python", "/usr/bin/python3", "Python that runs the trainer (Debian's, with python3-torch and python3-onnx)")
+	f.StringVar(&cfg.Training.Infer, "vise-infer", "", "vise-infer binary that evaluates trained models (bin/vise-infer after make build)")
+	f.StringVar(&cfg.Training.ORTLib, "ort-lib", os.Getenv("VISE_ORT_LIB"), "ONNX Runtime library vise-infer loads to evaluate (env VISE_ORT_LIB)")
 	f.DurationVar(&cfg.ResultsRetention, "results-retention", 30*24*time.Hour, "how long inference results are kept")
 	f.StringVar(&cfg.DB, "db", os.Getenv("VISE_DB"), "database: a SQLite file path or a postgres:// URL (env VISE_DB; default <data>/vise.db)")
 	f.StringVar(&cfg.Blobs, "blobs", os.Getenv("VISE_BLOBS"), "blob store: a directory or an s3:// URL (env VISE_BLOBS; default <data>/blobs)")

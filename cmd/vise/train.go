@@ -1,15 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/oklog/ulid/v2"
@@ -17,12 +12,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/train"
 )
 
 // trainOpts are `vise train`'s flags.
 type trainOpts struct {
 	dataset, name, out, python, trainer, infer, ortLib string
-	epochs                                             int
+	epochs, size                                       int
 	register                                           bool
 }
 
@@ -44,6 +40,7 @@ func (a *app) trainCmd() *cobra.Command {
 	f.StringVar(&o.name, "name", "metal-tags", "model group to register the result in")
 	f.StringVar(&o.out, "out", "", "where to write the ONNX model (default: a temporary file)")
 	f.IntVar(&o.epochs, "epochs", 80, "training epochs")
+	f.IntVar(&o.size, "size", 0, "network input size, a multiple of 32 (default the trainer's, 320)")
 	f.StringVar(&o.python, "python", "/usr/bin/python3", "Python with Debian's python3-torch and python3-onnx")
 	f.StringVar(&o.trainer, "trainer", filepath.Join("train", "train.py"), "the trainer script")
 	f.StringVar(&o.infer, "infer", filepath.Join("bin", "vise-infer"), "vise-infer, for the evaluation")
@@ -52,27 +49,16 @@ func (a *app) trainCmd() *cobra.Command {
 	return a.addOutput(c)
 }
 
-// trainEvent is one JSON line of the trainer's progress.
-type trainEvent struct {
-	Event   string  `json:"event"`
-	Epoch   int     `json:"epoch"`
-	Epochs  int     `json:"epochs"`
-	Loss    float64 `json:"loss"`
-	Digest  string  `json:"digest"`
-	Train   int     `json:"train"`
-	Val     int     `json:"val"`
-	Seconds float64 `json:"seconds"`
-}
-
 func (a *app) train(ctx context.Context, o trainOpts) error {
 	if _, err := checkDataset(o.dataset); err != nil {
 		return err
 	}
-	for _, need := range []struct{ path, what string }{{o.python, "Python (apt-get install python3-torch python3-onnx)"},
-		{o.trainer, "the trainer script (run from the repository root or pass --trainer)"}, {o.infer, "vise-infer (make build)"}} {
-		if _, err := os.Stat(need.path); err != nil {
-			return vise.Errorf(vise.CodeInvalid, "%s not found at %s: %s", filepath.Base(need.path), need.path, need.what)
-		}
+	if _, err := os.Stat(o.infer); err != nil {
+		return vise.Errorf(vise.CodeInvalid, "vise-infer not found at %s: build it (make build) or pass --infer", o.infer)
+	}
+	cfg := train.Config{Python: o.python, Script: o.trainer, Infer: o.infer, ORTLib: o.ortLib}
+	if err := train.Check(ctx, cfg, train.Modules); err != nil {
+		return err
 	}
 	tmp, err := os.MkdirTemp("", "vise-train-")
 	if err != nil {
@@ -83,17 +69,17 @@ func (a *app) train(ctx context.Context, o trainOpts) error {
 		o.out = filepath.Join(tmp, o.name+".onnx")
 	}
 	val := filepath.Join(tmp, "val.txt")
-	ds, err := a.runTrainer(ctx, o, val)
+	res, err := train.Run(ctx, cfg, train.Options{Dataset: o.dataset, Out: o.out, ValList: val, Epochs: o.epochs, Size: o.size}, nil, a.trainProgress(o.epochs))
 	if err != nil {
 		return err
 	}
-	ev, err := evaluate(ctx, o, val)
+	ev, err := train.Evaluate(ctx, cfg, o.out, o.dataset, val)
 	if err != nil {
 		return err
 	}
 	result := map[string]any{"model": o.out, "map50": ev.MAP50, "map50_95": ev.MAP5095, "val_images": ev.Images}
 	if o.register {
-		mv, err := a.registerTrained(ctx, o, ds, ev)
+		mv, err := a.registerTrained(ctx, o, res.Dataset, ev)
 		if err != nil {
 			return err
 		}
@@ -107,65 +93,27 @@ func (a *app) train(ctx context.Context, o trainOpts) error {
 	})
 }
 
-// runTrainer runs the Python trainer, showing its progress, and returns its
-// dataset event (digest, split sizes).
-func (a *app) runTrainer(ctx context.Context, o trainOpts, val string) (trainEvent, error) {
-	cmd := exec.CommandContext(ctx, o.python, o.trainer, "--dataset", o.dataset, "--out", o.out, "--val-list", val,
-		"--epochs", fmt.Sprint(o.epochs))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		return trainEvent{}, err
-	}
+// trainProgress shows the trainer's epochs: a bar on a terminal, a line
+// every tenth epoch otherwise.
+func (a *app) trainProgress(epochs int) func(train.Event) {
 	var bar *progressbar.ProgressBar
 	if a.isTerminal() {
-		bar = progressbar.NewOptions(o.epochs, progressbar.OptionSetWriter(a.stderr), progressbar.OptionSetDescription("training"),
+		bar = progressbar.NewOptions(epochs, progressbar.OptionSetWriter(a.stderr), progressbar.OptionSetDescription("training"),
 			progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
 	}
-	var ds trainEvent
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		var ev trainEvent
-		if json.Unmarshal(sc.Bytes(), &ev) != nil {
-			continue
-		}
+	return func(ev train.Event) {
 		switch {
-		case ev.Event == "dataset":
-			ds = ev
-		case ev.Event == "epoch" && bar != nil:
+		case ev.Event != "epoch":
+		case bar != nil:
 			bar.Describe(fmt.Sprintf("training (loss %.3f)", ev.Loss))
 			bar.Set(ev.Epoch)
-		case ev.Event == "epoch" && (ev.Epoch%10 == 0 || ev.Epoch == ev.Epochs):
+		case ev.Epoch%10 == 0 || ev.Epoch == ev.Epochs:
 			fmt.Fprintf(a.stderr, "epoch %d/%d loss %.4f (%.0fs)\n", ev.Epoch, ev.Epochs, ev.Loss, ev.Seconds)
 		}
 	}
-	if err := cmd.Wait(); err != nil {
-		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-		return ds, vise.Errorf(vise.CodeInvalid, "trainer failed: %v: %s", err, lines[len(lines)-1])
-	}
-	return ds, nil
 }
 
-type evalReport struct {
-	Images  int     `json:"images"`
-	MAP50   float64 `json:"map50"`
-	MAP5095 float64 `json:"map50_95"`
-}
-
-func evaluate(ctx context.Context, o trainOpts, val string) (evalReport, error) {
-	cmd := exec.CommandContext(ctx, o.infer, "eval", "--model", o.out, "--dataset", o.dataset, "--list", val, "--ort-lib", o.ortLib, "-o", "json")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	b, err := cmd.Output()
-	var ev evalReport
-	if err != nil || json.Unmarshal(b, &ev) != nil {
-		return ev, vise.Errorf(vise.CodeInvalid, "evaluation failed: %v: %s", err, strings.TrimSpace(stderr.String()))
-	}
-	return ev, nil
-}
-
-func (a *app) registerTrained(ctx context.Context, o trainOpts, ds trainEvent, ev evalReport) (*vise.ModelVersion, error) {
+func (a *app) registerTrained(ctx context.Context, o trainOpts, ds train.Event, ev train.Report) (*vise.ModelVersion, error) {
 	cl := a.client()
 	art, err := cl.UploadFile(ctx, o.out, a.progress("uploading "+filepath.Base(o.out)))
 	if err != nil {
@@ -178,3 +126,6 @@ func (a *app) registerTrained(ctx context.Context, o trainOpts, ds trainEvent, e
 				"train_images": fmt.Sprint(ds.Train), "val_images": fmt.Sprint(ds.Val)}},
 		Description: fmt.Sprintf("trained by vise train on %s", filepath.Base(o.dataset))})
 }
+
+// evalReport is vise-infer eval's report, as `vise model optimize` reads it.
+type evalReport = train.Report
