@@ -21,6 +21,7 @@ import (
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/fleet"
+	"github.com/vise-edge/vise/labels"
 	"github.com/vise-edge/vise/pipeline"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/store"
@@ -34,6 +35,7 @@ type Options struct {
 	Store    *store.Store
 	Users    *users.Service
 	Pipeline *pipeline.Engine
+	Labels   *labels.Service
 	// Ready, if set, is checked by /readyz after the database (the MQTT
 	// broker connection, say).
 	Ready   func() error
@@ -50,6 +52,7 @@ type API struct {
 	fleet   *fleet.Fleet
 	store   *store.Store
 	pipe    *pipeline.Engine
+	labels  *labels.Service
 	readyFn func() error
 	users   *users.Service
 	log     *slog.Logger
@@ -61,7 +64,7 @@ func newAPI(opts Options, api string) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{reg: opts.Registry, fleet: opts.Fleet, store: opts.Store, users: opts.Users, pipe: opts.Pipeline, readyFn: opts.Ready, log: opts.Logger, mux: http.NewServeMux(),
+	return &API{reg: opts.Registry, fleet: opts.Fleet, store: opts.Store, users: opts.Users, pipe: opts.Pipeline, labels: opts.Labels, readyFn: opts.Ready, log: opts.Logger, mux: http.NewServeMux(),
 		metrics: newHTTPMetrics(opts.Metrics, api)}
 }
 
@@ -85,6 +88,7 @@ func New(opts Options) *API {
 	a.routeFleet()
 	a.routePipelines()
 	a.routeUsers()
+	a.routeLabels()
 	a.mux.Handle("GET /v1/events", a.handle(roleViewer, a.events))
 	a.mux.Handle("GET /v1/results", a.handle(roleViewer, a.results))
 	a.mux.Handle("GET /v1/results/{device}/{msg_id}/image", a.handle(roleViewer, a.resultImage))

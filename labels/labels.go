@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -180,4 +181,23 @@ func finite(vs ...float64) bool {
 		}
 	}
 	return true
+}
+
+// ParseWindow reads an uncertainty window written "LO-HI", e.g.
+// "0.25-0.6" (both in 0..1, LO <= HI), or "off" for none; "" is the default.
+func ParseWindow(s string) (*vise.ConfidenceWindow, error) {
+	switch s {
+	case "":
+		w := vise.DefaultUncertainWindow
+		return &w, nil
+	case "off":
+		return &vise.ConfidenceWindow{Lo: 1, Hi: 0}, nil
+	}
+	lo, hi, ok := strings.Cut(s, "-")
+	l, err1 := strconv.ParseFloat(lo, 64)
+	h, err2 := strconv.ParseFloat(hi, 64)
+	if !ok || err1 != nil || err2 != nil || l < 0 || h > 1 || l > h {
+		return nil, vise.Errorf(vise.CodeInvalid, "uncertainty window %q: write LO-HI with 0 <= LO <= HI <= 1, e.g. 0.25-0.6, or off", s)
+	}
+	return &vise.ConfidenceWindow{Lo: l, Hi: h}, nil
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/httpapi"
+	"github.com/vise-edge/vise/labels"
 	"github.com/vise-edge/vise/pipeline"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/store"
@@ -41,6 +42,7 @@ type Options struct {
 	Users    *users.Service
 	Registry *registry.Registry
 	Pipeline *pipeline.Engine
+	Labels   *labels.Service
 	DataDir  string // holds the session signing key
 	Logger   *slog.Logger
 }
@@ -49,6 +51,7 @@ type Options struct {
 type Handler struct {
 	store *store.Store
 	pipe  *pipeline.Engine
+	lab   *labels.Service
 	users *users.Service
 	reg   *registry.Registry
 	keys  *keyring
@@ -67,7 +70,7 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{store: opts.Store, pipe: opts.Pipeline, users: opts.Users, reg: opts.Registry, keys: keys, log: opts.Logger, mux: http.NewServeMux(), now: time.Now,
+	h := &Handler{store: opts.Store, pipe: opts.Pipeline, lab: opts.Labels, users: opts.Users, reg: opts.Registry, keys: keys, log: opts.Logger, mux: http.NewServeMux(), now: time.Now,
 		tmpl: template.Must(template.ParseFS(templateFS, "templates/*.html"))}
 	static, _ := fs.Sub(staticFS, "static")
 	h.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))

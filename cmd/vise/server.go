@@ -46,6 +46,7 @@ func (a *app) serverCmd() *cobra.Command {
 	f.DurationVar(&cfg.PipelinePoll, "pipeline-poll", time.Second, "how often a waiting pipeline step checks again")
 	f.DurationVar(&cfg.PipelineRescueAfter, "pipeline-rescue-after", 5*time.Minute, "how long a pipeline step may run before it counts as abandoned by a crashed server and runs again (must exceed step timeouts)")
 	f.DurationVar(&cfg.ResultsRetention, "results-retention", 30*24*time.Hour, "how long inference results are kept")
+	f.StringVar(&cfg.LabelUncertain, "label-uncertain", "0.25-0.6", `top-confidence window that puts an image first in the labelling queue as uncertain, "LO-HI" or "off"`)
 	f.StringVar(&cfg.DB, "db", os.Getenv("VISE_DB"), "database: a SQLite file path or a postgres:// URL (env VISE_DB; default <data>/vise.db)")
 	f.StringVar(&cfg.Blobs, "blobs", os.Getenv("VISE_BLOBS"), "blob store: a directory or an s3:// URL (env VISE_BLOBS; default <data>/blobs)")
 	f.Int64Var(&cfg.MaxUpload, "max-upload", 0, "largest accepted artifact in bytes (default 4 GiB)")
