@@ -106,7 +106,9 @@ func (f *fixture) fill() {
 	f.send("cam-2", "sample", true, nil)
 	f.send("cam-2", "no-image", false, func(r *infer.Result) { r.Detections = []infer.Detection{det(0.9, 1, 1, 5, 5)} })
 	f.send("cam-2", "no-size", true, func(r *infer.Result) { r.Image.Width, r.Image.Height = 0, 0 })
-	f.send("cam-3", "unregistered", true, func(r *infer.Result) { r.Model = infer.ModelRef{Name: "other", Version: "3", SHA256: strings.Repeat("e", 64)} })
+	f.send("cam-3", "unregistered", true, func(r *infer.Result) {
+		r.Model = infer.ModelRef{Name: "other", Version: "3", SHA256: strings.Repeat("e", 64)}
+	})
 }
 
 func engines(t *testing.T, fn func(t *testing.T, f *fixture)) {
