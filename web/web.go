@@ -87,6 +87,7 @@ func New(opts Options) (*Handler, error) {
 	h.mux.Handle("GET /inspection/series", h.auth(h.series))
 	h.mux.Handle("GET /images/{device}/{msg_id}", h.auth(h.image))
 	h.mux.Handle("POST /models/{name}/versions/{version}/{decision}", h.auth(h.decide))
+	h.routeLabelling()
 	return h, nil
 }
 
@@ -146,7 +147,7 @@ func user(r *http.Request) session { s, _ := r.Context().Value(ctxKey{}).(sessio
 
 type navItem struct{ Name, Path string }
 
-var nav = []navItem{{"Fleet", "/fleet"}, {"Deployments", "/deployments"}, {"Pipelines", "/pipelines"}, {"Models", "/models"}, {"Inspection", "/inspection"}}
+var nav = []navItem{{"Fleet", "/fleet"}, {"Deployments", "/deployments"}, {"Pipelines", "/pipelines"}, {"Models", "/models"}, {"Inspection", "/inspection"}, {"Labelling", "/labelling"}}
 
 // view is what every page template gets.
 type view struct {
@@ -161,6 +162,8 @@ type view struct {
 	Executions  []*vise.Execution
 	Models      []modelView
 	Results     []resultCard
+	Query       url.Values // the page's query string, for pages with filters
+	Label       labelView
 }
 
 // page renders a full page, or with ?fragment=1 (htmx polling) only its
@@ -170,7 +173,7 @@ func (h *Handler) page(name string, fill func(ctx context.Context, v *view) erro
 		u := user(r)
 		c, _ := r.Cookie(cookieName)
 		v := &view{Title: strings.ToUpper(name[:1]) + name[1:], Page: "/" + name, Nav: nav, User: u, Admin: u.Role == httpapi.RoleAdmin,
-			CSRF: h.keys.csrf(c.Value), Flash: r.URL.Query().Get("flash")}
+			CSRF: h.keys.csrf(c.Value), Flash: r.URL.Query().Get("flash"), Query: r.URL.Query()}
 		if err := fill(r.Context(), v); err != nil {
 			h.log.Error("dashboard page", "page", name, "err", err)
 			http.Error(w, vise.ErrorMessage(err), vise.ErrorCode(err).HTTPStatus())
