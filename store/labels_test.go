@@ -159,3 +159,19 @@ func TestLabelSavesRace(t *testing.T) {
 		}
 	})
 }
+
+// Migration 00010 lets a user be a labeller, and nothing else new; users
+// made before it are kept.
+func TestLabellerRole(t *testing.T) {
+	engines(t, func(t *testing.T, s *store.Store) {
+		if _, err := s.CreateUser(ctx, "lena", "labeller", "$argon2id$hash-1", "admin"); err != nil {
+			t.Fatal(err)
+		}
+		u, _, err := s.UserCredentials(ctx, "lena")
+		if err != nil || u.Role != "labeller" {
+			t.Errorf("labeller read back: %+v %v", u, err)
+		}
+		_, err = s.CreateUser(ctx, "otto", "labeler", "$argon2id$hash-2", "admin")
+		wantCode(t, err, vise.CodeConflict) // still checked
+	})
+}

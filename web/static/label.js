@@ -59,8 +59,8 @@
       [["nw", b.x, b.y], ["ne", b.x + b.width, b.y], ["sw", b.x, b.y + b.height], ["se", b.x + b.width, b.y + b.height]].forEach(function (c) {
         svg.appendChild(el("rect", { x: c[1] - hs / 2, y: c[2] - hs / 2, width: hs, height: hs, "class": "handle " + c[0], "data-corner": c[0] }));
       });
-      classSel.value = b["class"];
     }
+    classSel.value = selected >= 0 && boxes[selected] ? boxes[selected]["class"] : defaultClass;
     document.getElementById("info").textContent = item.device + " · " + item.msg_id + " · " + item.reason + " · " + item.state +
       (item.labelled_by ? " by " + item.labelled_by : "") + " · model " + item.model.name + "@" + item.model.version +
       " · " + item.prelabels.length + " pre-labels · " + boxes.length + " boxes";
