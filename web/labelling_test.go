@@ -129,7 +129,7 @@ func (p *page) until(what, js string) {
 	var last error
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!(" + js + ")"))
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+js+")"))
 		cancel()
 		if err == nil && ok {
 			return
@@ -167,7 +167,9 @@ func (p *page) drag(x0, y0, x1, y1 float64) {
 	p.t.Helper()
 	ax, ay := p.at(x0, y0)
 	bx, by := p.at(x1, y1)
-	held := func(q *input.DispatchMouseEventParams) { q.Button, q.Buttons, q.ClickCount = input.MouseButtonLeft, 1, 1 }
+	held := func(q *input.DispatchMouseEventParams) {
+		q.Button, q.Buttons, q.ClickCount = input.MouseButtonLeft, 1, 1
+	}
 	steps := []chromedp.Action[chromedp.Void]{chromedp.MouseEvent(chromedp.MouseMoved, ax, ay), chromedp.MouseEvent(chromedp.MousePressed, ax, ay, held)}
 	for i := 1; i <= 5; i++ {
 		f := float64(i) / 5
