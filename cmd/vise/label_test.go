@@ -107,4 +107,7 @@ func TestCLILabels(t *testing.T) {
 	e.fails(2, "--reason", "label", "list", "--reason", "odd")
 	e.fails(2, "--limit", "label", "list", "--limit", "0")
 	e.fails(2, "--limit", "label", "list", "--limit", "10001")
+
+	e.wantIn(0, "added user lena (labeller)", "labeller password\n", "user", "add", "lena", "--role", "labeller", "--password-stdin")
+	e.wantIn(2, "use viewer (looks only), labeller", "labeller password\n", "user", "add", "otto", "--role", "labeler", "--password-stdin")
 }
