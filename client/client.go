@@ -194,3 +194,8 @@ func warningText(v string) string {
 	}
 	return v
 }
+
+func jsonBody(v any) (*bytes.Buffer, error) {
+	var b bytes.Buffer
+	return &b, json.NewEncoder(&b).Encode(v)
+}

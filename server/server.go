@@ -22,6 +22,7 @@ import (
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/blobs"
 	"github.com/vise-edge/vise/broker"
+	"github.com/vise-edge/vise/datasets"
 	"github.com/vise-edge/vise/fleet"
 	"github.com/vise-edge/vise/httpapi"
 	"github.com/vise-edge/vise/ingest"
@@ -157,6 +158,7 @@ type Server struct {
 	Pipeline *pipeline.Engine
 	Users    *users.Service
 	Labels   *labels.Service
+	Datasets *datasets.Service
 	CA       *pki.CA
 	Broker   broker.Broker
 	metrics  *prometheus.Registry
@@ -221,6 +223,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.Labels = labels.New(labels.Options{Store: s.Store, Blobs: s.Registry, Uncertain: window, Logger: s.log.With("part", "labels")})
+	s.Datasets = datasets.New(s.Store, s.Blobs, s.log.With("part", "datasets"))
 	if s.Pipeline, err = pipeline.New(ctx, pipeline.Options{Store: s.Store, Registry: s.Registry, Fleet: s.Fleet,
 		Logger: s.log.With("part", "pipeline"), Poll: cfg.PipelinePoll, RescueAfter: cfg.PipelineRescueAfter}); err != nil {
 		return nil, err
@@ -289,7 +292,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return err
 	}
-	api := httpapi.New(httpapi.Options{Registry: s.Registry, Fleet: s.Fleet, Store: s.Store, Users: s.Users, Pipeline: s.Pipeline, Labels: s.Labels, Ready: s.BrokerReady, Release: s.Release.Handler(),
+	api := httpapi.New(httpapi.Options{Registry: s.Registry, Fleet: s.Fleet, Store: s.Store, Users: s.Users, Pipeline: s.Pipeline, Labels: s.Labels, Datasets: s.Datasets, Ready: s.BrokerReady, Release: s.Release.Handler(),
 		Logger: s.log.With("part", "http"), Metrics: s.metrics, Dashboard: dash})
 	s.httpSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}

@@ -1,7 +1,8 @@
 // Package web is the dashboard `vise server` serves at /: server-rendered
 // html/template pages (fleet, deployments, models with approve/reject,
-// live inspection) that refresh themselves with htmx, a uPlot chart, and a
-// login for people with read-only (viewer) and admin roles.
+// live inspection, labelling) that refresh themselves with htmx, a uPlot
+// chart, and a login for people with read-only (viewer), labeller and admin
+// roles.
 package web
 
 import (

@@ -1,3 +1,5 @@
+-- The labelling queue and the dataset versions made from it.
+--
 -- The labelling queue: every image a device sent back (a result whose
 -- image is in the blob store), with the model's boxes as pre-labels and a
 -- person's label. Rows are taken from results by the labels service; the
@@ -34,6 +36,27 @@ CREATE INDEX label_images_received ON label_images (received_at);
 -- The labels service reads new results by time across devices.
 CREATE INDEX results_received ON results (received_at);
 
+-- Immutable dataset versions. digest is the sha256 of the manifest (in the
+-- blob store), which names every image by its sha256.
+CREATE TABLE dataset_versions (
+    name       TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    digest     TEXT NOT NULL,
+    base       TEXT NOT NULL DEFAULT '',
+    images     INTEGER NOT NULL,
+    boxes      INTEGER NOT NULL,
+    train      INTEGER NOT NULL,
+    val        INTEGER NOT NULL,
+    bytes      BIGINT NOT NULL,
+    classes    TEXT NOT NULL,
+    source     TEXT NOT NULL DEFAULT '',
+    created_by TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (name, version),
+    UNIQUE (name, digest)
+);
+
 -- +goose Down
+DROP TABLE dataset_versions;
 DROP INDEX results_received;
 DROP TABLE label_images;
