@@ -3,6 +3,7 @@ package datasets
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -94,10 +95,14 @@ func item(im vise.LabelImage, m *vise.DatasetManifest, classes map[string]int) v
 			classes[b.Class] = c
 			m.Classes = append(m.Classes, b.Class)
 		}
-		it.Boxes = append(it.Boxes, vise.DatasetBox{Class: c, CX: (b.X + b.Width/2) / w, CY: (b.Y + b.Height/2) / h, W: b.Width / w, H: b.Height / h})
+		it.Boxes = append(it.Boxes, vise.DatasetBox{Class: c, CX: yolo((b.X + b.Width/2) / w), CY: yolo((b.Y + b.Height/2) / h), W: yolo(b.Width / w), H: yolo(b.Height / h)})
 	}
 	return it
 }
+
+// yolo rounds a normalised coordinate to the 6 decimals of a YOLO label
+// file, so an exported version imports again to the same digest.
+func yolo(v float64) float64 { return math.Round(v*1e6) / 1e6 }
 
 func describe(req vise.CreateDatasetRequest) string {
 	var parts []string

@@ -35,8 +35,8 @@ func (s *Service) Import(ctx context.Context, name string, req vise.ImportDatase
 		if it.Boxes == nil {
 			it.Boxes = []vise.DatasetBox{}
 		}
-		if it.Source.Imported == "" {
-			it.Source.Imported = it.Name
+		if it.Source == (vise.DatasetSource{}) {
+			it.Source.Imported = it.Name // an export's items keep where they came from
 		}
 		m.Items = append(m.Items, it)
 	}

@@ -73,6 +73,10 @@ func readYOLO(dir string, leaveOut bool) (*vise.ImportDatasetRequest, []string, 
 		}
 	}
 	val := readList(filepath.Join(dir, "val.txt"))
+	sources, err := readSources(dir)
+	if err != nil {
+		return nil, nil, err
+	}
 	req := &vise.ImportDatasetRequest{Classes: classes}
 	var paths []string
 	for _, stem := range sortedKeys(images) {
@@ -89,6 +93,9 @@ func readYOLO(dir string, leaveOut bool) (*vise.ImportDatasetRequest, []string, 
 			continue
 		}
 		it := vise.DatasetItem{Name: name, Boxes: boxes, Source: vise.DatasetSource{Imported: name}}
+		if src, ok := sources[name]; ok {
+			it.Source = src // an export's provenance comes back with it
+		}
 		if val != nil {
 			it.Split = vise.SplitTrain
 			if val[name] {
@@ -163,6 +170,27 @@ func readBoxesYOLO(path string, classes int) ([]vise.DatasetBox, error) {
 		boxes = append(boxes, vise.DatasetBox{Class: int(v[0]), CX: v[1], CY: v[2], W: v[3], H: v[4]})
 	}
 	return boxes, sc.Err()
+}
+
+// readSources reads the provenance of an exported version's images from
+// its manifest.json, if there is one.
+func readSources(dir string) (map[string]vise.DatasetSource, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	var m vise.DatasetManifest
+	if err == nil {
+		err = json.Unmarshal(b, &m)
+	}
+	if err != nil {
+		return nil, vise.Errorf(vise.CodeInvalid, "dataset %s: manifest.json: %v (delete it to import without the provenance)", dir, err)
+	}
+	out := map[string]vise.DatasetSource{}
+	for _, it := range m.Items {
+		out[it.Name] = it.Source
+	}
+	return out, nil
 }
 
 // readList reads a file of image names, one a line; nil if there is none.
