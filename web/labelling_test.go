@@ -286,6 +286,23 @@ func TestLabellingInBrowser(t *testing.T) {
 	if im, _ := c.Label(ctx, "cam-1", "r-c"); im.State != vise.LabelSkipped || im.LabelledBy != "admin" {
 		t.Errorf("r-c after the refused save: %s by %s", im.State, im.LabelledBy)
 	}
+
+	// A viewer sees the queue with its buttons off; a key is refused.
+	addUser(t, c, "vic", "viewer", "viewer password")
+	p.do(chromedp.Navigate(s.URL() + "/logout"))
+	p.login("vic", "viewer password")
+	p.do(chromedp.Navigate(s.URL() + "/labelling?state="))
+	p.shown("cam-1/r-b@1")
+	var disabled bool
+	p.eval(`Array.from(document.querySelectorAll("button.edit")).every(function(b){return b.disabled})`, &disabled)
+	if !disabled {
+		t.Error("the viewer's editing buttons are enabled")
+	}
+	p.key("n")
+	p.until("the refusal on the page", `/labelling needs a labeller or admin/.test(document.getElementById("status").textContent)`)
+	if im, _ := c.Label(ctx, "cam-1", "r-b"); im.Version != 1 || im.LabelledBy != "lena" {
+		t.Errorf("r-b after the viewer's key: v%d by %s", im.Version, im.LabelledBy)
+	}
 }
 
 func stripConfidence(bs []vise.LabelBox) []vise.LabelBox {
