@@ -32,7 +32,8 @@ type Options struct {
 	// Uncertain is the top-confidence window that makes an image
 	// uncertain; default vise.DefaultUncertainWindow.
 	Uncertain *vise.ConfidenceWindow
-	Logger    *slog.Logger // default: discard
+	Logger    *slog.Logger     // default: discard
+	Now       func() time.Time // default: time.Now
 }
 
 // Service is safe for concurrent use.
@@ -41,9 +42,12 @@ type Service struct {
 	blobs  Blobs
 	window vise.ConfidenceWindow
 	log    *slog.Logger
+	now    func() time.Time
 
-	mu   sync.Mutex // one sync at a time
-	mark time.Time  // results up to here are in the queue
+	mu     sync.Mutex // one sync at a time
+	mark   time.Time  // results received up to here are in the queue
+	markAt time.Time  // when mark was last moved
+	synced time.Time  // when the last sync ran
 }
 
 // New makes a Service.
@@ -55,7 +59,10 @@ func New(opts Options) *Service {
 	if opts.Uncertain != nil {
 		w = *opts.Uncertain
 	}
-	return &Service{store: opts.Store, blobs: opts.Blobs, window: w, log: opts.Logger}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Service{store: opts.Store, blobs: opts.Blobs, window: w, log: opts.Logger, now: opts.Now}
 }
 
 // Window is the uncertainty window in use.

@@ -276,3 +276,48 @@ func TestParseWindow(t *testing.T) {
 		}
 	}
 }
+
+// A result stamped before the last sync's newest but committed after it
+// (another writer's transaction) is still queued; reads within a second of
+// a sync see what it left.
+func TestSyncTakesLateCommits(t *testing.T) {
+	stamp := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	s, err := store.Open(ctx, store.Options{URL: filepath.Join(t.TempDir(), "vise.db"), Now: func() time.Time { return stamp }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	clock := time.Date(2026, 12, 1, 10, 0, 1, 0, time.UTC)
+	svc := labels.New(labels.Options{Store: s, Now: func() time.Time { return clock }})
+	add := func(id string, at time.Time) {
+		stamp = at
+		payload := `{"schema":1,"msg_id":"` + id + `","image":{"width":450,"height":300,"stored":"` + strings.Repeat("a", 64) + `"}}`
+		if _, err := s.InsertResult(ctx, vise.Result{MsgID: id, Device: "cam-1", Component: "c", Payload: []byte(payload)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queued := func() (ids []string) {
+		ims, err := svc.List(ctx, vise.LabelFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, im := range ims {
+			ids = append(ids, im.MsgID)
+		}
+		return ids
+	}
+	add("a", time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	if got := queued(); !cmp.Equal(got, []string{"a"}) {
+		t.Fatalf("queue %v, want a", got)
+	}
+	add("late", time.Date(2026, 12, 1, 9, 59, 50, 0, time.UTC)) // stamped 10 s before a, stored after it
+	add("b", time.Date(2026, 12, 1, 10, 0, 2, 0, time.UTC))
+	clock = clock.Add(500 * time.Millisecond)
+	if got := queued(); !cmp.Equal(got, []string{"a"}) {
+		t.Errorf("half a second after a sync: %v, want the queue as that sync left it", got)
+	}
+	clock = clock.Add(time.Second)
+	if got := queued(); !cmp.Equal(got, []string{"b", "a", "late"}) {
+		t.Errorf("a second later: %v, want b, a and the late one", got)
+	}
+}

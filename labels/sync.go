@@ -15,31 +15,58 @@ import (
 	"github.com/vise-edge/vise/store"
 )
 
-// overlap is how far back each sync looks again: a result stamped just
-// before the last sync's newest may commit after it (PostgreSQL replicas,
-// concurrent writers). Images already in the queue are left alone.
-const overlap = 2 * time.Minute
+// overlap is how far back each sync looks again: a result is stamped
+// inside the transaction that stores it, and one stamped just before the
+// last sync's newest may commit after it (PostgreSQL, concurrent writers).
+// An ingester's transaction lasts at most its timeout (10 s), so 30 s
+// covers it. Results already queued are skipped by the query itself.
+const overlap = 30 * time.Second
+
+// syncEvery is how often reads take new results in at most; a read within
+// it of the last sync sees the queue as that sync left it.
+const syncEvery = time.Second
 
 const syncPage = 500
 
 // Sync puts results with an image received since the last sync into the
-// queue. It runs before every read, so the queue is as fresh as the
-// results; several replicas may sync at once (inserts are idempotent).
+// queue. Reads call it, so the queue is as fresh as the results (to within
+// syncEvery); several replicas may sync at once (inserts are idempotent).
 func (s *Service) Sync(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
+	if now.Sub(s.synced) < syncEvery {
+		return nil
+	}
 	if s.mark.IsZero() {
 		last, err := s.store.LatestLabelImageTime(ctx)
 		if err != nil {
 			return err
 		}
-		s.mark = last
+		s.mark, s.markAt = last, now
 	}
 	to, err := s.store.LatestResultTime(ctx)
 	if err != nil || to.IsZero() {
 		return err
 	}
-	from := s.mark.Add(-overlap)
+	// Nothing newer, and nothing older can still commit: done.
+	if !to.After(s.mark) && now.Sub(s.markAt) > overlap {
+		s.synced = now
+		return nil
+	}
+	if err := s.syncRange(ctx, s.mark.Add(-overlap), to); err != nil {
+		return err
+	}
+	if to.After(s.mark) {
+		s.mark, s.markAt = to, now
+	}
+	s.synced = now
+	return nil
+}
+
+// syncRange queues the results with images received from `from` to `to`.
+func (s *Service) syncRange(ctx context.Context, from, to time.Time) error {
+	models := map[string]*vise.ModelVersion{} // by sha256, for this sync
 	for {
 		rs, err := s.store.ResultsWithImages(ctx, from, to, syncPage)
 		if err != nil {
@@ -47,7 +74,7 @@ func (s *Service) Sync(ctx context.Context) error {
 		}
 		srcs := make([]store.LabelSource, 0, len(rs))
 		for _, r := range rs {
-			if src, ok := s.source(ctx, r); ok {
+			if src, ok := s.source(ctx, r, models); ok {
 				srcs = append(srcs, src)
 			}
 		}
@@ -57,7 +84,7 @@ func (s *Service) Sync(ctx context.Context) error {
 			s.log.Info("images queued for labelling", "count", n)
 		}
 		if len(rs) < syncPage {
-			break
+			return nil
 		}
 		next := rs[len(rs)-1].ReceivedAt
 		if !next.After(from) {
@@ -65,8 +92,6 @@ func (s *Service) Sync(ctx context.Context) error {
 		}
 		from = next
 	}
-	s.mark = to
-	return nil
 }
 
 // sent is what the server adds to a device's result (infer.Result) on the
@@ -80,7 +105,7 @@ type sent struct {
 
 // source makes a queue entry of a stored result; ok is false for one
 // without a usable image.
-func (s *Service) source(ctx context.Context, r vise.Result) (src store.LabelSource, ok bool) {
+func (s *Service) source(ctx context.Context, r vise.Result, models map[string]*vise.ModelVersion) (src store.LabelSource, ok bool) {
 	var res infer.Result
 	var extra sent
 	if json.Unmarshal(r.Payload, &res) != nil || json.Unmarshal(r.Payload, &extra) != nil || extra.Image.Stored == "" {
@@ -101,7 +126,12 @@ func (s *Service) source(ctx context.Context, r vise.Result) (src store.LabelSou
 	}
 	// The registry's name and version, when it knows the file, so the
 	// queue filters by what people call the model.
-	if mv, err := s.store.ModelVersionBySHA256(ctx, im.Model.SHA256); err == nil {
+	mv, seen := models[im.Model.SHA256]
+	if !seen {
+		mv, _ = s.store.ModelVersionBySHA256(ctx, im.Model.SHA256) // nil if the registry does not know it
+		models[im.Model.SHA256] = mv
+	}
+	if mv != nil {
 		im.Model.Name, im.Model.Version = mv.Group, strconv.Itoa(mv.Version)
 	}
 	for _, d := range res.Detections {

@@ -54,11 +54,15 @@ func (s *Store) maxTime(ctx context.Context, op, q string) (time.Time, error) {
 }
 
 // ResultsWithImages returns results received from `from` to `to` (both
-// included) whose payload names a stored image, oldest first, at most
-// limit. The text match is a cheap first cut; callers parse the payload.
+// included) whose payload names a stored image and that are not in the
+// labelling queue yet, oldest first, at most limit. The text match is a
+// cheap first cut; callers parse the payload.
 func (s *Store) ResultsWithImages(ctx context.Context, from, to time.Time, limit int) ([]vise.Result, error) {
-	return list(ctx, s, "results with images", scanResult, `SELECT msg_id, device, component, defects, payload, received_at FROM results
-		WHERE received_at >= ? AND received_at <= ? AND payload LIKE '%"stored":"%' ORDER BY received_at, device, msg_id LIMIT ?`,
+	return list(ctx, s, "results with images", scanResult, `SELECT r.msg_id, r.device, r.component, r.defects, r.payload, r.received_at FROM results r
+		WHERE r.received_at >= ? AND r.received_at <= ?
+		AND NOT EXISTS (SELECT 1 FROM label_images i WHERE i.device = r.device AND i.msg_id = r.msg_id)
+		AND r.payload LIKE '%"stored":"%'
+		ORDER BY r.received_at, r.device, r.msg_id LIMIT ?`,
 		micros(from), micros(to), limit)
 }
 
@@ -94,14 +98,18 @@ func (s *Store) AddLabelImages(ctx context.Context, srcs []LabelSource) (added i
 
 // ListLabelImages returns the queue's images that match f and are still
 // held (not pruned by retention): uncertain ones first, then defects, then
-// samples, each newest first.
+// samples, each newest first. The order is worked out on the narrow key
+// columns first; only the page's rows are read in full.
 func (s *Store) ListLabelImages(ctx context.Context, f vise.LabelFilter, w vise.ConfidenceWindow) ([]vise.LabelImage, error) {
 	name, version := splitModel(f.Model)
-	return list(ctx, s, "list labelling images", func(r scanner) (vise.LabelImage, error) { return scanLabelImage(r) }, `SELECT * FROM (SELECT `+labelCols+`, `+reasonExpr+` AS reason
-		FROM label_images i WHERE `+resultExists+` AND (? = '' OR i.device = ?) AND (? = '' OR i.model_name = ?)
-		AND (? = '' OR i.model_version = ?) AND (? = '' OR i.state = ?)) q
-		WHERE (? = '' OR q.reason = ?)
-		ORDER BY CASE q.reason WHEN 'uncertain' THEN 0 WHEN 'defect' THEN 1 ELSE 2 END, q.received_at DESC, q.device, q.msg_id LIMIT ?`,
+	return list(ctx, s, "list labelling images", func(r scanner) (vise.LabelImage, error) { return scanLabelImage(r) }, `SELECT `+labelCols+`, k.reason
+		FROM (SELECT device, msg_id, reason, received_at FROM (SELECT i.device, i.msg_id, i.received_at, `+reasonExpr+` AS reason
+			FROM label_images i WHERE (? = '' OR i.device = ?) AND (? = '' OR i.model_name = ?)
+			AND (? = '' OR i.model_version = ?) AND (? = '' OR i.state = ?) AND `+resultExists+`) q
+			WHERE (? = '' OR q.reason = ?)
+			ORDER BY CASE q.reason WHEN 'uncertain' THEN 0 WHEN 'defect' THEN 1 ELSE 2 END, q.received_at DESC, q.device, q.msg_id LIMIT ?) k
+		JOIN label_images i ON i.device = k.device AND i.msg_id = k.msg_id
+		ORDER BY CASE k.reason WHEN 'uncertain' THEN 0 WHEN 'defect' THEN 1 ELSE 2 END, k.received_at DESC, k.device, k.msg_id`,
 		w.Lo, w.Hi, f.Device, f.Device, name, name, version, version, string(f.State), string(f.State), string(f.Reason), string(f.Reason),
 		listLimit(f.Limit, vise.DefaultListLimit))
 }
