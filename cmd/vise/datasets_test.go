@@ -146,6 +146,7 @@ func checkShots(t *testing.T, e *env, ref string) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("%s: manifest %d bytes", ref, len(b))
 	split := map[string]string{}
 	for _, it := range m.Items {
 		shot := datasets.Shot(it.Name)
