@@ -59,13 +59,6 @@ func BenchmarkQueue(b *testing.B) {
 			}
 		}
 	})
-	b.Run("sync-only", func(b *testing.B) {
-		for b.Loop() {
-			if err := svc.Sync(ctx); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
 	b.Run("store-list-only", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := s.ListLabelImages(ctx, vise.LabelFilter{State: vise.LabelNew, Limit: 100}, svc.Window()); err != nil {
