@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -155,6 +156,14 @@ func TestLabellingInBrowser(t *testing.T) {
 	if im, _ := c.Label(ctx, "cam-1", "r-b"); im.Version != 1 || im.LabelledBy != "lena" {
 		t.Errorf("r-b after the viewer's key: v%d by %s", im.Version, im.LabelledBy)
 	}
+
+	// Retention takes the results while the page is open: the next image
+	// says so, and no key acts on the one before it.
+	if _, err := s.Store.PruneResults(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	p.key(kb.ArrowRight)
+	p.until("the retention notice", `/deleted by retention/.test(document.getElementById("status").textContent) && !document.getElementById("labeller").dataset.loaded`)
 }
 
 func stripConfidence(bs []vise.LabelBox) []vise.LabelBox {

@@ -84,6 +84,12 @@
       .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, body: j }; }); })
       .then(function (res) {
         if (!res.ok) {
+          // Gone (retention) or refused: nothing on show that a key could save.
+          item = null;
+          boxes = [];
+          delete root.dataset.loaded;
+          photo.removeAttribute("src");
+          render();
           say(res.body.error.message, "error");
           return;
         }
@@ -208,7 +214,11 @@
   document.getElementById("next").onclick = function () { load(pos + 1); };
   document.getElementById("delete").onclick = remove;
   document.getElementById("save").onclick = function () { save("labelled", boxes); };
-  document.getElementById("accept").onclick = function () { save("labelled", item.prelabels); };
+  function accept() {
+    if (item) save("labelled", item.prelabels);
+  }
+
+  document.getElementById("accept").onclick = accept;
   document.getElementById("nodefect").onclick = function () { save("labelled", []); };
   document.getElementById("skip").onclick = function () { save("skipped", []); };
   if (!mayLabel) {
@@ -232,7 +242,7 @@
     } else if (k === "Enter") {
       save("labelled", boxes);
     } else if (k === "a" || k === "A") {
-      save("labelled", item.prelabels);
+      accept();
     } else if (k === "n" || k === "N") {
       save("labelled", []);
     } else if (k === "s" || k === "S") {
