@@ -6,7 +6,7 @@ import "time"
 // The password hash never leaves the store.
 type User struct {
 	Name      string    `json:"name"`
-	Role      string    `json:"role"` // "viewer" or "admin", as for API tokens
+	Role      string    `json:"role"` // "viewer", "labeller" or "admin", as for API tokens
 	CreatedBy string    `json:"created_by,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	// PasswordChangedAt is when the password was last set; dashboard

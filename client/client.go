@@ -214,3 +214,8 @@ func (c *Client) DownloadFile(ctx context.Context, sha, path string) error {
 	}
 	return err
 }
+
+func jsonBody(v any) (*bytes.Buffer, error) {
+	var b bytes.Buffer
+	return &b, json.NewEncoder(&b).Encode(v)
+}

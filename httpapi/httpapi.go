@@ -20,7 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/datasets"
 	"github.com/vise-edge/vise/fleet"
+	"github.com/vise-edge/vise/labels"
 	"github.com/vise-edge/vise/pipeline"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/store"
@@ -34,6 +36,8 @@ type Options struct {
 	Store    *store.Store
 	Users    *users.Service
 	Pipeline *pipeline.Engine
+	Labels   *labels.Service
+	Datasets *datasets.Service
 	// Ready, if set, is checked by /readyz after the database (the MQTT
 	// broker connection, say).
 	Ready   func(context.Context) error
@@ -46,22 +50,24 @@ type Options struct {
 
 // API is the HTTP handler.
 type API struct {
-	reg     *registry.Registry
-	fleet   *fleet.Fleet
-	store   *store.Store
-	pipe    *pipeline.Engine
-	readyFn func(context.Context) error
-	users   *users.Service
-	log     *slog.Logger
-	mux     *http.ServeMux
-	metrics *httpMetrics
+	reg      *registry.Registry
+	fleet    *fleet.Fleet
+	store    *store.Store
+	pipe     *pipeline.Engine
+	labels   *labels.Service
+	datasets *datasets.Service
+	readyFn  func(context.Context) error
+	users    *users.Service
+	log      *slog.Logger
+	mux      *http.ServeMux
+	metrics  *httpMetrics
 }
 
 func newAPI(opts Options, api string) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{reg: opts.Registry, fleet: opts.Fleet, store: opts.Store, users: opts.Users, pipe: opts.Pipeline, readyFn: opts.Ready, log: opts.Logger, mux: http.NewServeMux(),
+	return &API{reg: opts.Registry, fleet: opts.Fleet, store: opts.Store, users: opts.Users, pipe: opts.Pipeline, labels: opts.Labels, datasets: opts.Datasets, readyFn: opts.Ready, log: opts.Logger, mux: http.NewServeMux(),
 		metrics: newHTTPMetrics(opts.Metrics, api)}
 }
 
@@ -85,6 +91,8 @@ func New(opts Options) *API {
 	a.routeFleet()
 	a.routePipelines()
 	a.routeUsers()
+	a.routeLabels()
+	a.routeDatasets()
 	a.mux.Handle("GET /v1/events", a.handle(roleViewer, a.events))
 	a.mux.Handle("GET /v1/results", a.handle(roleViewer, a.results))
 	a.mux.Handle("GET /v1/results/{device}/{msg_id}/image", a.handle(roleViewer, a.resultImage))
@@ -200,13 +208,16 @@ const maxJSONBody = 1 << 20
 
 // decode reads a JSON body strictly: unknown fields are errors, so a
 // misspelt option is reported instead of ignored.
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxJSONBody))
+func decode(r *http.Request, v any) error { return decodeLimit(r, v, maxJSONBody) }
+
+// decodeLimit is decode for bodies up to limit bytes.
+func decodeLimit(r *http.Request, v any, limit int64) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return vise.Errorf(vise.CodeTooLarge, "request body over %d bytes", maxJSONBody)
+			return vise.Errorf(vise.CodeTooLarge, "request body over %d bytes", limit)
 		}
 		if errors.Is(err, io.EOF) {
 			return vise.Errorf(vise.CodeInvalid, "request body is empty; send a JSON object")

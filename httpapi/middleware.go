@@ -123,13 +123,15 @@ type role int
 const (
 	roleNone role = iota
 	roleViewer
+	roleLabeller // a labeller or an admin
 	roleAdmin
 )
 
 // Roles a token can have.
 const (
-	RoleAdmin  = "admin"
-	RoleViewer = "viewer"
+	RoleAdmin    = "admin"
+	RoleViewer   = "viewer"
+	RoleLabeller = "labeller"
 )
 
 // Identity is who made a request.
@@ -142,6 +144,9 @@ func identity(ctx context.Context) Identity {
 	id, _ := ctx.Value(keyIdentity).(Identity)
 	return id
 }
+
+// MayLabel tells whether a role may save labels.
+func MayLabel(role string) bool { return role == RoleAdmin || role == RoleLabeller }
 
 // HashToken is how tokens are stored: only a digest, so a database dump does
 // not hand out credentials.
@@ -166,6 +171,9 @@ func (a *API) authenticate(r *http.Request, need role) (context.Context, error) 
 	}
 	if need == roleAdmin && t.Role != RoleAdmin {
 		return ctx, vise.Errorf(vise.CodeForbidden, "token %q has role %s; this needs an admin token", t.Name, t.Role)
+	}
+	if need == roleLabeller && !MayLabel(t.Role) {
+		return ctx, vise.Errorf(vise.CodeForbidden, "token %q has role %s; labelling needs a labeller or admin", t.Name, t.Role)
 	}
 	return context.WithValue(ctx, keyIdentity, Identity{Name: t.Name, Role: t.Role}), nil
 }

@@ -22,9 +22,11 @@ import (
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/blobs"
 	"github.com/vise-edge/vise/broker"
+	"github.com/vise-edge/vise/datasets"
 	"github.com/vise-edge/vise/fleet"
 	"github.com/vise-edge/vise/httpapi"
 	"github.com/vise-edge/vise/ingest"
+	"github.com/vise-edge/vise/labels"
 	"github.com/vise-edge/vise/pipeline"
 	"github.com/vise-edge/vise/pki"
 	"github.com/vise-edge/vise/registry"
@@ -83,6 +85,10 @@ type Config struct {
 	// ResultsRetention is how long inference results are kept; default 30
 	// days. (Their images stay in the blob store.)
 	ResultsRetention time.Duration
+	// LabelUncertain is the top-confidence window that makes an image
+	// uncertain in the labelling queue, "LO-HI" or "off"; default
+	// "0.25-0.6" (see labels.ParseWindow).
+	LabelUncertain string
 	// Gate is the quality gate for model registrations, e.g.
 	// "map50>=0.6"; AutoApprove approves versions that pass it.
 	Gate        string
@@ -156,6 +162,8 @@ type Server struct {
 	Fleet    *fleet.Fleet
 	Pipeline *pipeline.Engine
 	Users    *users.Service
+	Labels   *labels.Service
+	Datasets *datasets.Service
 	CA       *pki.CA
 	Broker   broker.Broker
 	metrics  *prometheus.Registry
@@ -223,6 +231,12 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, fmt.Errorf("--trainer: %w", err)
 		}
 	}
+	window, err := labels.ParseWindow(cfg.LabelUncertain)
+	if err != nil {
+		return nil, err
+	}
+	s.Labels = labels.New(labels.Options{Store: s.Store, Blobs: s.Registry, Uncertain: window, Logger: s.log.With("part", "labels")})
+	s.Datasets = datasets.New(s.Store, s.Blobs, s.log.With("part", "datasets"))
 	if s.Pipeline, err = pipeline.New(ctx, pipeline.Options{Store: s.Store, Registry: s.Registry, Fleet: s.Fleet,
 		Logger: s.log.With("part", "pipeline"), Poll: cfg.PipelinePoll, RescueAfter: cfg.PipelineRescueAfter,
 		Training: cfg.Training, WorkDir: filepath.Join(cfg.DataDir, "training")}); err != nil {
@@ -288,11 +302,11 @@ func (s *Server) Start() error {
 		return vise.Errorf(vise.CodeUnavailable, "cannot listen on %s: %v; pick another address with --listen", s.cfg.Listen, err)
 	}
 	s.ln = ln
-	dash, err := web.New(web.Options{Store: s.Store, Users: s.Users, Registry: s.Registry, Pipeline: s.Pipeline, DataDir: s.cfg.DataDir, Logger: s.log.With("part", "web")})
+	dash, err := web.New(web.Options{Store: s.Store, Users: s.Users, Registry: s.Registry, Pipeline: s.Pipeline, Labels: s.Labels, DataDir: s.cfg.DataDir, Logger: s.log.With("part", "web")})
 	if err != nil {
 		return err
 	}
-	api := httpapi.New(httpapi.Options{Registry: s.Registry, Fleet: s.Fleet, Store: s.Store, Users: s.Users, Pipeline: s.Pipeline, Ready: s.ready, Release: s.Release.Handler(),
+	api := httpapi.New(httpapi.Options{Registry: s.Registry, Fleet: s.Fleet, Store: s.Store, Users: s.Users, Pipeline: s.Pipeline, Labels: s.Labels, Datasets: s.Datasets, Ready: s.ready, Release: s.Release.Handler(),
 		Logger: s.log.With("part", "http"), Metrics: s.metrics, Dashboard: dash})
 	s.httpSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}

@@ -24,6 +24,8 @@ import (
 const (
 	RoleViewer = "viewer"
 	RoleAdmin  = "admin"
+	// RoleLabeller looks, like a viewer, and labels images.
+	RoleLabeller = "labeller"
 )
 
 // ErrTooManyAttempts is in the chain of a login refused by the throttle,
@@ -108,8 +110,8 @@ func validate(name, role string) error {
 	if err := vise.ValidateName("user", name); err != nil {
 		return err
 	}
-	if role != RoleViewer && role != RoleAdmin {
-		return vise.Errorf(vise.CodeInvalid, "invalid role %q: use viewer (looks only) or admin (may also approve, deploy and manage users)", role)
+	if role != RoleViewer && role != RoleAdmin && role != RoleLabeller {
+		return vise.Errorf(vise.CodeInvalid, "invalid role %q: use viewer (looks only), labeller (may also label images) or admin (may also approve, deploy and manage users)", role)
 	}
 	return nil
 }

@@ -1,7 +1,8 @@
 // Package web is the dashboard `vise server` serves at /: server-rendered
 // html/template pages (fleet, deployments, models with approve/reject,
-// live inspection) that refresh themselves with htmx, a uPlot chart, and a
-// login for people with read-only (viewer) and admin roles.
+// live inspection, labelling) that refresh themselves with htmx, a uPlot
+// chart, and a login for people with read-only (viewer), labeller and admin
+// roles.
 package web
 
 import (
@@ -23,6 +24,7 @@ import (
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/httpapi"
+	"github.com/vise-edge/vise/labels"
 	"github.com/vise-edge/vise/pipeline"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/store"
@@ -41,6 +43,7 @@ type Options struct {
 	Users    *users.Service
 	Registry *registry.Registry
 	Pipeline *pipeline.Engine
+	Labels   *labels.Service
 	DataDir  string // holds the session signing key
 	Logger   *slog.Logger
 }
@@ -49,6 +52,7 @@ type Options struct {
 type Handler struct {
 	store *store.Store
 	pipe  *pipeline.Engine
+	lab   *labels.Service
 	users *users.Service
 	reg   *registry.Registry
 	keys  *keyring
@@ -67,7 +71,7 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{store: opts.Store, pipe: opts.Pipeline, users: opts.Users, reg: opts.Registry, keys: keys, log: opts.Logger, mux: http.NewServeMux(), now: time.Now,
+	h := &Handler{store: opts.Store, pipe: opts.Pipeline, lab: opts.Labels, users: opts.Users, reg: opts.Registry, keys: keys, log: opts.Logger, mux: http.NewServeMux(), now: time.Now,
 		tmpl: template.Must(template.ParseFS(templateFS, "templates/*.html"))}
 	static, _ := fs.Sub(staticFS, "static")
 	h.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
@@ -84,6 +88,7 @@ func New(opts Options) (*Handler, error) {
 	h.mux.Handle("GET /inspection/series", h.auth(h.series))
 	h.mux.Handle("GET /images/{device}/{msg_id}", h.auth(h.image))
 	h.mux.Handle("POST /models/{name}/versions/{version}/{decision}", h.auth(h.decide))
+	h.routeLabelling()
 	return h, nil
 }
 
@@ -143,7 +148,7 @@ func user(r *http.Request) session { s, _ := r.Context().Value(ctxKey{}).(sessio
 
 type navItem struct{ Name, Path string }
 
-var nav = []navItem{{"Fleet", "/fleet"}, {"Deployments", "/deployments"}, {"Pipelines", "/pipelines"}, {"Models", "/models"}, {"Inspection", "/inspection"}}
+var nav = []navItem{{"Fleet", "/fleet"}, {"Deployments", "/deployments"}, {"Pipelines", "/pipelines"}, {"Models", "/models"}, {"Inspection", "/inspection"}, {"Labelling", "/labelling"}}
 
 // view is what every page template gets.
 type view struct {
@@ -158,6 +163,8 @@ type view struct {
 	Executions  []*vise.Execution
 	Models      []modelView
 	Results     []resultCard
+	Query       url.Values // the page's query string, for pages with filters
+	Label       labelView
 }
 
 // page renders a full page, or with ?fragment=1 (htmx polling) only its
@@ -167,7 +174,7 @@ func (h *Handler) page(name string, fill func(ctx context.Context, v *view) erro
 		u := user(r)
 		c, _ := r.Cookie(cookieName)
 		v := &view{Title: strings.ToUpper(name[:1]) + name[1:], Page: "/" + name, Nav: nav, User: u, Admin: u.Role == httpapi.RoleAdmin,
-			CSRF: h.keys.csrf(c.Value), Flash: r.URL.Query().Get("flash")}
+			CSRF: h.keys.csrf(c.Value), Flash: r.URL.Query().Get("flash"), Query: r.URL.Query()}
 		if err := fill(r.Context(), v); err != nil {
 			h.log.Error("dashboard page", "page", name, "err", err)
 			http.Error(w, vise.ErrorMessage(err), vise.ErrorCode(err).HTTPStatus())

@@ -78,6 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pf.StringVar(&a.dataDir, "data", envOr("VISE_DATA", defaultDataDir()), "data directory (env VISE_DATA)")
 	root.AddCommand(a.serverCmd(), a.agentCmd(), a.demoCmd(), a.modelCmd(), a.componentCmd(),
 		a.deviceCmd(), a.groupCmd(), a.deployCmd(), a.deploymentCmd(), a.pipelineCmd(), a.resultsCmd(), a.ipcCmd(), a.trainCmd(), a.simCmd(), a.brokerCmd(), versionCmd())
+	root.AddCommand(a.labelCmd(), a.datasetCmd())
 	root.AddCommand(a.userCmd())
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)

@@ -51,6 +51,7 @@ func (a *app) serverCmd() *cobra.Command {
 	f.StringVar(&cfg.Training.Infer, "vise-infer", "", "vise-infer binary that evaluates trained models (bin/vise-infer after make build)")
 	f.StringVar(&cfg.Training.ORTLib, "ort-lib", os.Getenv("VISE_ORT_LIB"), "ONNX Runtime library vise-infer loads to evaluate (env VISE_ORT_LIB)")
 	f.DurationVar(&cfg.ResultsRetention, "results-retention", 30*24*time.Hour, "how long inference results are kept")
+	f.StringVar(&cfg.LabelUncertain, "label-uncertain", "0.25-0.6", `top-confidence window that puts an image first in the labelling queue as uncertain, "LO-HI" or "off"`)
 	f.StringVar(&cfg.DB, "db", os.Getenv("VISE_DB"), "database: a SQLite file path or a postgres:// URL (env VISE_DB; default <data>/vise.db)")
 	f.StringVar(&cfg.Blobs, "blobs", os.Getenv("VISE_BLOBS"), "blob store: a directory or an s3:// URL (env VISE_BLOBS; default <data>/blobs)")
 	f.Int64Var(&cfg.MaxUpload, "max-upload", 0, "largest accepted artifact in bytes (default 4 GiB)")

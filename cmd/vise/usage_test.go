@@ -16,7 +16,7 @@ func noServer(t *testing.T) *env {
 // server is asked, not a silently shorter list.
 func TestCLILimitRange(t *testing.T) {
 	e := noServer(t)
-	for _, cmd := range [][]string{{"results"}, {"deployment", "list"}, {"pipeline", "list"}} {
+	for _, cmd := range [][]string{{"results"}, {"deployment", "list"}, {"pipeline", "list"}, {"label", "list"}} {
 		for _, limit := range []string{"0", "-1", "10001"} {
 			e.fails(2, "--limit "+limit+" is out of range: use 1 to 10000", append(cmd, "--limit", limit)...)
 		}

@@ -27,15 +27,15 @@ func (a *app) userAddCmd() *cobra.Command {
 	var role string
 	var fromStdin bool
 	c := &cobra.Command{
-		Use:   "add NAME --role viewer|admin",
+		Use:   "add NAME --role viewer|labeller|admin",
 		Short: "Add a user; the password is prompted for on a terminal, else read from stdin",
 		Args:  exactArgs(1, "a user name"),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := vise.ValidateName("user", args[0]); err != nil {
 				return err
 			}
-			if role != users.RoleViewer && role != users.RoleAdmin {
-				return fmt.Errorf("%w: --role %q: use viewer (looks only) or admin (may also approve and deploy)", errUsage, role)
+			if role != users.RoleViewer && role != users.RoleAdmin && role != users.RoleLabeller {
+				return fmt.Errorf("%w: --role %q: use viewer (looks only), labeller (may also label images) or admin (may also approve and deploy)", errUsage, role)
 			}
 			pw, err := a.newPassword(c.Context(), fromStdin)
 			if err != nil {
@@ -48,7 +48,7 @@ func (a *app) userAddCmd() *cobra.Command {
 			return a.print(u, func(w *tabwriter.Writer) { fmt.Fprintf(w, "added user %s (%s)\n", u.Name, u.Role) })
 		},
 	}
-	c.Flags().StringVar(&role, "role", users.RoleViewer, "viewer (looks only) or admin (may also approve and deploy)")
+	c.Flags().StringVar(&role, "role", users.RoleViewer, "viewer (looks only), labeller (may also label images) or admin (may also approve and deploy)")
 	c.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of stdin even on a terminal")
 	return a.addOutput(c)
 }
