@@ -78,6 +78,10 @@ type Store struct {
 
 	mu      sync.Mutex
 	entropy *ulid.MonotonicEntropy
+	// lastReceived is the latest received_at handed to a result, in
+	// microseconds: each result gets its own, so pages that end at a
+	// received_at (ListResultsBefore) never split a tie.
+	lastReceived int64
 	subs    map[chan vise.Event]struct{}
 }
 
