@@ -82,7 +82,7 @@ type Store struct {
 	// microseconds: each result gets its own, so pages that end at a
 	// received_at (ListResultsBefore) never split a tie.
 	lastReceived int64
-	subs    map[chan vise.Event]struct{}
+	subs         map[chan vise.Event]struct{}
 }
 
 // Hook runs inside the transaction that records an event, so work it queues
