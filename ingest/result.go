@@ -114,7 +114,7 @@ func (in *Ingester) Result(topic string, payload []byte) error {
 	if err := in.storeImage(ctx, device, p); err != nil {
 		return err
 	}
-	inserted, err := in.store.InsertResult(ctx, vise.Result{MsgID: p.MsgID, Device: device, Component: component, Defects: p.Defects, Payload: p.fields})
+	inserted, err := in.insert(ctx, vise.Result{MsgID: p.MsgID, Device: device, Component: component, Defects: p.Defects, Payload: p.fields})
 	if err != nil {
 		in.m.results.WithLabelValues("unavailable").Inc()
 		in.log.Warn("result not stored; the device keeps it and sends it again", "device", device, "msg_id", p.MsgID, "err", err)

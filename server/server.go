@@ -335,6 +335,9 @@ func (s *Server) Close() error {
 	if s.Broker != nil {
 		errs = append(errs, s.Broker.Close())
 	}
+	if s.ingest != nil {
+		errs = append(errs, s.ingest.Close()) // before the store it writes to
+	}
 	if s.pipelineStarted {
 		errs = append(errs, s.Pipeline.Stop())
 	}
