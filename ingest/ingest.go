@@ -37,8 +37,8 @@ type Options struct {
 	Timeout time.Duration
 	// MaxBatch is the most results stored in one transaction; default 500.
 	MaxBatch int
-	Logger  *slog.Logger          // default: discard
-	Metrics prometheus.Registerer // optional
+	Logger   *slog.Logger          // default: discard
+	Metrics  prometheus.Registerer // optional
 }
 
 // Ingester is safe for concurrent use. It owns the goroutine that writes
@@ -50,11 +50,11 @@ type Ingester struct {
 	stopped  chan struct{}
 	maxBatch int
 	store    *store.Store
-	blobs   Blobs
-	wake    func(ctx context.Context, deployment string)
-	timeout time.Duration
-	log     *slog.Logger
-	m       metrics
+	blobs    Blobs
+	wake     func(ctx context.Context, deployment string)
+	timeout  time.Duration
+	log      *slog.Logger
+	m        metrics
 }
 
 type metrics struct {
