@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,7 +14,7 @@ import (
 
 func (a *app) serverCmd() *cobra.Command {
 	var cfg server.Config
-	var logFormat, logLevel string
+	var logFormat, logLevel, cpuProfile string
 	c := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane: API, registry, deployments (SQLite and local files by default)",
@@ -23,6 +25,13 @@ func (a *app) serverCmd() *cobra.Command {
 				return err
 			}
 			cfg.DataDir, cfg.Logger = a.dataDir, log
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			s, err := server.New(c.Context(), cfg)
 			if err != nil {
 				return err
@@ -51,7 +60,21 @@ func (a *app) serverCmd() *cobra.Command {
 	f.Int64Var(&cfg.MaxUpload, "max-upload", 0, "largest accepted artifact in bytes (default 4 GiB)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to FILE at exit (read with 'go tool pprof')")
 	return c
+}
+
+// startCPUProfile profiles until the returned function is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func (a *app) agentCmd() *cobra.Command {

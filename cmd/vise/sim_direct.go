@@ -119,16 +119,21 @@ type directDevice struct {
 }
 
 // run publishes on schedule from start until stop: every tick, the results
-// due by now; then waits for the acknowledgements.
+// due by now, as far as inFlight allows; then waits for the
+// acknowledgements. Nothing is offered after stop, however far behind.
 func (d *directDevice) run(ctx context.Context, start, stop time.Time) {
 	sem := make(chan struct{}, d.inFlight)
 	var wg sync.WaitGroup
+	defer func() { wg.Wait(); d.failed = d.failedInFlight.Load() }()
 	tick := max(time.Duration(float64(time.Second)/d.perSec), 10*time.Millisecond)
-	for now := time.Now(); now.Before(stop) && ctx.Err() == nil; now = time.Now() {
+	for now := time.Now(); now.Before(stop); now = time.Now() {
 		for due := int64(now.Sub(start).Seconds()*d.perSec) + 1; d.offered < due; d.offered++ {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
+				return
+			}
+			if time.Now().After(stop) { // behind schedule: the server set the pace
 				return
 			}
 			payload := d.result(d.offered, now)
@@ -139,8 +144,6 @@ func (d *directDevice) run(ctx context.Context, start, stop time.Time) {
 		}
 		time.Sleep(time.Until(now.Add(tick)))
 	}
-	wg.Wait()
-	d.failed = d.failedInFlight.Load()
 }
 
 func (d *directDevice) publish(ctx context.Context, payload []byte) {
