@@ -32,6 +32,9 @@ func (s *Store) InsertResults(ctx context.Context, rs []vise.Result) (inserted [
 	}
 	at := s.receivedAt(len(fresh))
 	err = s.write(ctx, "store results", func(t *tx) error {
+		if s.engine == SQLite {
+			return t.insertResultsEach(rs, fresh, at, func(k resultKey) { inserted[first[k]] = true })
+		}
 		for start := 0; start < len(fresh); start += resultsPerStatement {
 			chunk := fresh[start:min(start+resultsPerStatement, len(fresh))]
 			if err := t.insertResults(rs, chunk, at+int64(start), func(k resultKey) { inserted[first[k]] = true }); err != nil {
@@ -81,6 +84,29 @@ func (t *tx) insertResults(rs []vise.Result, chunk []int, at int64, stored func(
 		stored(k)
 	}
 	return rows.Err()
+}
+
+// insertResultsEach is insertResults one row at a time through one
+// prepared statement: SQLite runs in process, so a row costs no round trip,
+// and the statement is parsed once instead of once per batch.
+func (t *tx) insertResultsEach(rs []vise.Result, rows []int, at int64, stored func(resultKey)) error {
+	stmt, err := t.tx.PrepareContext(t.ctx, `INSERT INTO results (msg_id, device, component, defects, payload, received_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (device, msg_id) DO NOTHING`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for n, i := range rows {
+		r := rs[i]
+		res, err := stmt.ExecContext(t.ctx, r.MsgID, r.Device, r.Component, r.Defects, string(r.Payload), at+int64(n))
+		if err != nil {
+			return err
+		}
+		if k, _ := res.RowsAffected(); k == 1 {
+			stored(resultKey{r.Device, r.MsgID})
+		}
+	}
+	return nil
 }
 
 // param writes the n-th (from 1) placeholder in the engine's own spelling:

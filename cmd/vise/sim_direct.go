@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vise-edge/vise/agent"
@@ -33,6 +34,11 @@ type IngestReport struct {
 	LatencyP50MS float64 `json:"latency_p50_ms"`
 	LatencyP99MS float64 `json:"latency_p99_ms"`
 	LatencyMaxMS float64 `json:"latency_max_ms"`
+	// CPU spent over the run per stored result, in microseconds: by the
+	// server (its process_cpu_seconds_total) and by this simulator. On a
+	// shared machine these hold still when the rates swing.
+	ServerCPUPerResultUS float64 `json:"server_cpu_us_per_result"`
+	SimCPUPerResultUS    float64 `json:"sim_cpu_us_per_result"`
 }
 
 const storedSample = `vise_results_total{outcome="stored"}`
@@ -46,6 +52,11 @@ func directResults(ctx context.Context, cl *client.Client, agents []*agent.Agent
 	if err != nil {
 		return nil, err
 	}
+	serverCPU, err := cl.Metric(ctx, "process_cpu_seconds_total")
+	if err != nil {
+		return nil, err
+	}
+	simCPU := cpuTime()
 	run := strconv.FormatInt(time.Now().UnixNano(), 36) // msg ids unique across runs too
 	start := time.Now()
 	devs := make([]*directDevice, len(agents))
@@ -73,6 +84,14 @@ func directResults(ctx context.Context, cl *client.Client, agents []*agent.Agent
 		return nil, err
 	}
 	rep.Stored = stored
+	if stored > 0 {
+		serverAfter, err := cl.Metric(ctx, "process_cpu_seconds_total")
+		if err != nil {
+			return nil, err
+		}
+		rep.ServerCPUPerResultUS = (serverAfter - serverCPU) * 1e6 / float64(stored)
+		rep.SimCPUPerResultUS = float64((cpuTime() - simCPU).Microseconds()) / float64(stored)
+	}
 	if rep.Seconds > 0 {
 		rep.OfferedPerSec, rep.StoredPerSec = float64(rep.Offered)/rep.Seconds, float64(rep.Stored)/rep.Seconds
 	}
@@ -172,4 +191,11 @@ func (d *directDevice) result(seq int64, at time.Time) []byte {
 		panic(fmt.Sprintf("synthetic result: %v", err)) // plain values: cannot happen
 	}
 	return b
+}
+
+// cpuTime is the CPU this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
