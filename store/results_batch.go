@@ -2,15 +2,9 @@ package store
 
 import (
 	"context"
-	"strconv"
-	"strings"
 
 	"github.com/vise-edge/vise"
 )
-
-// resultsPerStatement bounds one INSERT's rows: 6 parameters a row stays
-// far below SQLite's 32,766 and PostgreSQL's 65,535 parameters.
-const resultsPerStatement = 500
 
 type resultKey struct{ device, msgID string }
 
@@ -32,16 +26,11 @@ func (s *Store) InsertResults(ctx context.Context, rs []vise.Result) (inserted [
 	}
 	at := s.receivedAt(len(fresh))
 	err = s.write(ctx, "store results", func(t *tx) error {
+		stored := func(k resultKey) { inserted[first[k]] = true }
 		if s.engine == SQLite {
-			return t.insertResultsEach(rs, fresh, at, func(k resultKey) { inserted[first[k]] = true })
+			return t.insertResultsEach(rs, fresh, at, stored)
 		}
-		for start := 0; start < len(fresh); start += resultsPerStatement {
-			chunk := fresh[start:min(start+resultsPerStatement, len(fresh))]
-			if err := t.insertResults(rs, chunk, at+int64(start), func(k resultKey) { inserted[first[k]] = true }); err != nil {
-				return err
-			}
-		}
-		return nil
+		return t.insertResultsArrays(rs, fresh, at, stored)
 	})
 	if err != nil {
 		return nil, err
@@ -49,41 +38,32 @@ func (s *Store) InsertResults(ctx context.Context, rs []vise.Result) (inserted [
 	return inserted, nil
 }
 
-// insertResults writes rs[i] for i in chunk, received at at, at+1, … µs,
-// and calls stored for each row the database did not already hold.
-func (t *tx) insertResults(rs []vise.Result, chunk []int, at int64, stored func(resultKey)) error {
-	var q strings.Builder
-	q.WriteString(`INSERT INTO results (msg_id, device, component, defects, payload, received_at) VALUES `)
-	args := make([]any, 0, 6*len(chunk))
-	for n, i := range chunk {
-		if n > 0 {
-			q.WriteByte(',')
-		}
-		q.WriteByte('(')
-		for c := range 6 {
-			if c > 0 {
-				q.WriteByte(',')
-			}
-			t.s.param(&q, len(args)+c+1)
-		}
-		q.WriteByte(')')
+// insertResultsArrays is insertResults for PostgreSQL: one statement
+// whatever the batch size, its rows passed as one array a column, so the
+// server plans it once per connection and a batch is one round trip.
+func (t *tx) insertResultsArrays(rs []vise.Result, rows []int, at int64, stored func(resultKey)) error {
+	n := len(rows)
+	ids, devices, components, payloads := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	defects, times := make([]int64, n), make([]int64, n)
+	for j, i := range rows {
 		r := rs[i]
-		args = append(args, r.MsgID, r.Device, r.Component, r.Defects, string(r.Payload), at+int64(n))
+		ids[j], devices[j], components[j], defects[j], payloads[j], times[j] = r.MsgID, r.Device, r.Component, int64(r.Defects), string(r.Payload), at+int64(j)
 	}
-	q.WriteString(` ON CONFLICT (device, msg_id) DO NOTHING RETURNING device, msg_id`)
-	rows, err := t.tx.QueryContext(t.ctx, q.String(), args...)
+	q, err := t.tx.QueryContext(t.ctx, `INSERT INTO results (msg_id, device, component, defects, payload, received_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[])
+		ON CONFLICT (device, msg_id) DO NOTHING RETURNING device, msg_id`, ids, devices, components, defects, payloads, times)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
+	defer q.Close()
+	for q.Next() {
 		var k resultKey
-		if err := rows.Scan(&k.device, &k.msgID); err != nil {
+		if err := q.Scan(&k.device, &k.msgID); err != nil {
 			return err
 		}
 		stored(k)
 	}
-	return rows.Err()
+	return q.Err()
 }
 
 // insertResultsEach is insertResults one row at a time through one
@@ -107,17 +87,6 @@ func (t *tx) insertResultsEach(rs []vise.Result, rows []int, at int64, stored fu
 		}
 	}
 	return nil
-}
-
-// param writes the n-th (from 1) placeholder in the engine's own spelling:
-// a statement of thousands is not worth rebind's pass over it.
-func (s *Store) param(q *strings.Builder, n int) {
-	if s.engine == Postgres {
-		q.WriteByte('$')
-		q.WriteString(strconv.Itoa(n))
-		return
-	}
-	q.WriteByte('?')
 }
 
 // receivedAt reserves n consecutive microsecond timestamps, the first no
