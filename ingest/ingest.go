@@ -37,6 +37,13 @@ type Options struct {
 	Timeout time.Duration
 	// MaxBatch is the most results stored in one transaction; default 500.
 	MaxBatch int
+	// DeviceRate is the results a second one device may send, DeviceBurst
+	// how many at once; beyond them a result is answered "over quota" and
+	// comes again later. Zero: DefaultDeviceRate and DefaultDeviceBurst; a
+	// negative rate: no limit.
+	DeviceRate  float64
+	DeviceBurst int
+	Now         func() time.Time // default time.Now
 	Logger   *slog.Logger          // default: discard
 	Metrics  prometheus.Registerer // optional
 }
@@ -49,6 +56,7 @@ type Ingester struct {
 	queue    chan *pending
 	stopped  chan struct{}
 	maxBatch int
+	rates    *deviceRates // nil: no limit
 	store    *store.Store
 	blobs    Blobs
 	wake     func(ctx context.Context, deployment string)
@@ -70,6 +78,15 @@ func New(opts Options) *Ingester {
 	if opts.MaxBatch == 0 {
 		opts.MaxBatch = 500
 	}
+	if opts.DeviceRate == 0 {
+		opts.DeviceRate = DefaultDeviceRate
+	}
+	if opts.DeviceBurst == 0 {
+		opts.DeviceBurst = DefaultDeviceBurst
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -77,7 +94,7 @@ func New(opts Options) *Ingester {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
 	m := metrics{
-		results: counter("vise_results_total", "Inference results received from devices, by outcome (stored, duplicate, refused, unavailable: not acknowledged, sent again).", "outcome"),
+		results: counter("vise_results_total", "Inference results received from devices, by outcome (stored, duplicate, refused; unavailable and over_quota: not acknowledged, sent again).", "outcome"),
 		images:  counter("vise_result_images_total", "Images attached to results: stored, or why not.", "outcome"),
 		status:  counter("vise_status_total", "Deployment progress reports from devices recorded.", "outcome"),
 		refused: counter("vise_device_messages_refused_total", "Device messages refused at the door, by kind and the rule they broke.", "kind", "rule"),
@@ -93,6 +110,9 @@ func New(opts Options) *Ingester {
 	ctx, cancel := context.WithCancel(opts.Context)
 	in := &Ingester{ctx: ctx, cancel: cancel, queue: make(chan *pending, opts.MaxBatch), stopped: make(chan struct{}), maxBatch: opts.MaxBatch,
 		store: opts.Store, blobs: opts.Blobs, wake: opts.Wake, timeout: opts.Timeout, log: opts.Logger, m: m}
+	if opts.DeviceRate > 0 {
+		in.rates = newDeviceRates(opts.DeviceRate, opts.DeviceBurst, opts.Now)
+	}
 	go in.write()
 	return in
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/broker"
 	"github.com/vise-edge/vise/infer"
 )
 
@@ -130,6 +131,10 @@ func (in *Ingester) Result(topic string, payload []byte) error {
 	if !ok {
 		in.refused("result", "topic", "device", device, "topic", topic)
 		return nil
+	}
+	if in.rates != nil && !in.rates.allow(device) {
+		in.m.results.WithLabelValues("over_quota").Inc()
+		return fmt.Errorf("result of %s: more than %g a second: %w", device, in.rates.rate, broker.ErrOverQuota)
 	}
 	p, err := ParseResult(device, payload)
 	var ref *Refusal

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vise-edge/vise/agent"
+	"github.com/vise-edge/vise/ingest"
 	"github.com/vise-edge/vise/server"
 )
 
@@ -54,6 +55,8 @@ func (a *app) serverCmd() *cobra.Command {
 	f.BoolVar(&cfg.AutoApprove, "auto-approve", false, "approve model versions that pass the quality gate")
 	f.DurationVar(&cfg.PipelinePoll, "pipeline-poll", time.Second, "how often a waiting pipeline step checks again")
 	f.DurationVar(&cfg.PipelineRescueAfter, "pipeline-rescue-after", 5*time.Minute, "how long a pipeline step may run before it counts as abandoned by a crashed server and runs again (must exceed step timeouts)")
+	f.Float64Var(&cfg.DeviceResultRate, "device-result-rate", ingest.DefaultDeviceRate, "results a second one device may send before it is told to send again later (PUBACK 0x97); negative: no limit")
+	f.IntVar(&cfg.DeviceResultBurst, "device-result-burst", ingest.DefaultDeviceBurst, "results one device may send at once above --device-result-rate (an outbox draining after an outage)")
 	f.DurationVar(&cfg.ResultsRetention, "results-retention", 30*24*time.Hour, "how long inference results are kept")
 	f.StringVar(&cfg.DB, "db", os.Getenv("VISE_DB"), "database: a SQLite file path or a postgres:// URL (env VISE_DB; default <data>/vise.db)")
 	f.StringVar(&cfg.Blobs, "blobs", os.Getenv("VISE_BLOBS"), "blob store: a directory or an s3:// URL (env VISE_BLOBS; default <data>/blobs)")
