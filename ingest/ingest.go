@@ -43,9 +43,9 @@ type Options struct {
 	// negative rate: no limit.
 	DeviceRate  float64
 	DeviceBurst int
-	Now         func() time.Time // default time.Now
-	Logger   *slog.Logger          // default: discard
-	Metrics  prometheus.Registerer // optional
+	Now         func() time.Time      // default time.Now
+	Logger      *slog.Logger          // default: discard
+	Metrics     prometheus.Registerer // optional
 }
 
 // Ingester is safe for concurrent use. It owns the goroutine that writes
