@@ -76,6 +76,8 @@ func (in *Ingester) write() {
 func (in *Ingester) commit(batch []*pending) {
 	ctx, cancel := context.WithTimeout(in.ctx, in.timeout)
 	defer cancel()
+	in.m.committing.Set(float64(len(batch)))
+	defer in.m.committing.Set(0)
 	start := time.Now()
 	rs := make([]vise.Result, len(batch))
 	for i, p := range batch {

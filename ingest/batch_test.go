@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/blobs"
 	"github.com/vise-edge/vise/store"
 	"github.com/vise-edge/vise/store/pgtest"
@@ -96,23 +97,37 @@ func resultMsg(id string) []byte {
 
 type call struct{ device, id string }
 
-// gather starts the first call, waits until the writer has taken it (and
-// is stuck on the lock), then starts the rest and waits until they are all
-// queued: released, they are one batch. It returns each call's error.
+// gather queues the first call and waits until the writer is committing it
+// alone (stuck on the lock), then starts the rest and waits until they
+// are all queued: released, they are one batch. It returns each call's
+// error.
 func gather(t *testing.T, in *Ingester, first call, rest []call) (wait func() []error) {
 	t.Helper()
+	p, err := ParseResult(first.device, resultMsg(first.id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := &pending{r: vise.Result{MsgID: p.MsgID, Device: first.device, Component: "vise.inspect", Defects: p.Defects, Payload: p.fields},
+		done: make(chan answer, 1)}
+	in.queue <- head
+	poll(t, func() bool { return gauge(in.m.committing) == 1 })
 	errs := make([]error, 1+len(rest))
 	var wg sync.WaitGroup
-	send := func(i int, c call) {
-		wg.Go(func() { errs[i] = in.Result("vise/devices/"+c.device+"/inference/vise.inspect", resultMsg(c.id)) })
-	}
-	send(0, first)
-	poll(t, func() bool { return len(in.queue) == 0 })
 	for i, c := range rest {
-		send(i+1, c)
+		wg.Go(func() { errs[i+1] = in.Result("vise/devices/"+c.device+"/inference/vise.inspect", resultMsg(c.id)) })
 	}
 	poll(t, func() bool { return len(in.queue) == len(rest) })
-	return func() []error { wg.Wait(); return errs }
+	return func() []error {
+		wg.Wait()
+		a := <-head.done
+		if a.err == nil {
+			in.m.results.WithLabelValues(map[bool]string{true: "stored", false: "duplicate"}[a.inserted]).Inc() // as Result counts
+		} else {
+			in.m.results.WithLabelValues("unavailable").Inc()
+		}
+		errs[0] = a.err
+		return errs
+	}
 }
 
 func poll(t *testing.T, cond func() bool) {
@@ -129,6 +144,12 @@ func value(c prometheus.Counter) float64 {
 	var m dto.Metric
 	c.Write(&m)
 	return m.GetCounter().GetValue()
+}
+
+func gauge(g prometheus.Gauge) float64 {
+	var m dto.Metric
+	g.Write(&m)
+	return m.GetGauge().GetValue()
 }
 
 func count(in *Ingester, outcome string) int {
@@ -173,7 +194,7 @@ func TestResultsBatched(t *testing.T) {
 // timeout) fails every caller in it, so each device keeps its result and
 // sends it again; sent again, each is stored once.
 func TestFailedBatchFailsEveryCaller(t *testing.T) {
-	in, s := newIngester(t, store.SQLite, 300*time.Millisecond)
+	in, s := newIngester(t, store.SQLite, 2*time.Second) // the rest queue up within it
 	release := lock(t, s)
 	var rest []call
 	for i := range 20 {

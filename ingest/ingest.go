@@ -68,6 +68,7 @@ type Ingester struct {
 type metrics struct {
 	results, images, status, refused, batches *prometheus.CounterVec
 	batchSize, batchSeconds                   prometheus.Histogram
+	committing                                prometheus.Gauge
 }
 
 // New makes an Ingester and starts its writer.
@@ -103,9 +104,11 @@ func New(opts Options) *Ingester {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vise_result_batch_seconds", Help: "Time to store one batch of results.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		committing: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vise_results_committing",
+			Help: "Results in the transaction under way (a value that stays up is a stuck database)."}),
 	}
 	if opts.Metrics != nil {
-		opts.Metrics.MustRegister(m.results, m.images, m.status, m.refused, m.batches, m.batchSize, m.batchSeconds)
+		opts.Metrics.MustRegister(m.results, m.images, m.status, m.refused, m.batches, m.batchSize, m.batchSeconds, m.committing)
 	}
 	ctx, cancel := context.WithCancel(opts.Context)
 	in := &Ingester{ctx: ctx, cancel: cancel, queue: make(chan *pending, opts.MaxBatch), stopped: make(chan struct{}), maxBatch: opts.MaxBatch,
