@@ -89,7 +89,7 @@ func (a *app) simCmd() *cobra.Command {
 	f.DurationVar(&o.duration, "duration", 0, "how long to keep running after the measurement (0: stop)")
 	f.DurationVar(&o.drain, "drain", time.Minute, "at the end, how long to wait for the devices' queues to empty")
 	f.BoolVar(&o.direct, "direct", false, "publish results straight to the broker at QoS 1 (no per-device queue) for --duration, and report ingestion: offered, acknowledged, stored, latency")
-	f.IntVar(&o.inFlight, "in-flight", 16, "with --direct, unacknowledged results a device may have before it waits")
+	f.IntVar(&o.inFlight, "in-flight", 2, "with --direct, unacknowledged results a device may have before it waits (the server takes one at a time from each device; more only queue)")
 	return a.addOutput(c)
 }
 
