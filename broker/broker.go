@@ -7,6 +7,7 @@ package broker
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -36,8 +37,14 @@ type Broker interface {
 
 // Handler takes a message the server subscribed to. It returns nil once
 // the message is dealt with for good (stored, or refused for a reason that
-// sending it again cannot cure), an error if it could not be taken now.
+// sending it again cannot cure), an error if it could not be taken now:
+// one wrapping ErrOverQuota if the sender sends faster than it may.
 type Handler func(topic string, payload []byte) error
+
+// ErrOverQuota is a Handler's "this sender is over its quota": the
+// embedded broker answers PUBACK 0x97 (quota exceeded) instead of 0x83,
+// and the device sends the message again later.
+var ErrOverQuota = errors.New("the device sends faster than its quota; it sends this again later")
 
 // MaxPacket is the largest MQTT packet the broker accepts: a result with an
 // attached camera image fits.

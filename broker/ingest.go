@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"errors"
+
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -27,6 +29,9 @@ func (h *aclHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 		if err := fn(pk.TopicName, pk.Payload); err != nil {
 			if pk.FixedHeader.Qos == 0 || cl.Properties.ProtocolVersion < 5 {
 				return pk, packets.ErrRejectPacket // no way to say "again" but silence
+			}
+			if errors.Is(err, ErrOverQuota) {
+				return pk, packets.ErrQuotaExceeded
 			}
 			return pk, errNotTaken
 		}

@@ -33,31 +33,60 @@ type Options struct {
 	// Wake is told of each deployment a device reported on (the pipeline
 	// steps waiting on it); optional.
 	Wake func(ctx context.Context, deployment string)
-	// Timeout bounds storing one message; default 10 s.
+	// Timeout bounds storing one message, and one batch; default 10 s.
 	Timeout time.Duration
-	Logger  *slog.Logger          // default: discard
-	Metrics prometheus.Registerer // optional
+	// MaxBatch is the most results stored in one transaction; default 500.
+	MaxBatch int
+	// DeviceRate is the results a second one device may send, DeviceBurst
+	// how many at once; beyond them a result is answered "over quota" and
+	// comes again later. Zero: DefaultDeviceRate and DefaultDeviceBurst; a
+	// negative rate: no limit.
+	DeviceRate  float64
+	DeviceBurst int
+	Now         func() time.Time      // default time.Now
+	Logger      *slog.Logger          // default: discard
+	Metrics     prometheus.Registerer // optional
 }
 
-// Ingester is safe for concurrent use.
+// Ingester is safe for concurrent use. It owns the goroutine that writes
+// results (batch.go), which ends with Options.Context or Close.
 type Ingester struct {
-	ctx     context.Context
-	store   *store.Store
-	blobs   Blobs
-	wake    func(ctx context.Context, deployment string)
-	timeout time.Duration
-	log     *slog.Logger
-	m       metrics
+	ctx      context.Context
+	cancel   context.CancelFunc
+	queue    chan *pending
+	stopped  chan struct{}
+	maxBatch int
+	rates    *deviceRates // nil: no limit
+	store    *store.Store
+	blobs    Blobs
+	wake     func(ctx context.Context, deployment string)
+	timeout  time.Duration
+	log      *slog.Logger
+	m        metrics
 }
 
 type metrics struct {
-	results, images, status, refused *prometheus.CounterVec
+	results, images, status, refused, batches *prometheus.CounterVec
+	batchSize, batchSeconds                   prometheus.Histogram
+	committing                                prometheus.Gauge
 }
 
-// New makes an Ingester.
+// New makes an Ingester and starts its writer.
 func New(opts Options) *Ingester {
 	if opts.Timeout == 0 {
 		opts.Timeout = 10 * time.Second
+	}
+	if opts.MaxBatch == 0 {
+		opts.MaxBatch = 500
+	}
+	if opts.DeviceRate == 0 {
+		opts.DeviceRate = DefaultDeviceRate
+	}
+	if opts.DeviceBurst == 0 {
+		opts.DeviceBurst = DefaultDeviceBurst
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -66,15 +95,37 @@ func New(opts Options) *Ingester {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
 	m := metrics{
-		results: counter("vise_results_total", "Inference results received from devices, by outcome (stored, duplicate, refused, unavailable: not acknowledged, sent again).", "outcome"),
+		results: counter("vise_results_total", "Inference results received from devices, by outcome (stored, duplicate, refused; unavailable and over_quota: not acknowledged, sent again).", "outcome"),
 		images:  counter("vise_result_images_total", "Images attached to results: stored, or why not.", "outcome"),
 		status:  counter("vise_status_total", "Deployment progress reports from devices recorded.", "outcome"),
 		refused: counter("vise_device_messages_refused_total", "Device messages refused at the door, by kind and the rule they broke.", "kind", "rule"),
+		batches: counter("vise_result_batches_total", "Transactions that stored results (stored) or failed (failed: their results are not acknowledged).", "outcome"),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vise_result_batch_size", Help: "Results per transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
+		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vise_result_batch_seconds", Help: "Time to store one batch of results.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		committing: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vise_results_committing",
+			Help: "Results in the transaction under way (a value that stays up is a stuck database)."}),
 	}
 	if opts.Metrics != nil {
-		opts.Metrics.MustRegister(m.results, m.images, m.status, m.refused)
+		opts.Metrics.MustRegister(m.results, m.images, m.status, m.refused, m.batches, m.batchSize, m.batchSeconds, m.committing)
 	}
-	return &Ingester{ctx: opts.Context, store: opts.Store, blobs: opts.Blobs, wake: opts.Wake, timeout: opts.Timeout, log: opts.Logger, m: m}
+	ctx, cancel := context.WithCancel(opts.Context)
+	in := &Ingester{ctx: ctx, cancel: cancel, queue: make(chan *pending, opts.MaxBatch), stopped: make(chan struct{}), maxBatch: opts.MaxBatch,
+		store: opts.Store, blobs: opts.Blobs, wake: opts.Wake, timeout: opts.Timeout, log: opts.Logger, m: m}
+	if opts.DeviceRate > 0 {
+		in.rates = newDeviceRates(opts.DeviceRate, opts.DeviceBurst, opts.Now)
+	}
+	go in.write()
+	return in
+}
+
+// Close stops the writer and waits for it. Results not yet stored are not
+// acknowledged, so their devices send them again.
+func (in *Ingester) Close() error {
+	in.cancel()
+	<-in.stopped
+	return nil
 }
 
 // refused counts and logs a message that broke a rule; it is acknowledged

@@ -119,3 +119,19 @@ func TestParseStatus(t *testing.T) {
 		t.Errorf("valid status: %+v, %v", st, err)
 	}
 }
+
+// An image_data key spelled with \u escapes is still found and taken out
+// of the stored message, and a top-level value that is not an object is
+// refused whichever way the message is parsed.
+func TestParseResultImageKeyEscaped(t *testing.T) {
+	p, err := ParseResult("cam-1", []byte(`{"msg_id":"m","image\u005fdata":"aGVsbG8="}`))
+	if err != nil || string(p.ImageData) != "hello" || bytes.Contains(p.fields, []byte("aGVsbG8")) {
+		t.Errorf("escaped image_data: %+v %v", p, err)
+	}
+	for _, payload := range []string{`[{"msg_id":"m"}]`, ` "m"`, `null`} {
+		var ref *Refusal
+		if _, err := ParseResult("cam-1", []byte(payload)); !errors.As(err, &ref) || ref.Rule != "json" {
+			t.Errorf("%s: %v, want refused as json", payload, err)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/broker"
 	"github.com/vise-edge/vise/infer"
 )
 
@@ -32,6 +33,9 @@ func ParseResult(device string, payload []byte) (*ParsedResult, error) {
 	if err := checkJSON(payload, MaxResultBytes); err != nil {
 		return nil, err
 	}
+	if !mayHoldImage(payload) {
+		return parsePlain(device, payload)
+	}
 	var msg map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &msg); err != nil || msg == nil {
 		return nil, refuse("json", "a result is a JSON object")
@@ -39,6 +43,36 @@ func ParseResult(device string, payload []byte) (*ParsedResult, error) {
 	attached, hasImage := msg["image_data"]
 	delete(msg, "image_data")
 	fields := marshal(msg) // raw values come out compact
+	p, err := checkResult(device, fields)
+	if err != nil {
+		return nil, err
+	}
+	p.imageField = msg["image"]
+	if hasImage {
+		p.ImageData = []byte{} // not base64: refused as an image, not with the result
+		json.Unmarshal(attached, &p.ImageData)
+	}
+	return p, nil
+}
+
+// mayHoldImage tells whether a message may have an image_data key: it
+// cannot unless the name is written out, or hidden behind \u escapes.
+func mayHoldImage(payload []byte) bool {
+	return bytes.Contains(payload, []byte(`"image_data"`)) || bytes.Contains(payload, []byte(`\u`))
+}
+
+// parsePlain parses a result without an image, the common case, in one
+// decoding pass: its stored form is the message made compact.
+func parsePlain(device string, payload []byte) (*ParsedResult, error) {
+	if i := bytes.IndexFunc(payload, func(r rune) bool { return r != ' ' && r != '\t' && r != '\n' && r != '\r' }); i < 0 || payload[i] != '{' {
+		return nil, refuse("json", "a result is a JSON object")
+	}
+	return checkResult(device, compact(payload))
+}
+
+// checkResult decodes a result's fields, as they will be stored, into the
+// result schema and holds them to the rules.
+func checkResult(device string, fields []byte) (*ParsedResult, error) {
 	var r infer.Result
 	if err := json.Unmarshal(fields, &r); err != nil {
 		return nil, refuse("json", "a field has the wrong type: %v", err)
@@ -52,12 +86,7 @@ func ParseResult(device string, payload []byte) (*ParsedResult, error) {
 	if len(r.Detections) > MaxDetections {
 		return nil, refuse("detections", "%d detections, more than %d", len(r.Detections), MaxDetections)
 	}
-	p := &ParsedResult{MsgID: r.MsgID, Defects: len(r.Detections), fields: fields, imageField: msg["image"]}
-	if hasImage {
-		p.ImageData = []byte{} // not base64: refused as an image, not with the result
-		json.Unmarshal(attached, &p.ImageData)
-	}
-	return p, nil
+	return &ParsedResult{MsgID: r.MsgID, Defects: len(r.Detections), fields: fields}, nil
 }
 
 // withImage records in the stored message where its image went: stored
@@ -103,6 +132,10 @@ func (in *Ingester) Result(topic string, payload []byte) error {
 		in.refused("result", "topic", "device", device, "topic", topic)
 		return nil
 	}
+	if in.rates != nil && !in.rates.allow(device) {
+		in.m.results.WithLabelValues("over_quota").Inc()
+		return fmt.Errorf("result of %s: more than %g a second: %w", device, in.rates.rate, broker.ErrOverQuota)
+	}
 	p, err := ParseResult(device, payload)
 	var ref *Refusal
 	if errors.As(err, &ref) {
@@ -114,7 +147,7 @@ func (in *Ingester) Result(topic string, payload []byte) error {
 	if err := in.storeImage(ctx, device, p); err != nil {
 		return err
 	}
-	inserted, err := in.store.InsertResult(ctx, vise.Result{MsgID: p.MsgID, Device: device, Component: component, Defects: p.Defects, Payload: p.fields})
+	inserted, err := in.insert(ctx, vise.Result{MsgID: p.MsgID, Device: device, Component: component, Defects: p.Defects, Payload: p.fields})
 	if err != nil {
 		in.m.results.WithLabelValues("unavailable").Inc()
 		in.log.Warn("result not stored; the device keeps it and sends it again", "device", device, "msg_id", p.MsgID, "err", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/base64"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vise-edge/vise/client"
+	"github.com/vise-edge/vise/server"
 	"github.com/vise-edge/vise/store"
 )
 
@@ -90,5 +93,46 @@ func TestResultKeptWhenBlobStoreReadOnly(t *testing.T) {
 	}
 	if n := scrape(t, s, `vise_result_images_total{outcome="blob_store_refused"}`); n != 2 {
 		t.Errorf("images refused by the blob store counted %v, want 2", n)
+	}
+}
+
+// A device that floods results is held to its own rate: past its burst it
+// is answered "quota exceeded" (PUBACK 0x97; it sends them again later)
+// while another device's results are all taken.
+func TestFloodingDeviceHeldToItsRate(t *testing.T) {
+	cfg := server.Config{Listen: "127.0.0.1:0", DeviceListen: "127.0.0.1:0", MQTTListen: "127.0.0.1:0", DataDir: t.TempDir(),
+		DeviceResultRate: 0.001, DeviceResultBurst: 3} // no refill within the test
+	s, err := server.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c := client.New(s.URL(), s.AdminToken())
+	flood := deviceClient(t, enrollOnly(t, s, c, "cam-flood"), s.MQTTAddr(), "cam-flood")
+	calm := deviceClient(t, enrollOnly(t, s, c, "cam-calm"), s.MQTTAddr(), "cam-calm")
+	quota := 0
+	for i := range 10 {
+		err := publishQoS1(flood, "vise/devices/cam-flood/inference/vise.inspect", fmt.Sprintf(`{"schema":1,"msg_id":"f-%d"}`, i))
+		switch {
+		case err == nil && i < 3:
+		case err != nil && i >= 3 && strings.Contains(err.Error(), "limit has been exceeded"): // paho's text for 0x97
+			quota++
+		default:
+			t.Errorf("flooding device's result %d: %v", i, err)
+		}
+	}
+	for i := range 3 {
+		if err := publishQoS1(calm, "vise/devices/cam-calm/inference/vise.inspect", fmt.Sprintf(`{"schema":1,"msg_id":"c-%d"}`, i)); err != nil {
+			t.Errorf("the other device's result %d: %v", i, err)
+		}
+	}
+	if quota != 7 || len(resultsOf(t, c, "cam-flood")) != 3 || len(resultsOf(t, c, "cam-calm")) != 3 {
+		t.Errorf("%d answered quota exceeded (want 7); stored %d of cam-flood, %d of cam-calm (want 3 each)", quota, len(resultsOf(t, c, "cam-flood")), len(resultsOf(t, c, "cam-calm")))
+	}
+	if n := scrape(t, s, `vise_results_total{outcome="over_quota"}`); n != 7 {
+		t.Errorf("over_quota counted %v, want 7", n)
 	}
 }

@@ -21,8 +21,12 @@ import (
 // startBroker starts the embedded broker, or connects to the external one
 // (Config.MQTTBroker), with the ingestion subscriptions in place.
 func (s *Server) startBroker(cert tls.Certificate) error {
+	rate := s.cfg.DeviceResultRate
+	if s.cfg.MQTTBroker != "" {
+		rate = -1
+	}
 	s.ingest = ingest.New(ingest.Options{Context: s.stopCtx, Store: s.Store, Blobs: s.Blobs, Wake: s.Pipeline.Wake,
-		Logger: s.log.With("part", "ingest"), Metrics: s.metrics})
+		DeviceRate: rate, DeviceBurst: s.cfg.DeviceResultBurst, Logger: s.log.With("part", "ingest"), Metrics: s.metrics})
 	subs := []broker.Subscription{{Filter: "vise/devices/+/status", Fn: s.ingest.Status}, {Filter: "vise/devices/+/inference/+", Fn: s.ingest.Result},
 		{Filter: "vise/devices/+/verdicts/+", Fn: s.ingest.Verdict}}
 	if s.cfg.MQTTBroker != "" {

@@ -82,6 +82,13 @@ type Config struct {
 	// Hosts are the names and addresses devices use to reach this server,
 	// written into its certificate; default loopback and the host name.
 	Hosts []string
+	// DeviceResultRate and DeviceResultBurst hold each device to its own
+	// result rate on the embedded broker (see ingest.Options.DeviceRate);
+	// zero: ingest.DefaultDeviceRate and DefaultDeviceBurst, a negative
+	// rate: no limit. An external broker's messages are not limited: they
+	// arrive in one stream, where holding one back holds back all.
+	DeviceResultRate  float64
+	DeviceResultBurst int
 	// ResultsRetention is how long inference results are kept; default 30
 	// days. (Their images stay in the blob store.)
 	ResultsRetention time.Duration
@@ -362,6 +369,9 @@ func (s *Server) Close() error {
 	}
 	if s.Broker != nil {
 		errs = append(errs, s.Broker.Close())
+	}
+	if s.ingest != nil {
+		errs = append(errs, s.ingest.Close()) // before the store it writes to
 	}
 	if s.pipelineStarted {
 		errs = append(errs, s.Pipeline.Stop())

@@ -12,17 +12,11 @@ import (
 // same message id; inserted tells which. Devices resend after a bad link; this is what makes
 // ingestion exactly-once.
 func (s *Store) InsertResult(ctx context.Context, r vise.Result) (inserted bool, err error) {
-	err = s.write(ctx, "store result", func(t *tx) error {
-		res, err := t.exec(`INSERT INTO results (msg_id, device, component, defects, payload, received_at) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (device, msg_id) DO NOTHING`, r.MsgID, r.Device, r.Component, r.Defects, string(r.Payload), micros(s.clock()))
-		if err != nil {
-			return err
-		}
-		n, _ := res.RowsAffected()
-		inserted = n == 1
-		return nil
-	})
-	return inserted, err
+	ok, err := s.InsertResults(ctx, []vise.Result{r})
+	if err != nil {
+		return false, err
+	}
+	return ok[0], nil
 }
 
 // ListResults returns results newest first, optionally for one device and

@@ -78,7 +78,11 @@ type Store struct {
 
 	mu      sync.Mutex
 	entropy *ulid.MonotonicEntropy
-	subs    map[chan vise.Event]struct{}
+	// lastReceived is the latest received_at handed to a result, in
+	// microseconds: each result gets its own, so pages that end at a
+	// received_at (ListResultsBefore) never split a tie.
+	lastReceived int64
+	subs         map[chan vise.Event]struct{}
 }
 
 // Hook runs inside the transaction that records an event, so work it queues

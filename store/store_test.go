@@ -33,7 +33,7 @@ func engines(t *testing.T, fn func(t *testing.T, s *store.Store)) {
 	}
 }
 
-func openStore(t *testing.T, engine string, opts store.Options) *store.Store {
+func openStore(t testing.TB, engine string, opts store.Options) *store.Store {
 	t.Helper()
 	if opts.URL == "" {
 		if engine == store.Postgres {

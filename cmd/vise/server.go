@@ -1,19 +1,22 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vise-edge/vise/agent"
+	"github.com/vise-edge/vise/ingest"
 	"github.com/vise-edge/vise/pipeline"
 	"github.com/vise-edge/vise/server"
 )
 
 func (a *app) serverCmd() *cobra.Command {
 	var cfg server.Config
-	var logFormat, logLevel string
+	var logFormat, logLevel, cpuProfile string
 	c := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane: API, registry, deployments (SQLite and local files by default)",
@@ -24,6 +27,13 @@ func (a *app) serverCmd() *cobra.Command {
 				return err
 			}
 			cfg.DataDir, cfg.Logger = a.dataDir, log
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			s, err := server.New(c.Context(), cfg)
 			if err != nil {
 				return err
@@ -50,6 +60,8 @@ func (a *app) serverCmd() *cobra.Command {
 	f.StringVar(&cfg.Training.Python, "train-python", "/usr/bin/python3", "Python that runs the trainer (Debian's, with python3-torch and python3-onnx)")
 	f.StringVar(&cfg.Training.Infer, "vise-infer", "", "vise-infer binary that evaluates trained models (bin/vise-infer after make build)")
 	f.StringVar(&cfg.Training.ORTLib, "ort-lib", os.Getenv("VISE_ORT_LIB"), "ONNX Runtime library vise-infer loads to evaluate (env VISE_ORT_LIB)")
+	f.Float64Var(&cfg.DeviceResultRate, "device-result-rate", ingest.DefaultDeviceRate, "results a second one device may send before it is told to send again later (PUBACK 0x97); negative: no limit")
+	f.IntVar(&cfg.DeviceResultBurst, "device-result-burst", ingest.DefaultDeviceBurst, "results one device may send at once above --device-result-rate (an outbox draining after an outage)")
 	f.DurationVar(&cfg.ResultsRetention, "results-retention", 30*24*time.Hour, "how long inference results are kept")
 	f.StringVar(&cfg.LabelUncertain, "label-uncertain", "0.25-0.6", `top-confidence window that puts an image first in the labelling queue as uncertain, "LO-HI" or "off"`)
 	f.StringVar(&cfg.DB, "db", os.Getenv("VISE_DB"), "database: a SQLite file path or a postgres:// URL (env VISE_DB; default <data>/vise.db)")
@@ -57,7 +69,21 @@ func (a *app) serverCmd() *cobra.Command {
 	f.Int64Var(&cfg.MaxUpload, "max-upload", 0, "largest accepted artifact in bytes (default 4 GiB)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to FILE at exit (read with 'go tool pprof')")
 	return c
+}
+
+// startCPUProfile profiles until the returned function is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func (a *app) agentCmd() *cobra.Command {

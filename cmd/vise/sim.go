@@ -31,6 +31,8 @@ type SimReport struct {
 	SimRSSBytes   int64    `json:"sim_rss_bytes"`
 	ResultsQueued int      `json:"results_published"`
 	Failures      []string `json:"failures,omitempty"`
+	// Ingest is set with --direct.
+	Ingest *IngestReport `json:"ingest,omitempty"`
 }
 
 type simOpts struct {
@@ -39,6 +41,8 @@ type simOpts struct {
 	deploy                    string
 	resultsPerSec             float64
 	duration, drain           time.Duration
+	direct                    bool
+	inFlight                  int
 }
 
 // simCmd runs many lightweight agents in one process: real enrollment,
@@ -54,6 +58,9 @@ func (a *app) simCmd() *cobra.Command {
 			if o.devices <= 0 {
 				return fmt.Errorf("%w: --devices must be positive", errUsage)
 			}
+			if o.direct && (o.resultsPerSec <= 0 || o.duration <= 0 || o.inFlight <= 0) {
+				return fmt.Errorf("%w: --direct needs --results-per-sec and --duration above 0 (and --in-flight at least 1)", errUsage)
+			}
 			rep, err := a.sim(c.Context(), o)
 			if err != nil {
 				return err
@@ -65,6 +72,10 @@ func (a *app) simCmd() *cobra.Command {
 						rep.Deployment, rep.Reached, rep.Devices, rep.RunningP50MS, rep.RunningP95MS, rep.RunningMaxMS)
 				}
 				fmt.Fprintf(w, "simulator RSS %.0f MiB, %d results published\n", float64(rep.SimRSSBytes)/(1<<20), rep.ResultsQueued)
+				if r := rep.Ingest; r != nil {
+					fmt.Fprintf(w, "direct: offered %d (%.0f/s), acknowledged %d, not acknowledged %d, stored %d (%.0f/s); publish to stored p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+						r.Offered, r.OfferedPerSec, r.Acknowledged, r.NotAcknowledged, r.Stored, r.StoredPerSec, r.LatencyP50MS, r.LatencyP99MS, r.LatencyMaxMS)
+				}
 			})
 		},
 	}
@@ -77,6 +88,8 @@ func (a *app) simCmd() *cobra.Command {
 	f.Float64Var(&o.resultsPerSec, "results-per-sec", 0, "synthetic results each device publishes per second")
 	f.DurationVar(&o.duration, "duration", 0, "how long to keep running after the measurement (0: stop)")
 	f.DurationVar(&o.drain, "drain", time.Minute, "at the end, how long to wait for the devices' queues to empty")
+	f.BoolVar(&o.direct, "direct", false, "publish results straight to the broker at QoS 1 (no per-device queue) for --duration, and report ingestion: offered, acknowledged, stored, latency")
+	f.IntVar(&o.inFlight, "in-flight", 2, "with --direct, unacknowledged results a device may have before it waits (the server takes one at a time from each device; more only queue)")
 	return a.addOutput(c)
 }
 
@@ -99,9 +112,10 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 	defer func() { stop(); wg.Wait() }()
 	rep := &SimReport{Devices: o.devices}
 	start := time.Now()
-	agents := make([]*agent.Agent, o.devices)
+	agents, names := make([]*agent.Agent, o.devices), make([]string, o.devices)
 	for i := range agents {
 		name := fmt.Sprintf("%s-%04d", o.group, i)
+		names[i] = name
 		tok, err := cl.CreateEnrollmentToken(ctx, o.group, time.Hour)
 		if err != nil {
 			return nil, err
@@ -125,7 +139,7 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 	genCtx, stopGen := context.WithCancel(runCtx)
 	defer stopGen()
 	var gen sync.WaitGroup
-	if o.resultsPerSec > 0 {
+	if o.resultsPerSec > 0 && !o.direct {
 		gen.Go(func() { rep.ResultsQueued = syntheticResults(genCtx, agents, o.resultsPerSec) })
 	}
 	if o.deploy != "" {
@@ -133,7 +147,13 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 			return nil, err
 		}
 	}
-	if o.duration > 0 {
+	if o.direct {
+		ing, err := directResults(ctx, cl, agents, names, o)
+		if err != nil {
+			return nil, err
+		}
+		rep.Ingest, rep.ResultsQueued = ing, int(ing.Offered)
+	} else if o.duration > 0 {
 		select {
 		case <-ctx.Done():
 		case <-time.After(o.duration):

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/vise-edge/vise/infer"
 )
 
 // vise sim: simulated agents enroll for real, connect over mTLS MQTT, take
@@ -21,5 +23,42 @@ func TestSim(t *testing.T) {
 	}
 	if rs := e.results(""); len(rs) == 0 || rs[0].Component != "vise.sim" {
 		t.Errorf("no synthetic results stored (%d)", len(rs))
+	}
+}
+
+// vise sim --direct: results go straight to the broker at QoS 1, each one
+// in the real result schema with its own message id; every one offered is
+// acknowledged and counted stored by the server.
+func TestSimDirect(t *testing.T) {
+	e := startServer(t)
+	out := e.ok("sim", "--devices", "3", "--device-server", e.deviceURL, "--direct", "--results-per-sec", "20",
+		"--duration", "2s", "--group", "direct", "-o", "json")
+	var rep SimReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	ing := rep.Ingest
+	if ing == nil || ing.Offered < 60 || ing.Acknowledged != ing.Offered || ing.NotAcknowledged != 0 || ing.Stored != ing.Offered ||
+		ing.LatencyP50MS <= 0 || ing.LatencyP99MS < ing.LatencyP50MS || ing.StoredPerSec <= 0 || rep.ResultsQueued != int(ing.Offered) {
+		t.Fatalf("ingest report = %+v", ing)
+	}
+	seen := map[string]bool{}
+	for _, r := range e.results("") {
+		var res infer.Result
+		if err := json.Unmarshal(r.Payload, &res); err != nil || res.Schema != infer.Schema || res.Device != r.Device ||
+			res.Component != "vise.sim" || res.Image.Width == 0 || res.InferredAt.IsZero() {
+			t.Fatalf("stored result %s of %s is not a schema-1 result: %v %s", r.MsgID, r.Device, err, r.Payload)
+		}
+		seen[r.Device+"/"+r.MsgID] = true
+	}
+	if int64(len(seen)) != ing.Stored {
+		t.Errorf("%d distinct results stored, the server counted %d", len(seen), ing.Stored)
+	}
+}
+
+func TestSimDirectNeedsRateAndDuration(t *testing.T) {
+	e := noServer(t)
+	for _, args := range [][]string{{"--results-per-sec", "10"}, {"--duration", "1s"}, {"--results-per-sec", "10", "--duration", "1s", "--in-flight", "0"}} {
+		e.fails(2, "--direct needs --results-per-sec and --duration", append([]string{"sim", "--direct"}, args...)...)
 	}
 }

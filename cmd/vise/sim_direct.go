@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vise-edge/vise/agent"
+	"github.com/vise-edge/vise/client"
+	"github.com/vise-edge/vise/infer"
+)
+
+// IngestReport is what `vise sim --direct` measured of ingestion: results
+// offered straight to the broker at QoS 1, acknowledged by it (which the
+// server does only after commit), and stored by the server's own count.
+type IngestReport struct {
+	TargetPerSec    float64 `json:"target_per_sec"`
+	Seconds         float64 `json:"seconds"` // first publish to last acknowledgement
+	Offered         int64   `json:"offered"`
+	OfferedPerSec   float64 `json:"offered_per_sec"`
+	Acknowledged    int64   `json:"acknowledged"`
+	NotAcknowledged int64   `json:"not_acknowledged"`
+	// Stored is the rise of the server's vise_results_total{outcome="stored"}
+	// over the run; StoredPerSec divides it by Seconds.
+	Stored       int64   `json:"stored"`
+	StoredPerSec float64 `json:"stored_per_sec"`
+	// Publish to acknowledgement (= to commit), in milliseconds.
+	LatencyP50MS float64 `json:"latency_p50_ms"`
+	LatencyP99MS float64 `json:"latency_p99_ms"`
+	LatencyMaxMS float64 `json:"latency_max_ms"`
+	// CPU spent over the run per stored result, in microseconds: by the
+	// server (its process_cpu_seconds_total) and by this simulator. On a
+	// shared machine these hold still when the rates swing.
+	ServerCPUPerResultUS float64 `json:"server_cpu_us_per_result"`
+	SimCPUPerResultUS    float64 `json:"sim_cpu_us_per_result"`
+}
+
+const storedSample = `vise_results_total{outcome="stored"}`
+
+// directResults has every agent publish results straight to the broker at
+// perSec each for the given time, at most inFlight unacknowledged each:
+// past that the device waits, so offered load falls to what the server
+// takes.
+func directResults(ctx context.Context, cl *client.Client, agents []*agent.Agent, names []string, o simOpts) (*IngestReport, error) {
+	before, err := cl.Metric(ctx, storedSample)
+	if err != nil {
+		return nil, err
+	}
+	serverCPU, err := cl.Metric(ctx, "process_cpu_seconds_total")
+	if err != nil {
+		return nil, err
+	}
+	simCPU := cpuTime()
+	run := strconv.FormatInt(time.Now().UnixNano(), 36) // msg ids unique across runs too
+	start := time.Now()
+	devs := make([]*directDevice, len(agents))
+	var wg sync.WaitGroup
+	for i, ag := range agents {
+		devs[i] = &directDevice{ag: ag, name: names[i], runID: run, perSec: o.resultsPerSec, inFlight: o.inFlight}
+		wg.Go(func() { devs[i].run(ctx, start, start.Add(o.duration)) })
+	}
+	wg.Wait()
+	rep := &IngestReport{TargetPerSec: o.resultsPerSec * float64(len(agents))}
+	var lat []time.Duration
+	var last time.Time
+	for _, d := range devs {
+		rep.Offered += d.offered
+		rep.Acknowledged += int64(len(d.latency))
+		rep.NotAcknowledged += d.failed
+		lat = append(lat, d.latency...)
+		if d.lastAck.After(last) {
+			last = d.lastAck
+		}
+	}
+	rep.Seconds = last.Sub(start).Seconds()
+	stored, err := awaitStored(ctx, cl, before, rep.Acknowledged, o.drain)
+	if err != nil {
+		return nil, err
+	}
+	rep.Stored = stored
+	if stored > 0 {
+		serverAfter, err := cl.Metric(ctx, "process_cpu_seconds_total")
+		if err != nil {
+			return nil, err
+		}
+		rep.ServerCPUPerResultUS = (serverAfter - serverCPU) * 1e6 / float64(stored)
+		rep.SimCPUPerResultUS = float64((cpuTime() - simCPU).Microseconds()) / float64(stored)
+	}
+	if rep.Seconds > 0 {
+		rep.OfferedPerSec, rep.StoredPerSec = float64(rep.Offered)/rep.Seconds, float64(rep.Stored)/rep.Seconds
+	}
+	slices.Sort(lat)
+	if n := len(lat); n > 0 {
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		rep.LatencyP50MS, rep.LatencyP99MS, rep.LatencyMaxMS = ms(lat[n/2]), ms(lat[min(n-1, n*99/100)]), ms(lat[n-1])
+	}
+	return rep, nil
+}
+
+// awaitStored waits (up to within) until the server counts want more
+// results stored than before, and returns how many it counts.
+func awaitStored(ctx context.Context, cl *client.Client, before float64, want int64, within time.Duration) (int64, error) {
+	deadline := time.Now().Add(within)
+	for {
+		now, err := cl.Metric(ctx, storedSample)
+		if err != nil {
+			return 0, err
+		}
+		if got := int64(now - before); got >= want || time.Now().After(deadline) {
+			return got, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// directDevice is one simulated device's result stream.
+type directDevice struct {
+	ag             *agent.Agent
+	name, runID    string
+	perSec         float64
+	inFlight       int
+	offered        int64
+	failed         int64 // read after run returns
+	mu             sync.Mutex
+	latency        []time.Duration
+	lastAck        time.Time
+	failedInFlight atomic.Int64
+}
+
+// run publishes on schedule from start until stop: every tick, the results
+// due by now, as far as inFlight allows; then waits for the
+// acknowledgements. Nothing is offered after stop, however far behind.
+func (d *directDevice) run(ctx context.Context, start, stop time.Time) {
+	sem := make(chan struct{}, d.inFlight)
+	var wg sync.WaitGroup
+	defer func() { wg.Wait(); d.failed = d.failedInFlight.Load() }()
+	tick := max(time.Duration(float64(time.Second)/d.perSec), 10*time.Millisecond)
+	for now := time.Now(); now.Before(stop); now = time.Now() {
+		for due := int64(now.Sub(start).Seconds()*d.perSec) + 1; d.offered < due; d.offered++ {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			if time.Now().After(stop) { // behind schedule: the server set the pace
+				return
+			}
+			payload := d.result(d.offered, now)
+			wg.Go(func() {
+				defer func() { <-sem }()
+				d.publish(ctx, payload)
+			})
+		}
+		time.Sleep(time.Until(now.Add(tick)))
+	}
+}
+
+func (d *directDevice) publish(ctx context.Context, payload []byte) {
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	if err := d.ag.PublishDirect(pctx, "vise.sim", payload); err != nil {
+		d.failedInFlight.Add(1)
+		return
+	}
+	done := time.Now()
+	d.mu.Lock()
+	d.latency = append(d.latency, done.Sub(t0))
+	if done.After(d.lastAck) {
+		d.lastAck = done
+	}
+	d.mu.Unlock()
+}
+
+// result is the seq-th synthetic result of this device, in the real schema.
+func (d *directDevice) result(seq int64, at time.Time) []byte {
+	r := infer.Synthetic(int(seq), at)
+	r.MsgID, r.Device, r.Component = d.runID+"-"+strconv.FormatInt(seq, 10), d.name, "vise.sim"
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(fmt.Sprintf("synthetic result: %v", err)) // plain values: cannot happen
+	}
+	return b
+}
+
+// cpuTime is the CPU this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
