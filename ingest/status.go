@@ -92,8 +92,13 @@ func (in *Ingester) Status(topic string, payload []byte) error {
 
 // ResultTopic splits vise/devices/<device>/inference/<component>.
 func ResultTopic(topic string) (device, component string, ok bool) {
+	return componentTopic(topic, "inference")
+}
+
+// componentTopic splits vise/devices/<device>/<kind>/<component>.
+func componentTopic(topic, kind string) (device, component string, ok bool) {
 	parts := strings.Split(topic, "/")
-	if len(parts) != 5 || parts[0] != "vise" || parts[1] != "devices" || parts[3] != "inference" || parts[2] == "" || parts[4] == "" {
+	if len(parts) != 5 || parts[0] != "vise" || parts[1] != "devices" || parts[3] != kind || parts[2] == "" || parts[4] == "" {
 		return "", "", false
 	}
 	return parts[2], parts[4], true

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/verdict"
@@ -67,9 +66,5 @@ func (in *Ingester) Verdict(topic string, payload []byte) error {
 
 // VerdictTopic splits vise/devices/<device>/verdicts/<component>.
 func VerdictTopic(topic string) (device, component string, ok bool) {
-	parts := strings.Split(topic, "/")
-	if len(parts) != 5 || parts[0] != "vise" || parts[1] != "devices" || parts[3] != "verdicts" || parts[2] == "" || parts[4] == "" {
-		return "", "", false
-	}
-	return parts[2], parts[4], true
+	return componentTopic(topic, "verdicts")
 }
