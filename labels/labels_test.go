@@ -282,17 +282,29 @@ func TestParseWindow(t *testing.T) {
 // a sync see what it left.
 func TestSyncTakesLateCommits(t *testing.T) {
 	stamp := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	s, err := store.Open(ctx, store.Options{URL: filepath.Join(t.TempDir(), "vise.db"), Now: func() time.Time { return stamp }})
+	dbPath := filepath.Join(t.TempDir(), "vise.db")
+	s, err := store.Open(ctx, store.Options{URL: dbPath, Now: func() time.Time { return stamp }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	clock := time.Date(2026, 12, 1, 10, 0, 1, 0, time.UTC)
 	svc := labels.New(labels.Options{Store: s, Now: func() time.Time { return clock }})
+	// A second store on the same database stands in for another replica:
+	// each stamps its own results in its own commit order.
+	replica, err := store.Open(ctx, store.Options{URL: dbPath, Now: func() time.Time { return stamp }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { replica.Close() })
 	add := func(id string, at time.Time) {
 		stamp = at
+		on := s
+		if id == "late" {
+			on = replica
+		}
 		payload := `{"schema":1,"msg_id":"` + id + `","image":{"width":450,"height":300,"stored":"` + strings.Repeat("a", 64) + `"}}`
-		if _, err := s.InsertResult(ctx, vise.Result{MsgID: id, Device: "cam-1", Component: "c", Payload: []byte(payload)}); err != nil {
+		if _, err := on.InsertResult(ctx, vise.Result{MsgID: id, Device: "cam-1", Component: "c", Payload: []byte(payload)}); err != nil {
 			t.Fatal(err)
 		}
 	}
