@@ -34,6 +34,11 @@ func TestResultsSurviveDatabaseOutage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The server writes all the time: wait for its transaction to
+			// end rather than fail on the first SQLITE_BUSY.
+			if _, err := conn.ExecContext(context.Background(), "PRAGMA busy_timeout = 30000"); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := conn.ExecContext(context.Background(), "BEGIN EXCLUSIVE"); err != nil {
 				t.Fatal(err)
 			}
