@@ -197,3 +197,17 @@ func (c *Client) Results(ctx context.Context, device string, since time.Time, li
 	}
 	return out, nil
 }
+
+// Verdicts lists a device's verdicts newest first; resultID, if set, keeps
+// those decided from that result.
+func (c *Client) Verdicts(ctx context.Context, device, resultID string, limit int) ([]vise.Verdict, error) {
+	q := url.Values{"device": {device}}
+	if resultID != "" {
+		q.Set("result", resultID)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out []vise.Verdict
+	return out, c.getJSON(ctx, "/v1/verdicts?"+q.Encode(), &out)
+}

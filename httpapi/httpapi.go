@@ -95,6 +95,7 @@ func New(opts Options) *API {
 	a.routeDatasets()
 	a.mux.Handle("GET /v1/events", a.handle(roleViewer, a.events))
 	a.mux.Handle("GET /v1/results", a.handle(roleViewer, a.results))
+	a.mux.Handle("GET /v1/verdicts", a.handle(roleViewer, a.verdicts))
 	a.mux.Handle("GET /v1/results/{device}/{msg_id}/image", a.handle(roleViewer, a.resultImage))
 	a.mux.Handle("/v1/", a.handle(roleNone, func(w http.ResponseWriter, r *http.Request) error {
 		return vise.Errorf(vise.CodeNotFound, "no API route %s %s; see the README's API section", r.Method, r.URL.Path)

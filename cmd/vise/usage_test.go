@@ -16,12 +16,13 @@ func noServer(t *testing.T) *env {
 // server is asked, not a silently shorter list.
 func TestCLILimitRange(t *testing.T) {
 	e := noServer(t)
-	for _, cmd := range [][]string{{"results"}, {"deployment", "list"}, {"pipeline", "list"}, {"label", "list"}} {
+	for _, cmd := range [][]string{{"results"}, {"verdicts", "--device", "cam-1"}, {"deployment", "list"}, {"pipeline", "list"}, {"label", "list"}} {
 		for _, limit := range []string{"0", "-1", "10001"} {
 			e.fails(2, "--limit "+limit+" is out of range: use 1 to 10000", append(cmd, "--limit", limit)...)
 		}
 	}
 	e.fails(5, "", "results", "--limit", "10000") // in range: it does ask the server
+	e.fails(2, "--device is required", "verdicts")
 }
 
 // A metric that is not a finite number is invalid input (exit 2), found
