@@ -26,25 +26,10 @@ func TestVerifyNeedsResultsOfTheNewModel(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEngine(t, store.SQLite, 20*time.Millisecond)
-			registerSample(t, e, "tags")
-			mv, err := e.reg.Decide(ctx, "tags", 1, vise.Approved, "qa", "ok")
-			if err != nil {
-				t.Fatal(err)
-			}
 			if _, err := e.fleet.CreateDevice(ctx, vise.CreateDeviceRequest{Name: "cam-1"}); err != nil {
 				t.Fatal(err)
 			}
-			apply(t, e, `name: p
-params: {model: {required: true}, target: {required: true}, inference: {default: ""}}
-steps:
-  - {name: prepare, action: prepare-model, next: deploy}
-  - {name: deploy, action: deploy, next: verify}
-  - {name: verify, action: verify, with: {min_results: 3}, timeout: 3s}
-`)
-			x, err := e.Run(ctx, "p", map[string]string{"model": "tags", "target": "device:cam-1"}, "test")
-			if err != nil {
-				t.Fatal(err)
-			}
+			mv, x := runVerify(t, e, "device:cam-1", "{min_results: 3}, timeout: 3s")
 			var dep string
 			for deadline := time.Now().Add(30 * time.Second); dep == ""; time.Sleep(20 * time.Millisecond) {
 				x, _ = e.store.GetExecution(ctx, x.ID)
@@ -92,11 +77,6 @@ steps:
 // verified, and cam-2's one earlier result still counts toward its two.
 func TestVerifyReadsIncrementally(t *testing.T) {
 	e := newEngine(t, store.SQLite, 20*time.Millisecond)
-	registerSample(t, e, "tags")
-	mv, err := e.reg.Decide(ctx, "tags", 1, vise.Approved, "qa", "ok")
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := e.fleet.CreateGroup(ctx, vise.CreateGroupRequest{Name: "line"}); err != nil {
 		t.Fatal(err)
 	}
@@ -105,17 +85,7 @@ func TestVerifyReadsIncrementally(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	apply(t, e, `name: p
-params: {model: {required: true}, target: {required: true}, inference: {default: ""}}
-steps:
-  - {name: prepare, action: prepare-model, next: deploy}
-  - {name: deploy, action: deploy, next: verify}
-  - {name: verify, action: verify, with: {min_results: 2}, timeout: 60s}
-`)
-	x, err := e.Run(ctx, "p", map[string]string{"model": "tags", "target": "group:line"}, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	mv, x := runVerify(t, e, "group:line", "{min_results: 2}, timeout: 60s")
 	verifyOutput := func(want string) {
 		t.Helper()
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -156,4 +126,27 @@ steps:
 	if x = await(t, e, x.ID); x.Status != vise.ExecutionSucceeded {
 		t.Fatalf("execution %s %q; want succeeded on what earlier checks counted", x.Status, x.Error)
 	}
+}
+
+// runVerify approves a sample model and runs prepare → deploy → verify
+// (with these settings, e.g. "{min_results: 2}, timeout: 60s") to target.
+func runVerify(t *testing.T, e *Engine, target, verify string) (*vise.ModelVersion, *vise.Execution) {
+	t.Helper()
+	registerSample(t, e, "tags")
+	mv, err := e.reg.Decide(ctx, "tags", 1, vise.Approved, "qa", "ok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, e, `name: p
+params: {model: {required: true}, target: {required: true}, inference: {default: ""}}
+steps:
+  - {name: prepare, action: prepare-model, next: deploy}
+  - {name: deploy, action: deploy, next: verify}
+  - {name: verify, action: verify, with: `+verify+`}
+`)
+	x, err := e.Run(ctx, "p", map[string]string{"model": "tags", "target": target}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mv, x
 }
