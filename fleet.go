@@ -1,6 +1,8 @@
 package vise
 
 import (
+	"github.com/vise-edge/vise/deviceapi"
+
 	"encoding/json"
 	"strings"
 	"time"
@@ -74,10 +76,7 @@ const (
 )
 
 // Target is what a deployment is for.
-type Target struct {
-	Kind string `json:"kind"`
-	Name string `json:"name"`
-}
+type Target = deviceapi.Target
 
 // ComponentRef names one component version.
 type ComponentRef struct {

@@ -2,9 +2,6 @@ package vise
 
 import "strings"
 
-// String is a target's one spelling, KIND:NAME ("group:line-3").
-func (t Target) String() string { return t.Kind + ":" + t.Name }
-
 // ParseTarget reads a target in its one spelling, group:NAME or
 // device:NAME. The old spelling with a slash (group/NAME), once taken by
 // deployment lists, is still read; old tells the caller to warn that it

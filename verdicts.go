@@ -2,6 +2,7 @@ package vise
 
 import (
 	"encoding/json"
+	"github.com/vise-edge/vise/deviceapi"
 	"time"
 )
 
@@ -21,20 +22,10 @@ type Verdict struct {
 
 // Component states a component reports about itself (ComponentHealth.State).
 const (
-	ComponentRunning  = "running"
-	ComponentDegraded = "degraded" // a camera or a line output is down; inspection goes on
+	ComponentRunning  = deviceapi.ComponentRunning
+	ComponentDegraded = deviceapi.ComponentDegraded
 )
 
 // ComponentHealth is what a device's status says about one of its running
-// components (the "health" map), from the component's own report on the
-// local IPC endpoint.
-type ComponentHealth struct {
-	Ready         bool    `json:"ready"`
-	State         string  `json:"state,omitempty"`
-	Reason        string  `json:"reason,omitempty"` // why it is degraded
-	Images        int64   `json:"images,omitempty"`
-	Errors        int64   `json:"errors,omitempty"`
-	FramesDropped int64   `json:"frames_dropped,omitempty"`
-	Rejects       int64   `json:"rejects,omitempty"`
-	FPS           float64 `json:"fps,omitempty"` // results per second lately
-}
+// components; its one type is in deviceapi.
+type ComponentHealth = deviceapi.ComponentHealth

@@ -26,7 +26,8 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/vise-edge/vise"
-	"github.com/vise-edge/vise/broker"
+	"github.com/vise-edge/vise/deviceapi"
+	"github.com/vise-edge/vise/localipc"
 )
 
 // Config is what `vise agent` takes on its command line.
@@ -92,11 +93,12 @@ type Agent struct {
 	procs   []*proc // running components, in start order
 	resumed bool    // the committed generation was started after boot
 	ready   map[string]bool
-	health  map[string]vise.ComponentHealth // from the components' status reports
+	health  map[string]deviceapi.ComponentHealth // from the components' status reports
 	linkUp  atomic.Bool
 	running atomic.Bool // out, ipc and the connection are set up
-	ipc     *ipc
+	ipc     *localipc.Server
 	out     *outbox
+	compat  compat
 	Metrics Metrics
 }
 
@@ -162,12 +164,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	tlsCfg := &tls.Config{Certificates: []tls.Certificate{id.cert}, RootCAs: id.ca, MinVersion: tls.VersionTLS12}
 	a.http = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ResponseHeaderTimeout: 30 * time.Second}}
-	if a.out, err = openOutbox(a.path("outbox.db"), a.cfg.QueueMaxBytes, a.cfg.QueueMaxAge); err != nil {
+	if a.out, err = openOutbox(a.path("outbox.log"), outboxOptions{MaxBytes: a.cfg.QueueMaxBytes, MaxAge: a.cfg.QueueMaxAge, Logger: a.log}); err != nil {
 		return err
 	}
 	defer a.out.Close()
 	if !a.cfg.NoIPC {
-		if a.ipc, err = startIPC(a.cfg.IPCListen, a.log, a.onResult, a.onVerdict, a.onComponentStatus); err != nil {
+		if a.ipc, err = localipc.Start(a.cfg.IPCListen, a.log, a.onResult, a.onVerdict, a.onComponentStatus); err != nil {
 			return err
 		}
 		defer a.ipc.Close()
@@ -209,7 +211,7 @@ func (a *Agent) connect(ctx context.Context, tlsCfg *tls.Config) error {
 	if err != nil {
 		return fmt.Errorf("broker address %q: %w", a.id.MQTT, err)
 	}
-	topic := broker.DeviceTopic(a.id.Device) + "/deployments"
+	topic := deviceapi.DeploymentsTopic(a.id.Device)
 	cfg := autopaho.ClientConfig{
 		ServerUrls: []*url.URL{u}, TlsCfg: tlsCfg, KeepAlive: 30, SessionExpiryInterval: 3600,
 		ConnectRetryDelay: 2 * time.Second, ConnectTimeout: 10 * time.Second,
@@ -246,11 +248,11 @@ func (a *Agent) publishStatus(ctx context.Context) {
 	a.mu.Lock()
 	st := a.state
 	a.mu.Unlock()
-	b, _ := json.Marshal(map[string]any{"generation": st.Generation, "deployment": st.Deployment, "state": st.DeploymentState,
-		"message": st.Message, "components": st.Components, "health": a.componentHealth(), "telemetry": a.telemetry()})
+	b, _ := json.Marshal(deviceapi.Status{Schema: deviceapi.StatusSchema, Generation: st.Generation, Deployment: st.Deployment,
+		State: st.DeploymentState, Message: st.Message, Components: st.Components, Health: a.componentHealth(), Telemetry: a.telemetry()})
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := a.mqtt.Publish(pctx, &paho.Publish{QoS: 1, Topic: broker.DeviceTopic(a.id.Device) + "/status", Payload: b}); err != nil && !errors.Is(err, context.Canceled) {
+	if _, err := a.mqtt.Publish(pctx, &paho.Publish{QoS: 1, Topic: deviceapi.StatusTopic(a.id.Device), Payload: b}); err != nil && !errors.Is(err, context.Canceled) {
 		a.log.Warn("publish status", "err", err)
 	}
 }
@@ -258,8 +260,6 @@ func (a *Agent) publishStatus(ctx context.Context) {
 func (a *Agent) path(parts ...string) string {
 	return filepath.Join(append([]string{a.cfg.DataDir}, parts...)...)
 }
-
-func deviceTopic(device string) string { return broker.DeviceTopic(device) }
 
 // PublishResult queues a result as if a component had published it on the
 // local IPC endpoint (the fleet simulator's synthetic stream).

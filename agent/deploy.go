@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/vise-edge/vise"
-	"github.com/vise-edge/vise/fleet"
+	"github.com/vise-edge/vise/deviceapi"
 )
 
 // manifest describes a generation: what it runs, in start order.
@@ -68,7 +68,7 @@ func (a *Agent) reconcile(ctx context.Context) error {
 // currentDeployment asks the server what this device should run; nil if
 // nothing.
 func (a *Agent) currentDeployment(ctx context.Context) (*vise.Deployment, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.cfg.Server+"/v1/device/deployment", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.cfg.Server+deviceapi.DeploymentPath, nil)
 	resp, err := a.http.Do(req)
 	if err != nil {
 		return nil, err
@@ -169,7 +169,7 @@ func (a *Agent) apply(ctx context.Context, id string, timeout time.Duration) err
 // with its recipes, verified. A document not listed yet (the server may
 // still be signing it) is looked for again, for up to about 30 s, before
 // the deployment is given up as failed.
-func (a *Agent) signedDocument(ctx context.Context, id string) (*verifier, *fleet.Document, map[string]*vise.Recipe, error) {
+func (a *Agent) signedDocument(ctx context.Context, id string) (*verifier, *deviceapi.Document, map[string]*vise.Recipe, error) {
 	wait := 500 * time.Millisecond
 	for {
 		v, err := a.newVerifier()
@@ -195,7 +195,7 @@ func (a *Agent) genDir(n int64) string { return a.path("generations", strconv.Fo
 // prepare lays out generation n+1: per component its artifacts (links into
 // the cache), its configuration (defaults merged with the deployment's
 // overrides), then runs install steps. Nothing running is touched.
-func (a *Agent) prepare(ctx context.Context, doc *fleet.Document, recipes []*vise.Recipe, timeout time.Duration) (int64, error) {
+func (a *Agent) prepare(ctx context.Context, doc *deviceapi.Document, recipes []*vise.Recipe, timeout time.Duration) (int64, error) {
 	n := a.nextGeneration()
 	dir := a.genDir(n)
 	tmp := dir + ".tmp"

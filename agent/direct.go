@@ -6,6 +6,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/deviceapi"
 )
 
 // PublishDirect sends a result, complete with its device and component,
@@ -17,6 +18,6 @@ func (a *Agent) PublishDirect(ctx context.Context, component string, payload []b
 	if !a.running.Load() {
 		return vise.Errorf(vise.CodeUnavailable, "agent %s is not connected yet", a.cfg.Name)
 	}
-	_, err := a.mqtt.Publish(ctx, &paho.Publish{QoS: 1, Topic: deviceTopic(a.id.Device) + "/inference/" + component, Payload: payload})
+	_, err := a.mqtt.Publish(ctx, &paho.Publish{QoS: 1, Topic: deviceapi.ResultTopic(a.id.Device, component), Payload: payload})
 	return err
 }

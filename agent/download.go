@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/deviceapi"
 )
 
 // casPath is where an artifact lives in the device's content-addressed cache.
@@ -95,7 +96,7 @@ func (a *Agent) downloadOnce(ctx context.Context, sha string, size int64, part s
 	if off == size {
 		return true, nil
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.cfg.Server+"/v1/targets/artifacts/"+sha, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.cfg.Server+deviceapi.ArtifactsPath+sha, nil)
 	if off > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-")
 	}

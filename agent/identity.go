@@ -21,8 +21,7 @@ import (
 	"time"
 
 	"github.com/vise-edge/vise"
-	"github.com/vise-edge/vise/fleet"
-	"github.com/vise-edge/vise/httpapi"
+	"github.com/vise-edge/vise/deviceapi"
 	"github.com/vise-edge/vise/pki"
 )
 
@@ -87,9 +86,9 @@ func loadIdentity(dir string) (*identity, error) {
 // comes back. The server's certificate must chain to a CA whose fingerprint
 // the token pins: a device never trusts a server it cannot authenticate.
 func (a *Agent) enroll(ctx context.Context) (*identity, error) {
-	_, pin, err := fleet.SplitToken(a.cfg.Token)
+	_, pin, err := deviceapi.SplitToken(a.cfg.Token)
 	if err != nil {
-		return nil, err
+		return nil, vise.Errorf(vise.CodeInvalid, "--token: %v", err)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -99,13 +98,13 @@ func (a *Agent) enroll(ctx context.Context) (*identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, _ := json.Marshal(httpapi.EnrollRequest{Token: a.cfg.Token, Name: a.cfg.Name,
+	body, _ := json.Marshal(deviceapi.EnrollRequest{Token: a.cfg.Token, Name: a.cfg.Name,
 		CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}))})
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		InsecureSkipVerify: true, // replaced by the pinned check below, the CA is not known yet
 		VerifyConnection:   pinnedCA(pin),
 	}}}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(a.cfg.Server, "/")+"/v1/enroll", bytes.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(a.cfg.Server, "/")+deviceapi.EnrollPath, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -115,7 +114,7 @@ func (a *Agent) enroll(ctx context.Context) (*identity, error) {
 	if resp.StatusCode != http.StatusCreated {
 		return nil, apiError(resp, "enroll")
 	}
-	var er httpapi.EnrollResponse
+	var er deviceapi.EnrollResponse
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&er); err != nil {
 		return nil, fmt.Errorf("enroll: unreadable answer: %w", err)
 	}
@@ -202,10 +201,10 @@ func syncDir(dir string) error {
 
 // apiError reads a server error body into a *vise.Error.
 func apiError(resp *http.Response, op string) error {
-	var body httpapi.ErrorBody
+	var body deviceapi.ErrorBody
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if json.Unmarshal(b, &body) != nil || body.Error.Code == "" {
 		return vise.Errorf(vise.CodeFromHTTPStatus(resp.StatusCode), "%s: server answered %s", op, resp.Status)
 	}
-	return &vise.Error{Code: body.Error.Code, Message: op + ": " + body.Error.Message}
+	return &vise.Error{Code: vise.Code(body.Error.Code), Message: op + ": " + body.Error.Message}
 }

@@ -188,7 +188,7 @@ func (a *Agent) componentEnv(gen, name string, deps []string) []string {
 		env = append(env, fmt.Sprintf("VISE_DEP_%s_ARTIFACTS=%s/%s/artifacts", envName(d), gen, d))
 	}
 	if a.ipc != nil {
-		env = append(env, "VISE_IPC="+a.ipc.Addr(), "VISE_IPC_TOKEN="+a.ipc.token)
+		env = append(env, "VISE_IPC="+a.ipc.Addr(), "VISE_IPC_TOKEN="+a.ipc.Token())
 	}
 	return env
 }

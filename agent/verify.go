@@ -13,7 +13,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"github.com/vise-edge/vise"
-	"github.com/vise-edge/vise/fleet"
+	"github.com/vise-edge/vise/deviceapi"
 )
 
 // verifier fetches signed release metadata and checks targets against it.
@@ -30,12 +30,12 @@ func (a *Agent) newVerifier() (*verifier, error) {
 	if b, err := os.ReadFile(filepath.Join(dir, "root.json")); err == nil {
 		root = b // the newest root this device has verified
 	}
-	cfg, err := config.New(a.cfg.Server+"/v1/release", root)
+	cfg, err := config.New(a.cfg.Server+deviceapi.ReleasePath, root)
 	if err != nil {
 		return nil, err
 	}
 	cfg.LocalMetadataDir = dir
-	cfg.RemoteTargetsURL = a.cfg.Server + "/v1/targets"
+	cfg.RemoteTargetsURL = a.cfg.Server + deviceapi.TargetsPath
 	cfg.DisableLocalCache = false
 	cfg.LocalTargetsDir = a.path("tuf", "targets")
 	if err := cfg.EnsurePathsExist(); err != nil {
@@ -84,12 +84,12 @@ func (v *verifier) artifact(sha string) (int64, string, error) {
 
 // document fetches and verifies a deployment document and the recipes it
 // pins.
-func (v *verifier) document(id string) (*fleet.Document, map[string]*vise.Recipe, error) {
+func (v *verifier) document(id string) (*deviceapi.Document, map[string]*vise.Recipe, error) {
 	b, err := v.small("deployments/" + id + ".json")
 	if err != nil {
 		return nil, nil, err
 	}
-	var doc fleet.Document
+	var doc deviceapi.Document
 	if err := json.Unmarshal(b, &doc); err != nil || doc.ID != id {
 		return nil, nil, vise.Errorf(vise.CodeInvalid, "deployment document %s is malformed", id)
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vise-edge/vise/deviceapi"
 	"io"
 	"net"
 	"net/http"
@@ -104,13 +105,7 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 }
 
 func decodeError(resp *http.Response) error {
-	var body struct {
-		Error struct {
-			Code      vise.Code `json:"code"`
-			Message   string    `json:"message"`
-			RequestID string    `json:"request_id"`
-		} `json:"error"`
-	}
+	var body deviceapi.ErrorBody
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if json.Unmarshal(b, &body) != nil || body.Error.Code == "" {
 		msg := strings.TrimSpace(string(b))
@@ -119,7 +114,7 @@ func decodeError(resp *http.Response) error {
 		}
 		return &vise.Error{Code: vise.CodeFromHTTPStatus(resp.StatusCode), Message: "server answered " + resp.Status + ": " + msg}
 	}
-	return &vise.Error{Code: body.Error.Code, Message: body.Error.Message}
+	return &vise.Error{Code: vise.Code(body.Error.Code), Message: body.Error.Message}
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, out any) error {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/vise-edge/vise/deviceapi"
 	"strings"
 	"time"
 
@@ -32,7 +33,7 @@ func (f *Fleet) CreateEnrollmentToken(ctx context.Context, group string, ttl tim
 		return "", time.Time{}, err
 	}
 	f.log.Info("enrollment token created", "group", group, "expires", expires, "by", by)
-	return secret + "." + f.ca.Fingerprint()[:32], expires, nil
+	return deviceapi.JoinToken(secret, f.ca.Fingerprint()[:deviceapi.TokenPinLen]), expires, nil
 }
 
 func hashSecret(s string) string {
@@ -43,9 +44,9 @@ func hashSecret(s string) string {
 // SplitToken separates an enrollment token into its secret and the CA
 // fingerprint prefix it pins.
 func SplitToken(token string) (secret, caPin string, err error) {
-	secret, caPin, ok := strings.Cut(strings.TrimSpace(token), ".")
-	if !ok || len(secret) < 20 || len(caPin) != 32 {
-		return "", "", vise.Errorf(vise.CodeInvalid, "malformed enrollment token; copy it exactly as 'vise device token create' printed it")
+	secret, caPin, err = deviceapi.SplitToken(token)
+	if err != nil {
+		return "", "", vise.Errorf(vise.CodeInvalid, "%s", err)
 	}
 	return secret, caPin, nil
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/vise-edge/vise/deviceapi"
 	"log/slog"
 	"slices"
 	"time"
@@ -199,23 +200,12 @@ func refs(cs []vise.ComponentRef) string {
 	return out
 }
 
-// Document is what a device is told to run: the signed form of a deployment.
-type Document struct {
-	ID            string                    `json:"id"`
-	Target        vise.Target               `json:"target"`
-	Components    []DocumentComponent       `json:"components"`
-	Configuration map[string]map[string]any `json:"configuration,omitempty"`
-	Rollout       vise.RolloutPolicy        `json:"rollout"`
-	FailurePolicy string                    `json:"failure_policy"`
-	CreatedAt     time.Time                 `json:"created_at"`
-}
+// Document is what a device is told to run: the signed form of a
+// deployment. Its one type is in deviceapi, the device contract.
+type Document = deviceapi.Document
 
 // DocumentComponent pins a component version to its recipe digest.
-type DocumentComponent struct {
-	Name         string `json:"name"`
-	Version      string `json:"version"`
-	RecipeDigest string `json:"recipe_digest"`
-}
+type DocumentComponent = deviceapi.DocumentComponent
 
 // DocumentBytes is the deployment document exactly as signed and served.
 func (f *Fleet) DocumentBytes(ctx context.Context, id string) ([]byte, error) {
@@ -227,7 +217,11 @@ func (f *Fleet) DocumentBytes(ctx context.Context, id string) ([]byte, error) {
 }
 
 func (f *Fleet) document(ctx context.Context, d *vise.Deployment) ([]byte, error) {
-	doc := Document{ID: d.ID, Target: d.Target, Configuration: d.Configuration, Rollout: d.Rollout, FailurePolicy: d.FailurePolicy, CreatedAt: d.CreatedAt}
+	rollout, err := json.Marshal(d.Rollout)
+	if err != nil {
+		return nil, err
+	}
+	doc := Document{ID: d.ID, Target: d.Target, Configuration: d.Configuration, Rollout: rollout, FailurePolicy: d.FailurePolicy, CreatedAt: d.CreatedAt}
 	for _, c := range d.Components {
 		cv, err := f.store.GetComponentVersion(ctx, c.Name, c.Version)
 		if err != nil {

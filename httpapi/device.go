@@ -2,7 +2,7 @@ package httpapi
 
 import (
 	"crypto/tls"
-	"encoding/json"
+	"github.com/vise-edge/vise/deviceapi"
 	"net/http"
 	"strings"
 
@@ -13,21 +13,11 @@ import (
 	"github.com/vise-edge/vise/release"
 )
 
-// EnrollRequest is what an agent sends on first start.
-type EnrollRequest struct {
-	Token string `json:"token"`
-	Name  string `json:"name"`
-	CSR   string `json:"csr"` // PEM
-}
+// EnrollRequest is what an agent sends on first start (deviceapi).
+type EnrollRequest = deviceapi.EnrollRequest
 
 // EnrollResponse is everything a device needs to take part afterwards.
-type EnrollResponse struct {
-	Device      string          `json:"device"`
-	Certificate string          `json:"certificate"` // PEM
-	CA          string          `json:"ca"`          // PEM
-	MQTT        string          `json:"mqtt"`        // host:port
-	TrustedRoot json.RawMessage `json:"trusted_root"`
-}
+type EnrollResponse = deviceapi.EnrollResponse
 
 // DeviceOptions configure the device-facing API.
 type DeviceOptions struct {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vise-edge/vise/deviceapi"
 	"io"
 	"log/slog"
 	"net/http"
@@ -154,14 +155,8 @@ func (a *API) handle(need role, fn handlerFunc) http.Handler {
 	})
 }
 
-// ErrorBody is the JSON of every error response.
-type ErrorBody struct {
-	Error struct {
-		Code      vise.Code `json:"code"`
-		Message   string    `json:"message"`
-		RequestID string    `json:"request_id,omitempty"`
-	} `json:"error"`
-}
+// ErrorBody is the JSON of every error response (deviceapi).
+type ErrorBody = deviceapi.ErrorBody
 
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if sw, ok := w.(*statusWriter); ok && sw.status != 0 {
@@ -175,7 +170,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		code = vise.CodeUnavailable
 	}
 	var body ErrorBody
-	body.Error.Code, body.Error.Message, body.Error.RequestID = code, vise.ErrorMessage(err), requestID(r.Context())
+	body.Error.Code, body.Error.Message, body.Error.RequestID = string(code), vise.ErrorMessage(err), requestID(r.Context())
 	level := slog.LevelInfo
 	if code == vise.CodeInternal || code == vise.CodeUnavailable {
 		level = slog.LevelError

@@ -6,22 +6,6 @@ import (
 	"slices"
 )
 
-// Box is in original image pixels, X/Y the top-left corner.
-type Box struct {
-	X      float64 `json:"x"`
-	Y      float64 `json:"y"`
-	Width  float64 `json:"width"`
-	Height float64 `json:"height"`
-}
-
-// Detection is one found object.
-type Detection struct {
-	Class      string  `json:"class"`
-	ClassID    int     `json:"class_id"`
-	Confidence float64 `json:"confidence"`
-	Box        Box     `json:"box"`
-}
-
 // Post holds postprocessing settings and reusable buffers.
 type Post struct {
 	Confidence float32 // minimum class score, default 0.25

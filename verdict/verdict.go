@@ -10,31 +10,17 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
+	"github.com/vise-edge/vise/deviceapi"
 	"github.com/vise-edge/vise/infer"
 )
 
 // Schema is the version of Verdict's JSON form.
-const Schema = 1
+const Schema = deviceapi.VerdictSchema
 
-// Verdict is the message published for each frame on
-// verdicts/<component> (forwarded to vise/devices/<device>/verdicts/<component>)
-// and sent to webhooks.
-type Verdict struct {
-	Schema     int       `json:"schema"`
-	MsgID      string    `json:"msg_id"`
-	ResultID   string    `json:"result_id"` // the msg_id of the result it was decided from
-	Device     string    `json:"device"`
-	Component  string    `json:"component"`
-	PartID     string    `json:"part_id,omitempty"`
-	Image      string    `json:"image"`
-	CapturedAt time.Time `json:"captured_at"`
-	DecidedAt  time.Time `json:"decided_at"`
-	Reject     bool      `json:"reject"`
-	// Reasons say which detections (or which error) made it a reject.
-	Reasons []string `json:"reasons,omitempty"`
-}
+// Verdict is the message published for each frame; its one type is in
+// deviceapi, the device contract.
+type Verdict = deviceapi.Verdict
 
 // Condition is one reject_when entry: the part is rejected when at least
 // MinCount detections have one of Classes (any class if empty), at least

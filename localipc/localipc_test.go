@@ -1,4 +1,4 @@
-package agent
+package localipc
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 )
 
 // ipcClient connects to the IPC endpoint as component comp.
-func ipcClient(t *testing.T, i *ipc, comp string, onMsg func(topic string, payload []byte)) *paho.Client {
+func ipcClient(t *testing.T, i *Server, comp string, onMsg func(topic string, payload []byte)) *paho.Client {
 	t.Helper()
 	conn, err := net.Dial("tcp", i.Addr())
 	if err != nil {
@@ -45,7 +45,7 @@ func TestIPCVerdictsAndTriggers(t *testing.T) {
 			mu.Unlock()
 		}
 	}
-	i, err := startIPC("127.0.0.1:0", slog.New(slog.DiscardHandler), record("result"), record("verdict"), record("status"))
+	i, err := Start("127.0.0.1:0", slog.New(slog.DiscardHandler), record("result"), record("verdict"), record("status"))
 	if err != nil {
 		t.Fatal(err)
 	}

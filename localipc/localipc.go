@@ -1,4 +1,9 @@
-package agent
+// Package localipc is a device's local IPC endpoint: an MQTT broker on
+// loopback that components (vise-infer and others) publish their results,
+// verdicts and health to, with a per-start token and a per-component ACL.
+// It keeps the embedded broker library behind this package's small API,
+// so the agent does not depend on it directly.
+package localipc
 
 import (
 	"crypto/rand"
@@ -12,8 +17,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// The local IPC endpoint: an MQTT broker on loopback that components
-// (vise-infer and others) publish to. A component connects with username
+// Server is the local IPC endpoint. A component connects with username
 // = its name and password = VISE_IPC_TOKEN, and may publish only
 //
 //	results/<component>   inference results, forwarded to the server
@@ -24,14 +28,20 @@ import (
 //
 // and subscribe only to trigger/<component>. Everything it publishes on
 // results/ and verdicts/ goes through the durable outbox.
-type ipc struct {
+type Server struct {
 	srv   *mqtt.Server
 	tcp   *listeners.TCP
 	token string
 }
 
-func startIPC(listen string, log *slog.Logger, onResult, onVerdict, onStatus func(component string, payload []byte)) (*ipc, error) {
-	i := &ipc{token: rand.Text()}
+// Handler takes a message a component published on its own topic.
+type Handler func(component string, payload []byte)
+
+// Start serves the endpoint on listen ("127.0.0.1:0": a free port) and
+// hands each component's results, verdicts and status reports to the
+// handlers, on the publishing client's goroutine.
+func Start(listen string, log *slog.Logger, onResult, onVerdict, onStatus Handler) (*Server, error) {
+	i := &Server{token: rand.Text()}
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = 8 << 20
 	i.srv = mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: log.With("part", "ipc")})
@@ -45,7 +55,7 @@ func startIPC(listen string, log *slog.Logger, onResult, onVerdict, onStatus fun
 	if err := i.srv.Serve(); err != nil {
 		return nil, err
 	}
-	sub := func(filter string, id int, fn func(string, []byte)) error {
+	sub := func(filter string, id int, fn Handler) error {
 		return i.srv.Subscribe(filter, id, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
 			fn(pk.TopicName[strings.LastIndex(pk.TopicName, "/")+1:], pk.Payload)
 		})
@@ -63,9 +73,13 @@ func startIPC(listen string, log *slog.Logger, onResult, onVerdict, onStatus fun
 }
 
 // Addr is what components get as VISE_IPC.
-func (i *ipc) Addr() string { return i.tcp.Address() }
+func (i *Server) Addr() string { return i.tcp.Address() }
 
-func (i *ipc) Close() error { return i.srv.Close() }
+// Token is what components get as VISE_IPC_TOKEN, their password.
+func (i *Server) Token() string { return i.token }
+
+// Close stops the endpoint and disconnects every component.
+func (i *Server) Close() error { return i.srv.Close() }
 
 type ipcAuth struct {
 	mqtt.HookBase
