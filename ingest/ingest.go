@@ -63,6 +63,7 @@ type Ingester struct {
 	timeout  time.Duration
 	log      *slog.Logger
 	m        metrics
+	compat   *compat
 }
 
 type metrics struct {
@@ -107,12 +108,13 @@ func New(opts Options) *Ingester {
 		committing: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vise_results_committing",
 			Help: "Results in the transaction under way (a value that stays up is a stuck database)."}),
 	}
+	cp := newCompat()
 	if opts.Metrics != nil {
-		opts.Metrics.MustRegister(m.results, m.images, m.status, m.refused, m.batches, m.batchSize, m.batchSeconds, m.committing)
+		opts.Metrics.MustRegister(m.results, m.images, m.status, m.refused, m.batches, m.batchSize, m.batchSeconds, m.committing, cp.unknown, cp.newer)
 	}
 	ctx, cancel := context.WithCancel(opts.Context)
 	in := &Ingester{ctx: ctx, cancel: cancel, queue: make(chan *pending, opts.MaxBatch), stopped: make(chan struct{}), maxBatch: opts.MaxBatch,
-		store: opts.Store, blobs: opts.Blobs, wake: opts.Wake, timeout: opts.Timeout, log: opts.Logger, m: m}
+		store: opts.Store, blobs: opts.Blobs, wake: opts.Wake, timeout: opts.Timeout, log: opts.Logger, m: m, compat: cp}
 	if opts.DeviceRate > 0 {
 		in.rates = newDeviceRates(opts.DeviceRate, opts.DeviceBurst, opts.Now)
 	}

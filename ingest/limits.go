@@ -5,17 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/vise-edge/vise/deviceapi"
 )
 
 // The bounds every device message is held to at the door. They bound what
 // one message can make the server store, and so what any later response
 // built from stored messages can grow to.
 const (
-	MaxResultBytes = 4 << 20  // a result with an attached camera image
-	MaxStatusBytes = 64 << 10 // a status report with its telemetry
-	MaxDepth       = 32       // nesting of JSON arrays and objects
-	MaxMsgID       = 128      // bytes of printable ASCII
-	MaxDetections  = 1000     // boxes in one result
+	MaxResultBytes = deviceapi.MaxResultBytes
+	MaxStatusBytes = deviceapi.MaxStatusBytes
+	MaxDepth       = deviceapi.MaxDepth
+	MaxMsgID       = deviceapi.MaxMsgID
+	MaxDetections  = deviceapi.MaxDetections
 )
 
 // Refusal is a message broken beyond use: acknowledging it and counting it

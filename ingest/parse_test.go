@@ -114,7 +114,7 @@ func TestParseStatus(t *testing.T) {
 			}
 		})
 	}
-	st, err := ParseStatus([]byte(`{"generation":3,"deployment":"01J","state":"RUNNING","components":{"a":{"state":"running"}}}`))
+	st, err := ParseStatus([]byte(`{"generation":3,"deployment":"01J","state":"RUNNING","components":{"a":"RUNNING"}}`))
 	if err != nil || st.Generation != 3 || st.State != "RUNNING" {
 		t.Errorf("valid status: %+v, %v", st, err)
 	}

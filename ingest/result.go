@@ -14,11 +14,13 @@ import (
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/broker"
-	"github.com/vise-edge/vise/infer"
+	"github.com/vise-edge/vise/deviceapi"
 )
 
 // ParsedResult is a result that passed every rule at the door.
 type ParsedResult struct {
+	// Compat says what in the message this server did not understand.
+	Compat     deviceapi.Info
 	MsgID      string
 	Defects    int
 	ImageData  []byte          // the attached image, if any, still to be stored
@@ -73,10 +75,12 @@ func parsePlain(device string, payload []byte) (*ParsedResult, error) {
 // checkResult decodes a result's fields, as they will be stored, into the
 // result schema and holds them to the rules.
 func checkResult(device string, fields []byte) (*ParsedResult, error) {
-	var r infer.Result
-	if err := json.Unmarshal(fields, &r); err != nil {
+	var r deviceapi.Result
+	info, err := deviceapi.Decode(fields, &r)
+	if err != nil {
 		return nil, refuse("json", "a field has the wrong type: %v", err)
 	}
+	info.Newer = r.Schema > deviceapi.ResultSchema
 	if err := checkMsgID(r.MsgID); err != nil {
 		return nil, err
 	}
@@ -86,7 +90,7 @@ func checkResult(device string, fields []byte) (*ParsedResult, error) {
 	if len(r.Detections) > MaxDetections {
 		return nil, refuse("detections", "%d detections, more than %d", len(r.Detections), MaxDetections)
 	}
-	return &ParsedResult{MsgID: r.MsgID, Defects: len(r.Detections), fields: fields}, nil
+	return &ParsedResult{Compat: info, MsgID: r.MsgID, Defects: len(r.Detections), fields: fields}, nil
 }
 
 // withImage records in the stored message where its image went: stored
@@ -142,6 +146,7 @@ func (in *Ingester) Result(topic string, payload []byte) error {
 		in.refused("result", ref.Rule, "device", device, "component", component, "bytes", len(payload), "why", ref.Detail)
 		return nil
 	}
+	in.compat.note(in, "result", device, p.Compat)
 	ctx, cancel := context.WithTimeout(in.ctx, in.timeout)
 	defer cancel()
 	if err := in.storeImage(ctx, device, p); err != nil {

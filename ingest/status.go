@@ -2,23 +2,15 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/deviceapi"
 )
 
 // Status is what an agent publishes on vise/devices/<device>/status.
-type Status struct {
-	Generation int64           `json:"generation"`
-	Deployment string          `json:"deployment,omitempty"`
-	State      string          `json:"state,omitempty"` // the device's state for that deployment
-	Message    string          `json:"message,omitempty"`
-	Components json.RawMessage `json:"components,omitempty"`
-	Telemetry  json.RawMessage `json:"telemetry,omitempty"`
-}
+type Status = deviceapi.Status
 
 // deviceStates are the deployment states a device may report.
 var deviceStates = map[string]bool{vise.DeviceDownloading: true, vise.DeviceInstalling: true, vise.DeviceRunning: true,
@@ -27,25 +19,39 @@ var deviceStates = map[string]bool{vise.DeviceDownloading: true, vise.DeviceInst
 // ParseStatus checks a status report: size, UTF-8, JSON, depth, types and
 // the state it reports.
 func ParseStatus(payload []byte) (*Status, error) {
+	st, _, err := parseStatus(payload)
+	return st, err
+}
+
+// parseStatus is ParseStatus that also says what it did not understand.
+func parseStatus(payload []byte) (*Status, deviceapi.Info, error) {
+	st, info, err := checkStatus(payload)
+	info.Newer = err == nil && st.Schema > deviceapi.StatusSchema
+	return st, info, err
+}
+
+func checkStatus(payload []byte) (*Status, deviceapi.Info, error) {
+	var none deviceapi.Info
 	if err := checkJSON(payload, MaxStatusBytes); err != nil {
-		return nil, err
+		return nil, none, err
 	}
 	var st Status
-	if err := json.Unmarshal(payload, &st); err != nil {
-		return nil, refuse("json", "not a status object: %v", err)
+	info, err := deviceapi.Decode(payload, &st)
+	if err != nil {
+		return nil, none, refuse("json", "not a status object: %v", err)
 	}
 	if st.Generation < 0 {
-		return nil, refuse("generation", "generation %d is negative", st.Generation)
+		return nil, none, refuse("generation", "generation %d is negative", st.Generation)
 	}
 	if st.State != "" && !deviceStates[st.State] {
-		return nil, refuse("state", "%q is not a state a device reports", st.State)
+		return nil, none, refuse("state", "%q is not a state a device reports", st.State)
 	}
 	if st.Deployment != "" {
 		if err := checkMsgID(st.Deployment); err != nil {
-			return nil, refuse("deployment", "deployment id is not printable ASCII of at most %d bytes", MaxMsgID)
+			return nil, none, refuse("deployment", "deployment id is not printable ASCII of at most %d bytes", MaxMsgID)
 		}
 	}
-	return &st, nil
+	return &st, info, nil
 }
 
 // Status records a device's report: its generation and components, and its
@@ -57,12 +63,13 @@ func (in *Ingester) Status(topic string, payload []byte) error {
 		in.refused("status", "topic", "topic", topic)
 		return nil
 	}
-	st, err := ParseStatus(payload)
+	st, info, err := parseStatus(payload)
 	var ref *Refusal
 	if errors.As(err, &ref) {
 		in.refused("status", ref.Rule, "device", device, "bytes", len(payload), "why", ref.Detail)
 		return nil
 	}
+	in.compat.note(in, "status", device, info)
 	ctx, cancel := context.WithTimeout(in.ctx, in.timeout)
 	defer cancel()
 	if err := in.store.SetDeviceStatus(ctx, device, compact(payload), st.Generation); err != nil {
@@ -92,23 +99,10 @@ func (in *Ingester) Status(topic string, payload []byte) error {
 
 // ResultTopic splits vise/devices/<device>/inference/<component>.
 func ResultTopic(topic string) (device, component string, ok bool) {
-	return componentTopic(topic, "inference")
-}
-
-// componentTopic splits vise/devices/<device>/<kind>/<component>.
-func componentTopic(topic, kind string) (device, component string, ok bool) {
-	parts := strings.Split(topic, "/")
-	if len(parts) != 5 || parts[0] != "vise" || parts[1] != "devices" || parts[3] != kind || parts[2] == "" || parts[4] == "" {
-		return "", "", false
-	}
-	return parts[2], parts[4], true
+	return deviceapi.ParseResultTopic(topic)
 }
 
 // StatusTopic splits vise/devices/<device>/status.
 func StatusTopic(topic string) (device string, ok bool) {
-	parts := strings.Split(topic, "/")
-	if len(parts) != 4 || parts[0] != "vise" || parts[1] != "devices" || parts[3] != "status" || parts[2] == "" {
-		return "", false
-	}
-	return parts[2], true
+	return deviceapi.ParseStatusTopic(topic)
 }
