@@ -19,7 +19,7 @@ func benchResult(i int) []byte {
 		Model:      deviceapi.ModelRef{Name: "metal-tags", Version: "7", SHA256: "9f2c4e0b5d1a7c3e8f6b2d4a0c9e7f1b3d5a8c2e4f6b0d9a7c1e3f5b8d2a4c6e"},
 		Image:      deviceapi.ImageRef{Name: fmt.Sprintf("tag-%04d.jpg", i), Width: 450, Height: 300},
 		CapturedAt: time.Unix(1_700_000_000, 0).UTC(), InferredAt: time.Unix(1_700_000_000, 0).UTC(),
-		LatencyMS:  deviceapi.Latency{Pre: 2.1, Infer: 18.4, Post: 0.3},
+		LatencyMS: deviceapi.Latency{Pre: 2.1, Infer: 18.4, Post: 0.3},
 		Detections: []deviceapi.Detection{{Class: "scratch", Confidence: 0.91, Box: deviceapi.Box{X: 81, Y: 123, Width: 82, Height: 97}},
 			{Class: "scratch", Confidence: 0.42, Box: deviceapi.Box{X: 12, Y: 40, Width: 30, Height: 11}}}}
 	b, _ := json.Marshal(r)

@@ -16,6 +16,7 @@ func BenchmarkDecode(b *testing.B) {
 		Decode(benchPayload, &r)
 	}
 }
+
 // BenchmarkUnmarshal is BenchmarkDecode's baseline.
 func BenchmarkUnmarshal(b *testing.B) {
 	for b.Loop() {
