@@ -6,22 +6,23 @@ package vise
 import (
 	"errors"
 	"fmt"
-	"net/http"
+	"github.com/vise-edge/vise/deviceapi"
 )
 
 // Code classifies an error for callers: it picks the HTTP status and the CLI
-// exit code.
-type Code string
+// exit code. It is the code of the API's error body, so its one type is in
+// deviceapi.
+type Code = deviceapi.Code
 
 const (
-	CodeInvalid      Code = "invalid"      // the request or input is wrong; fix it and retry
-	CodeNotFound     Code = "not_found"    // the named thing does not exist
-	CodeConflict     Code = "conflict"     // clashes with what is stored (duplicate, immutable)
-	CodeTooLarge     Code = "too_large"    // input over a configured limit
-	CodeUnauthorized Code = "unauthorized" // missing or wrong credentials
-	CodeForbidden    Code = "forbidden"    // credentials lack the role
-	CodeUnavailable  Code = "unavailable"  // a dependency (database, blob store) is down or locked; retry later
-	CodeInternal     Code = "internal"     // a bug or an unexpected failure
+	CodeInvalid      = deviceapi.CodeInvalid
+	CodeNotFound     = deviceapi.CodeNotFound
+	CodeConflict     = deviceapi.CodeConflict
+	CodeTooLarge     = deviceapi.CodeTooLarge
+	CodeUnauthorized = deviceapi.CodeUnauthorized
+	CodeForbidden    = deviceapi.CodeForbidden
+	CodeUnavailable  = deviceapi.CodeUnavailable
+	CodeInternal     = deviceapi.CodeInternal
 )
 
 // Error is an error with a Code and a message meant for people: it says what
@@ -71,41 +72,12 @@ func ErrorMessage(err error) string {
 	return "internal error; the server log has the details (search for the request id)"
 }
 
-var httpStatus = map[Code]int{
-	CodeInvalid:      http.StatusBadRequest,
-	CodeNotFound:     http.StatusNotFound,
-	CodeConflict:     http.StatusConflict,
-	CodeTooLarge:     http.StatusRequestEntityTooLarge,
-	CodeUnauthorized: http.StatusUnauthorized,
-	CodeForbidden:    http.StatusForbidden,
-	CodeUnavailable:  http.StatusServiceUnavailable,
-	CodeInternal:     http.StatusInternalServerError,
-}
-
-// HTTPStatus is the status an API response with this code carries.
-func (c Code) HTTPStatus() int {
-	if s, ok := httpStatus[c]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
-
 // CodeFromHTTPStatus maps a status back to a Code, for clients that get an
 // error body they cannot parse.
-func CodeFromHTTPStatus(status int) Code {
-	for c, s := range httpStatus {
-		if s == status {
-			return c
-		}
-	}
-	if status == http.StatusUnprocessableEntity {
-		return CodeInvalid
-	}
-	return CodeInternal
-}
+func CodeFromHTTPStatus(status int) Code { return deviceapi.CodeFromHTTPStatus(status) }
 
-// ExitCode is the CLI's exit status for this code; documented in the README.
-func (c Code) ExitCode() int {
+// ExitCode is the CLI's exit status for a code; documented in the README.
+func ExitCode(c Code) int {
 	switch c {
 	case CodeInvalid:
 		return 2

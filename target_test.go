@@ -12,10 +12,10 @@ func TestParseTarget(t *testing.T) {
 		want Target
 		old  bool
 	}{
-		{"group:line-1", Target{TargetGroup, "line-1"}, false},
-		{"device:cam-1", Target{TargetDevice, "cam-1"}, false},
-		{"group/line-1", Target{TargetGroup, "line-1"}, true},
-		{"device/cam-1", Target{TargetDevice, "cam-1"}, true},
+		{"group:line-1", Target{Kind: TargetGroup, Name: "line-1"}, false},
+		{"device:cam-1", Target{Kind: TargetDevice, Name: "cam-1"}, false},
+		{"group/line-1", Target{Kind: TargetGroup, Name: "line-1"}, true},
+		{"device/cam-1", Target{Kind: TargetDevice, Name: "cam-1"}, true},
 	} {
 		got, old, err := ParseTarget(tc.in)
 		if err != nil || old != tc.old || got != tc.want {

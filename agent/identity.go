@@ -206,5 +206,5 @@ func apiError(resp *http.Response, op string) error {
 	if json.Unmarshal(b, &body) != nil || body.Error.Code == "" {
 		return vise.Errorf(vise.CodeFromHTTPStatus(resp.StatusCode), "%s: server answered %s", op, resp.Status)
 	}
-	return &vise.Error{Code: vise.Code(body.Error.Code), Message: op + ": " + body.Error.Message}
+	return &vise.Error{Code: body.Error.Code, Message: op + ": " + body.Error.Message}
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vise-edge/vise/deviceapi"
 )
 
 // Broker is what the server needs from an MQTT broker.
@@ -57,7 +59,7 @@ const MaxPacket = 8 << 20
 const ServerUser = "vise:server"
 
 // DeviceTopic is the root of a device's subtree.
-func DeviceTopic(device string) string { return "vise/devices/" + device }
+func DeviceTopic(device string) string { return deviceapi.DeviceTopic(device) }
 
 // Options configure the embedded broker.
 type Options struct {

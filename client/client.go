@@ -114,7 +114,7 @@ func decodeError(resp *http.Response) error {
 		}
 		return &vise.Error{Code: vise.CodeFromHTTPStatus(resp.StatusCode), Message: "server answered " + resp.Status + ": " + msg}
 	}
-	return &vise.Error{Code: vise.Code(body.Error.Code), Message: body.Error.Message}
+	return &vise.Error{Code: body.Error.Code, Message: body.Error.Message}
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, out any) error {

@@ -48,17 +48,6 @@ func SplitToken(token string) (secret, caPin string, err error) {
 	return secret, caPin, nil
 }
 
-// ErrorBody is the JSON of every error response of the API, the device
-// API included. Code is one of the server's error codes ("invalid",
-// "not_found", "unavailable", ...).
-type ErrorBody struct {
-	Error struct {
-		Code      string `json:"code"`
-		Message   string `json:"message"`
-		RequestID string `json:"request_id,omitempty"`
-	} `json:"error"`
-}
-
 // Where an enrolled device fetches signed release metadata and artifacts
 // (mutual TLS, its device certificate).
 const (

@@ -69,3 +69,25 @@ func componentTopic(topic, kind string) (device, component string, ok bool) {
 	}
 	return parts[2], parts[4], true
 }
+
+// Topics on a device's local IPC endpoint (package localipc): a component
+// publishes on its own results/, verdicts/ and status/ topics and reads
+// its trigger/ topic.
+
+// IPCResultTopic is where a component publishes its Results.
+func IPCResultTopic(component string) string { return "results/" + component }
+
+// IPCVerdictTopic is where a component publishes its Verdicts.
+func IPCVerdictTopic(component string) string { return "verdicts/" + component }
+
+// IPCStatusTopic is where a component reports its ComponentHealth.
+func IPCStatusTopic(component string) string { return "status/" + component }
+
+// IPCTriggerTopic is where a component is asked for a frame (Trigger).
+func IPCTriggerTopic(component string) string { return "trigger/" + component }
+
+// Trigger asks a component for one frame (IPCTriggerTopic), for the part
+// PartID names.
+type Trigger struct {
+	PartID string `json:"part_id"`
+}

@@ -35,7 +35,7 @@ type DeviceOptions struct {
 // targets.
 func NewDevice(opts DeviceOptions) *API {
 	a := newAPI(opts.Options, "device")
-	a.mux.Handle("POST /v1/enroll", a.handle(roleNone, func(w http.ResponseWriter, r *http.Request) error {
+	a.mux.Handle("POST "+deviceapi.EnrollPath, a.handle(roleNone, func(w http.ResponseWriter, r *http.Request) error {
 		var req EnrollRequest
 		if err := decode(r, &req); err != nil {
 			return err
@@ -47,7 +47,7 @@ func NewDevice(opts DeviceOptions) *API {
 		return writeJSON(w, http.StatusCreated, EnrollResponse{Device: req.Name, Certificate: string(cert), CA: string(opts.CAPEM),
 			MQTT: opts.MQTTAddr(), TrustedRoot: opts.Repo.RootJSON()})
 	}))
-	a.mux.Handle("GET /v1/device/deployment", a.device(func(w http.ResponseWriter, r *http.Request, device string) error {
+	a.mux.Handle("GET "+deviceapi.DeploymentPath, a.device(func(w http.ResponseWriter, r *http.Request, device string) error {
 		d, err := a.store.CurrentDeployment(r.Context(), device)
 		if err != nil {
 			return err

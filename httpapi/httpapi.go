@@ -170,7 +170,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		code = vise.CodeUnavailable
 	}
 	var body ErrorBody
-	body.Error.Code, body.Error.Message, body.Error.RequestID = string(code), vise.ErrorMessage(err), requestID(r.Context())
+	body.Error.Code, body.Error.Message, body.Error.RequestID = code, vise.ErrorMessage(err), requestID(r.Context())
 	level := slog.LevelInfo
 	if code == vise.CodeInternal || code == vise.CodeUnavailable {
 		level = slog.LevelError

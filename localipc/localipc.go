@@ -15,6 +15,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/vise-edge/vise/deviceapi"
 )
 
 // Server is the local IPC endpoint. A component connects with username
@@ -110,11 +112,11 @@ func (h *ipcAuth) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	}
 	user := string(cl.Properties.Username)
 	switch {
-	case write && (topic == "results/"+user || topic == "status/"+user || topic == "verdicts/"+user):
+	case write && (topic == deviceapi.IPCResultTopic(user) || topic == deviceapi.IPCStatusTopic(user) || topic == deviceapi.IPCVerdictTopic(user)):
 		return true
-	case write && strings.HasPrefix(topic, "trigger/") && !strings.ContainsAny(topic[len("trigger/"):], "/+#"):
+	case write && strings.HasPrefix(topic, deviceapi.IPCTriggerTopic("")) && !strings.ContainsAny(topic[len(deviceapi.IPCTriggerTopic("")):], "/+#"):
 		return true // a line-side component triggers an inspecting one
-	case !write && topic == "trigger/"+user:
+	case !write && topic == deviceapi.IPCTriggerTopic(user):
 		return true
 	}
 	h.log.Warn("local IPC topic refused", "component", user, "topic", topic, "write", write)

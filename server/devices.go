@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/vise-edge/vise"
-	"github.com/vise-edge/vise/broker"
+	"github.com/vise-edge/vise/deviceapi"
 	"github.com/vise-edge/vise/httpapi"
 )
 
@@ -69,7 +69,7 @@ func (s *Server) announce(d *vise.Deployment) {
 			if s.stopCtx.Err() != nil {
 				return
 			}
-			if err := s.Broker.Publish(broker.DeviceTopic(dd.Device)+"/deployments", msg, true, 1); err != nil {
+			if err := s.Broker.Publish(deviceapi.DeploymentsTopic(dd.Device), msg, true, 1); err != nil {
 				s.log.Warn("announce deployment", "device", dd.Device, "err", err)
 			}
 		}

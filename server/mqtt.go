@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/broker"
+	"github.com/vise-edge/vise/deviceapi"
 	"github.com/vise-edge/vise/httpapi"
 	"github.com/vise-edge/vise/ingest"
 )
@@ -27,8 +27,8 @@ func (s *Server) startBroker(cert tls.Certificate) error {
 	}
 	s.ingest = ingest.New(ingest.Options{Context: s.stopCtx, Store: s.Store, Blobs: s.Blobs, Wake: s.Pipeline.Wake,
 		DeviceRate: rate, DeviceBurst: s.cfg.DeviceResultBurst, Logger: s.log.With("part", "ingest"), Metrics: s.metrics})
-	subs := []broker.Subscription{{Filter: "vise/devices/+/status", Fn: s.ingest.Status}, {Filter: "vise/devices/+/inference/+", Fn: s.ingest.Result},
-		{Filter: "vise/devices/+/verdicts/+", Fn: s.ingest.Verdict}}
+	subs := []broker.Subscription{{Filter: deviceapi.StatusFilter, Fn: s.ingest.Status}, {Filter: deviceapi.ResultFilter, Fn: s.ingest.Result},
+		{Filter: deviceapi.VerdictFilter, Fn: s.ingest.Verdict}}
 	if s.cfg.MQTTBroker != "" {
 		return s.connectExternal(subs)
 	}
@@ -122,7 +122,7 @@ func (s *Server) dropRevoked(fn broker.Handler) broker.Handler {
 		}
 	}
 	return func(topic string, payload []byte) error {
-		device, _, _ := strings.Cut(strings.TrimPrefix(topic, "vise/devices/"), "/")
+		device := deviceapi.TopicDevice(topic)
 		ctx, cancel := context.WithTimeout(s.stopCtx, 5*time.Second)
 		_, revoked, err := s.Store.DeviceCertificate(ctx, device)
 		cancel()

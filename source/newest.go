@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"github.com/vise-edge/vise/deviceapi"
 	"sync/atomic"
 	"time"
 )
@@ -72,6 +73,4 @@ func Triggered(ctx context.Context, in <-chan Frame, triggers <-chan Trigger, ou
 
 // TriggerMessage is what a trigger/<component> message on the local IPC
 // endpoint carries.
-type TriggerMessage struct {
-	PartID string `json:"part_id"`
-}
+type TriggerMessage = deviceapi.Trigger

@@ -109,7 +109,7 @@ func (h *Handler) jsonError(w http.ResponseWriter, err error) {
 		h.log.Error("labelling", "err", err)
 	}
 	var body httpapi.ErrorBody
-	body.Error.Code, body.Error.Message = string(code), vise.ErrorMessage(err)
+	body.Error.Code, body.Error.Message = code, vise.ErrorMessage(err)
 	writeJSON(w, code.HTTPStatus(), body)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/vise-edge/vise/deviceapi"
 	"net/http"
 	"sort"
 	"strings"
@@ -31,17 +32,13 @@ func (h *Handler) fleet(ctx context.Context, v *view) error {
 		return err
 	}
 	for _, d := range ds {
-		var st struct {
-			State      string                          `json:"state"`
-			Components map[string]string               `json:"components"`
-			Health     map[string]vise.ComponentHealth `json:"health"`
-			Telemetry  struct {
-				Queue int `json:"queue_depth"`
-			} `json:"telemetry"`
-		}
-		json.Unmarshal(d.Status, &st)
+		var st deviceapi.Status
+		json.Unmarshal(d.Status, &st) // stored as the device sent it: show what is there
 		row := deviceRow{Name: d.Name, Groups: strings.Join(d.Groups, ", "), State: st.State, Generation: d.Generation,
-			Queue: st.Telemetry.Queue, Revoked: d.RevokedAt != nil, Seen: "never"}
+			Revoked: d.RevokedAt != nil, Seen: "never"}
+		if st.Telemetry != nil {
+			row.Queue = st.Telemetry.QueueDepth
+		}
 		if d.LastSeenAt != nil {
 			row.Seen = d.LastSeenAt.Local().Format("15:04:05")
 			row.Online = !row.Revoked && h.now().Sub(*d.LastSeenAt) < onlineWithin
@@ -143,33 +140,16 @@ type resultCard struct {
 	Boxes                      []struct{ X, Y, W, H float64 }
 }
 
-// payload is the part of a device's result message the dashboard shows.
-type payload struct {
-	Image struct {
-		Name   string `json:"name"`
-		Width  int    `json:"width"`
-		Height int    `json:"height"`
-		Stored string `json:"stored"`
-	} `json:"image"`
-	Latency struct {
-		Infer float64 `json:"infer"`
-	} `json:"latency_ms"`
-	Detections []struct {
-		Box struct{ X, Y, Width, Height float64 } `json:"box"`
-	} `json:"detections"`
-	Error string `json:"error"`
-}
-
 func (h *Handler) inspection(ctx context.Context, v *view) error {
 	rs, err := h.store.ListResults(ctx, "", time.Time{}, 12)
 	if err != nil {
 		return err
 	}
 	for _, r := range rs {
-		var p payload
+		var p deviceapi.Result
 		json.Unmarshal(r.Payload, &p)
 		c := resultCard{MsgID: r.MsgID, Device: r.Device, Name: p.Image.Name, Width: p.Image.Width, Height: p.Image.Height,
-			Image: p.Image.Stored != "", Latency: p.Latency.Infer, Error: p.Error}
+			Image: p.Image.Stored != "", Latency: p.LatencyMS.Infer, Error: p.Error}
 		for _, d := range p.Detections {
 			c.Boxes = append(c.Boxes, struct{ X, Y, W, H float64 }{d.Box.X, d.Box.Y, d.Box.Width, d.Box.Height})
 		}

@@ -10,6 +10,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"github.com/vise-edge/vise/deviceapi"
 	"html/template"
 	"io"
 	"io/fs"
@@ -352,11 +353,7 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request) {
 }
 
 func storedImage(payload json.RawMessage) string {
-	var p struct {
-		Image struct {
-			Stored string `json:"stored"`
-		} `json:"image"`
-	}
+	var p deviceapi.Result
 	json.Unmarshal(payload, &p)
 	return p.Image.Stored
 }

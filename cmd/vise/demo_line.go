@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/vise-edge/vise/deviceapi"
 	"net"
 	"net/http"
 	"os"
@@ -180,9 +181,7 @@ func (l *demoLine) lineSummary(ctx context.Context, cl *client.Client, names []s
 		if err != nil {
 			continue
 		}
-		var st struct {
-			Health map[string]vise.ComponentHealth `json:"health"`
-		}
+		var st deviceapi.Status
 		json.Unmarshal(d.Status, &st)
 		if h, ok := st.Health["vise.inspect"]; ok {
 			parts = append(parts, fmt.Sprintf("%s %.1f frames/s, %d dropped, %d rejects", n, h.FPS, h.FramesDropped, h.Rejects))

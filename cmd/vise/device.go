@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/vise-edge/vise/deviceapi"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -221,20 +222,15 @@ func (a *app) groupCmd() *cobra.Command {
 	return c
 }
 
-// reportedStatus is the part of an agent's status report the CLI shows.
-type reportedStatus struct {
-	State      string            `json:"state"`
-	Message    string            `json:"message"`
-	Components map[string]string `json:"components"`
-	Telemetry  struct {
-		QueueDepth int  `json:"queue_depth"`
-		LinkUp     bool `json:"link_up"`
-	} `json:"telemetry"`
-}
+// reportedStatus is an agent's status report as the CLI shows it.
+type reportedStatus struct{ deviceapi.Status }
 
 func parseStatus(raw json.RawMessage) reportedStatus {
 	var st reportedStatus
-	json.Unmarshal(raw, &st)
+	json.Unmarshal(raw, &st.Status)
+	if st.Telemetry == nil {
+		st.Telemetry = &deviceapi.Telemetry{}
+	}
 	return st
 }
 

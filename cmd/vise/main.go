@@ -41,7 +41,7 @@ func exitCode(err error) int {
 	if errors.Is(err, context.Canceled) {
 		return 130
 	}
-	return vise.ErrorCode(err).ExitCode()
+	return vise.ExitCode(vise.ErrorCode(err))
 }
 
 var errUsage = errors.New("usage")
