@@ -2,8 +2,10 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -291,5 +293,47 @@ func TestOutboxCompaction(t *testing.T) {
 	defer o.Close()
 	if diff := cmp.Diff(names(0, 3), ids(t, o)); diff != "" {
 		t.Errorf("after compaction and restart (-want +got):\n%s", diff)
+	}
+}
+
+// The same on a real full disk: a small tmpfs, filled up. Writes fail
+// with ENOSPC, messages wait in memory (images given up first, counted),
+// and once room is made everything kept reaches the log.
+func TestOutboxRealFullDisk(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "small")
+	os.MkdirAll(dir, 0o700)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs to fill (needs root): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	path := filepath.Join(dir, "outbox.log")
+	o := testOutbox(t, path, outboxOptions{MaxMemory: 200 << 10})
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, 480<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		b, c := result(t, fmt.Sprintf("m%03d", i), deviceapi.ReasonSample, 30_000)
+		if err := o.put(testTopic, b, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := o.flush()
+	if err == nil || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("flush on a full disk = %v, want ENOSPC", err)
+	}
+	st := o.stats()
+	if st.WriteErrors == 0 || st.ImagesDropped == 0 || st.QueueDepth != 20 || st.MemoryBytes > 200<<10 {
+		t.Errorf("on a full disk: %+v; want write errors, images dropped to stay under 200 KiB of memory, 20 results kept", st)
+	}
+	os.Remove(filler)
+	if err := o.flush(); err != nil {
+		t.Fatalf("flush after room was made: %v", err)
+	}
+	o.Close()
+	o = testOutbox(t, path, outboxOptions{})
+	defer o.Close()
+	if got := ids(t, o); len(got) != 20 {
+		t.Errorf("after the disk had room again: %d results, want 20", len(got))
 	}
 }
