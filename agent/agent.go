@@ -70,6 +70,9 @@ func (c *Config) setDefaults() error {
 	if c.IPCListen == "" {
 		c.IPCListen = "127.0.0.1:0"
 	}
+	if c.QueueMaxBytes < 0 || c.QueueMaxAge < 0 {
+		return vise.Errorf(vise.CodeInvalid, "--queue-max-bytes %d, --queue-max-age %s: give positive values (0: the default)", c.QueueMaxBytes, c.QueueMaxAge)
+	}
 	if c.QueueMaxBytes == 0 {
 		c.QueueMaxBytes = 256 << 20
 	}
@@ -164,6 +167,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	tlsCfg := &tls.Config{Certificates: []tls.Certificate{id.cert}, RootCAs: id.ca, MinVersion: tls.VersionTLS12}
 	a.http = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ResponseHeaderTimeout: 30 * time.Second}}
+	if _, err := os.Stat(a.path("outbox.db")); err == nil {
+		a.log.Warn("an older agent's queue, outbox.db, is left as it is: results still in it are not sent; remove it once you no longer need them",
+			"path", a.path("outbox.db"))
+	}
 	if a.out, err = openOutbox(a.path("outbox.log"), outboxOptions{MaxBytes: a.cfg.QueueMaxBytes, MaxAge: a.cfg.QueueMaxAge, Logger: a.log}); err != nil {
 		return err
 	}

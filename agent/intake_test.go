@@ -56,3 +56,11 @@ func TestIntakeForwardCompatible(t *testing.T) {
 		t.Errorf("newer schema forwarded as %s", msgs[3].payload)
 	}
 }
+
+func TestConfigRefusesNegativeQueueCaps(t *testing.T) {
+	for _, cfg := range []Config{{DataDir: t.TempDir(), Name: "d", QueueMaxBytes: -1}, {DataDir: t.TempDir(), Name: "d", QueueMaxAge: -1}} {
+		if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "positive") {
+			t.Errorf("New(%+v) = %v, want a refusal", cfg, err)
+		}
+	}
+}

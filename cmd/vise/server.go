@@ -111,6 +111,8 @@ func (a *app) agentCmd() *cobra.Command {
 	f.StringVar(&cfg.Token, "token", os.Getenv("VISE_ENROLL_TOKEN"), "one-time enrollment token, first start only (env VISE_ENROLL_TOKEN)")
 	f.StringVar(&cfg.Name, "name", "", "device name (default: the host name)")
 	f.DurationVar(&cfg.Reconcile, "reconcile", 2*time.Minute, "how often to check the server for the device's deployment")
+	f.Int64Var(&cfg.QueueMaxBytes, "queue-max-bytes", 256<<20, "cap on the results and verdicts waiting on disk for the server; images are given up first")
+	f.DurationVar(&cfg.QueueMaxAge, "queue-max-age", 7*24*time.Hour, "results and verdicts waiting longer are dropped")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return c
