@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/vise-edge/vise/deviceapi"
+	"github.com/vise-edge/vise/procstat"
 )
 
 // onComponentStatus takes {"ready": true} as a component's health report,
@@ -50,7 +51,7 @@ func (a *Agent) isReady(component string) bool {
 // telemetry is the device's health at a glance.
 func (a *Agent) telemetry() *deviceapi.Telemetry {
 	bytes, hits, fetched := a.Metrics.Snapshot()
-	t := &deviceapi.Telemetry{DownloadedBytes: bytes, CacheHits: hits, ArtifactsFetched: fetched, LinkUp: a.linkUp.Load(), AgentRSSBytes: rss()}
+	t := &deviceapi.Telemetry{DownloadedBytes: bytes, CacheHits: hits, ArtifactsFetched: fetched, LinkUp: a.linkUp.Load(), AgentRSSBytes: procstat.RSS(0)}
 	t.UnknownFields, t.NewerSchema = a.compat.counts()
 	if a.out != nil {
 		t.Outbox = a.out.stats()
@@ -64,26 +65,9 @@ func (a *Agent) telemetry() *deviceapi.Telemetry {
 			t.Load1, _ = strconv.ParseFloat(f[0], 64)
 		}
 	}
-	t.MemAvailableBytes = procKB("/proc/meminfo", "MemAvailable:")
+	t.MemAvailableBytes = procstat.MemAvailable()
 	return t
 }
-
-// procKB reads one "Name:  123 kB" line of a /proc file, in bytes.
-func procKB(path, name string) int64 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, name); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-func rss() int64 { return procKB("/proc/self/status", "VmRSS:") }
 
 // QueueDepth is how many results wait in the store-and-forward queue.
 func (a *Agent) QueueDepth() int {

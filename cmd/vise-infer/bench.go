@@ -4,13 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/vise-edge/vise/procstat"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 )
 
 // BenchReport is what `vise-infer bench -o json` prints.
@@ -181,13 +180,4 @@ func percentile(sorted []float64, q float64) float64 {
 }
 
 // peakRSS is the process's high-water resident memory (VmHWM).
-func peakRSS() int64 {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+func peakRSS() int64 { return procstat.PeakRSS(0) }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/vise-edge/vise/procstat"
 	"os"
 	"strconv"
 	"strings"
@@ -64,18 +65,7 @@ func BenchmarkDeployToRunning(b *testing.B) {
 	b.ReportMetric(float64(n), "agents")
 }
 
-func procRSS(pid int) int64 { return procMem(pid, "VmRSS:") }
+func procRSS(pid int) int64 { return procstat.RSS(pid) }
 
 // procPeakRSS is a process's high-water resident memory.
-func procPeakRSS(pid int) int64 { return procMem(pid, "VmHWM:") }
-
-func procMem(pid int, field string) int64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+func procPeakRSS(pid int) int64 { return procstat.PeakRSS(pid) }

@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/vise-edge/vise/procstat"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -276,14 +276,4 @@ func syntheticResults(ctx context.Context, agents []*agent.Agent, perSec float64
 	}
 }
 
-func selfRSS() int64 {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			var kb int64
-			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kb)
-			return kb << 10
-		}
-	}
-	return 0
-}
+func selfRSS() int64 { return procstat.RSS(0) }
