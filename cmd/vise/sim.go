@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"github.com/vise-edge/vise/deviceapi"
 	"github.com/vise-edge/vise/procstat"
 	"log/slog"
 	"os"
@@ -269,7 +271,10 @@ func syntheticResults(ctx context.Context, agents []*agent.Agent, perSec float64
 			return n
 		case <-t.C:
 			for _, ag := range agents {
-				ag.PublishResult("vise.sim", []byte(fmt.Sprintf(`{"schema":1,"msg_id":"sim-%d","detections":[],"image":{"name":"sim-%d.jpg"}}`, n, n)))
+				r := deviceapi.Result{Schema: deviceapi.ResultSchema, MsgID: fmt.Sprintf("sim-%d", n),
+					Image: deviceapi.ImageRef{Name: fmt.Sprintf("sim-%d.jpg", n)}, Detections: []deviceapi.Detection{}}
+				b, _ := json.Marshal(r)
+				ag.PublishResult("vise.sim", b)
 				n++
 			}
 		}
