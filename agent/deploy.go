@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/atomicfile"
 	"github.com/vise-edge/vise/deviceapi"
 )
 
@@ -245,7 +246,7 @@ func (a *Agent) prepare(ctx context.Context, doc *deviceapi.Document, recipes []
 	if err := os.Rename(tmp, dir); err != nil {
 		return 0, err
 	}
-	return n, syncDir(filepath.Dir(dir))
+	return n, atomicfile.SyncDir(filepath.Dir(dir))
 }
 
 func stepTimeout(s *vise.Step, def time.Duration) time.Duration {
@@ -318,7 +319,7 @@ func (a *Agent) commit(n int64) error {
 	if err := os.Rename(tmp, link); err != nil {
 		return err
 	}
-	if err := syncDir(a.cfg.DataDir); err != nil {
+	if err := atomicfile.SyncDir(a.cfg.DataDir); err != nil {
 		return err
 	}
 	return a.save(func(st *State) { st.Generation = n })

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/atomicfile"
 	"github.com/vise-edge/vise/deviceapi"
 )
 
@@ -70,7 +71,7 @@ func (a *Agent) fetchArtifact(ctx context.Context, sha string, size int64) error
 		return err
 	}
 	a.Metrics.add(func(m *Metrics) { m.ArtifactsFetched++ })
-	return syncDir(filepath.Dir(final))
+	return atomicfile.SyncDir(filepath.Dir(final))
 }
 
 func fileHasSize(path string, size int64) bool {

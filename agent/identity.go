@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/atomicfile"
 	"github.com/vise-edge/vise/deviceapi"
 	"github.com/vise-edge/vise/pki"
 )
@@ -171,7 +172,7 @@ func writeFiles(dir string, files map[string][]byte, last string, lastData []byt
 	if err := os.Rename(tmp, dir); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(dir))
+	return atomicfile.SyncDir(filepath.Dir(dir))
 }
 
 func writeSync(path string, b []byte, mode os.FileMode) error {
@@ -188,15 +189,6 @@ func writeSync(path string, b []byte, mode os.FileMode) error {
 		return err
 	}
 	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // apiError reads a server error body into a *vise.Error.

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/vise-edge/vise/atomicfile"
 )
 
 // flush writes the pending messages and acks in one append and, if it
@@ -190,7 +192,7 @@ func (o *outbox) compact() error {
 		err = os.Rename(tmp, o.path)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(o.path))
+		err = atomicfile.SyncDir(filepath.Dir(o.path))
 	}
 	if err != nil {
 		nf.Close()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vise-edge/vise/atomicfile"
 	"os"
 	"path/filepath"
 )
@@ -42,14 +43,7 @@ func (a *Agent) save(update func(st *State)) error {
 	update(&a.state)
 	b, _ := json.MarshalIndent(a.state, "", "  ")
 	a.mu.Unlock()
-	tmp := statePath(a.cfg.DataDir) + ".tmp"
-	if err := writeSync(tmp, b, 0o600); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, statePath(a.cfg.DataDir)); err != nil {
-		return err
-	}
-	return syncDir(a.cfg.DataDir)
+	return atomicfile.Write(statePath(a.cfg.DataDir), b, 0o600)
 }
 
 // State returns a copy of the agent's state.

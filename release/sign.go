@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/vise-edge/vise/atomicfile"
 	"os"
 	"path/filepath"
 	"slices"
@@ -96,24 +97,7 @@ func signWrite(r *Repo, md signable, role, name string) error {
 // write stores a metadata file atomically (temp, fsync, rename) and keeps
 // its bytes to serve.
 func (r *Repo) write(name string, b []byte) error {
-	path := r.metaPath(name)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("release: write %s: %w", name, err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Write(r.metaPath(name), b, 0o644); err != nil {
 		return fmt.Errorf("release: write %s: %w", name, err)
 	}
 	r.files[name] = b

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/vise-edge/vise/atomicfile"
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -135,36 +135,10 @@ func (c *crlFile) write(revoked []store.RevokedCertificate) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(c.path, b, 0o644); err != nil {
+	if err := atomicfile.Write(c.path, b, 0o644); err != nil {
 		return vise.Errorf(vise.CodeUnavailable, "--mqtt-crl %s: cannot write the CRL: %w", c.path, err)
 	}
 	return nil
-}
-
-// writeAtomic writes b to a temporary file next to path and renames it
-// over path, so a reader sees the old file or the new one, never half.
-func writeAtomic(path string, b []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // after the rename, there is nothing left to remove
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // reloadBroker runs the reload command, or says in up that the operator
