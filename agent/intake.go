@@ -30,7 +30,7 @@ func (a *Agent) onResult(component string, payload []byte) {
 	}
 	r.Device, r.Component = a.id.Device, component
 	b, _ := json.Marshal(r)
-	a.queue(deviceapi.ResultTopic(a.id.Device, component), b, entryClass(&r))
+	a.queue(deviceapi.ResultTopic(a.id.Device, component), b, entryClass(&r), deviceapi.MaxResultBytes)
 }
 
 // onVerdict queues a component's verdict for the server, like a result.
@@ -44,10 +44,17 @@ func (a *Agent) onVerdict(component string, payload []byte) {
 	}
 	v.Device, v.Component = a.id.Device, component
 	b, _ := json.Marshal(v)
-	a.queue(deviceapi.VerdictTopic(a.id.Device, component), b, classVerdict)
+	a.queue(deviceapi.VerdictTopic(a.id.Device, component), b, classVerdict, deviceapi.MaxVerdictBytes)
 }
 
-func (a *Agent) queue(topic string, b []byte, class byte) {
+// queue puts a message in the outbox. The limit is checked again on the
+// message as forwarded: one the server would refuse is not worth keeping.
+func (a *Agent) queue(topic string, b []byte, class byte, limit int) {
+	if len(b) > limit {
+		a.log.Warn("message dropped: too large once its fields are filled in", "topic", topic, "bytes", len(b), "limit", limit)
+		a.Metrics.add(func(m *Metrics) { m.ResultsRejected++ })
+		return
+	}
 	if err := a.out.put(topic, b, class); err != nil {
 		a.log.Error("message lost: cannot queue it", "topic", topic, "err", err)
 	}

@@ -64,3 +64,18 @@ func TestConfigRefusesNegativeQueueCaps(t *testing.T) {
 		}
 	}
 }
+
+// A result just under the limit as the component sent it, over it once
+// the agent has filled in its fields, is refused at the device (the
+// server would refuse it anyway).
+func TestIntakeLimitAfterFilling(t *testing.T) {
+	a := &Agent{log: slog.New(slog.DiscardHandler), id: &identity{Device: "cam-1"}}
+	a.out = testOutbox(t, filepath.Join(t.TempDir(), "outbox.log"), outboxOptions{})
+	defer a.out.Close()
+	head, tail := `{"schema":1,"msg_id":"m","error":"`, `"}`
+	payload := head + strings.Repeat("x", deviceapi.MaxResultBytes-len(head)-len(tail)) + tail
+	a.onResult("vise.inspect", []byte(payload))
+	if a.Metrics.ResultsRejected != 1 || a.out.stats().QueueDepth != 0 {
+		t.Errorf("rejected %d, queued %d; want the oversized result refused", a.Metrics.ResultsRejected, a.out.stats().QueueDepth)
+	}
+}
