@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/vise-edge/vise/deviceapi"
 	"math"
 	"slices"
 	"sort"
@@ -419,9 +420,7 @@ func (e *Engine) unverified(ctx context.Context, dd vise.DeviceDeployment, d *vi
 	if err != nil {
 		return err.Error()
 	}
-	var st struct {
-		Components map[string]string `json:"components"`
-	}
+	var st deviceapi.Status
 	json.Unmarshal(dev.Status, &st)
 	for name, state := range st.Components {
 		if state == "BROKEN" || state == "ERRORED" {

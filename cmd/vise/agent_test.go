@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/vise-edge/vise/deviceapi"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,25 +78,19 @@ func (e *env) waitFor(what string, within time.Duration, cond func() bool) {
 	}
 }
 
-type deviceStatus struct {
-	Generation int64             `json:"generation"`
-	Deployment string            `json:"deployment"`
-	State      string            `json:"state"`
-	Message    string            `json:"message"`
-	Components map[string]string `json:"components"`
-	Telemetry  struct {
-		DownloadedBytes int64 `json:"downloaded_bytes"`
-		CacheHits       int   `json:"cache_hits"`
-	} `json:"telemetry"`
-}
+// deviceStatus is a device's status report, with Telemetry never nil.
+type deviceStatus struct{ deviceapi.Status }
 
 func (e *env) status(device string) deviceStatus {
 	e.t.Helper()
 	var d vise.Device
 	out, _, code := e.vise("device", "show", device, "-o", "json")
-	var st deviceStatus
+	st := deviceStatus{deviceapi.Status{Telemetry: &deviceapi.Telemetry{}}}
 	if code == 0 && json.Unmarshal([]byte(out), &d) == nil && len(d.Status) > 0 {
-		json.Unmarshal(d.Status, &st)
+		json.Unmarshal(d.Status, &st.Status)
+	}
+	if st.Telemetry == nil {
+		st.Telemetry = &deviceapi.Telemetry{}
 	}
 	return st
 }
