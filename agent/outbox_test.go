@@ -337,3 +337,48 @@ func TestOutboxRealFullDisk(t *testing.T) {
 		t.Errorf("after the disk had room again: %d results, want 20", len(got))
 	}
 }
+
+// hookFile calls onWrite in the middle of each append, outside the
+// outbox's lock, where the forwarder can acknowledge a message.
+type hookFile struct {
+	*os.File
+	onWrite func()
+}
+
+func (f hookFile) WriteAt(b []byte, off int64) (int, error) {
+	if f.onWrite != nil {
+		f.onWrite()
+	}
+	return f.File.WriteAt(b, off)
+}
+
+// A message acknowledged while its batch is being written: counted once,
+// and gone after a restart.
+func TestOutboxAckDuringWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.log")
+	var o *outbox
+	once := false
+	opts := outboxOptions{openFile: func(p string) (outboxFile, error) {
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+		return hookFile{f, func() {
+			if !once {
+				once = true
+				o.ack(o.peek(1)[0].seq)
+			}
+		}}, err
+	}}
+	o = testOutbox(t, path, opts)
+	putN(t, o, 0, 3)
+	if err := o.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if st := o.stats(); st.MemoryBytes != 0 || st.QueueDepth != 2 || st.QueueBytes != o.live {
+		t.Errorf("after an ack during the write: %+v, live %d; want nothing in memory, 2 waiting", st, o.live)
+	}
+	o.Close()
+	o = testOutbox(t, path, outboxOptions{})
+	defer o.Close()
+	if diff := cmp.Diff(names(1, 3), ids(t, o)); diff != "" {
+		t.Errorf("after restart (-want +got):\n%s", diff)
+	}
+}

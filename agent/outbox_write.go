@@ -71,12 +71,13 @@ func (o *outbox) flush() error {
 	o.st.BytesWritten += int64(len(buf))
 	o.dead += int64(len(acks))
 	for i, e := range batch {
-		o.mem -= e.n
 		e.off, e.payload = offs[i], nil
 		o.live += e.n
-		if e.gone { // acknowledged while it was being written
+		if e.gone { // acknowledged while it was being written: remove took it off mem
 			o.retire(e)
+			continue
 		}
+		o.mem -= e.n
 	}
 	if o.dead > max(1<<20, o.live) {
 		if err := o.compact(); err != nil {
