@@ -63,9 +63,8 @@ func (o *outbox) stripImage(e *entry) int64 {
 	r.ImageData, r.ImageDropped = nil, deviceapi.ImageDroppedDiskCap
 	b, _ := json.Marshal(r)
 	freed := e.n - recordSize(e.topic, b)
-	if e.off >= 0 { // written: the smaller copy is written anew
-		o.live -= e.n
-		o.dead += e.n
+	if e.off >= 0 { // written: retired, and the smaller copy written anew after the ack
+		o.retire(e)
 		e.off = -1
 		o.pending = append(o.pending, e)
 	} else {

@@ -382,3 +382,25 @@ func TestOutboxAckDuringWrite(t *testing.T) {
 		t.Errorf("after restart (-want +got):\n%s", diff)
 	}
 }
+
+// A result whose image was given up after it was written, then
+// acknowledged before the smaller copy was: it does not come back with
+// its image after a restart.
+func TestOutboxStrippedThenAcked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.log")
+	o := testOutbox(t, path, outboxOptions{})
+	b, c := result(t, "s0", deviceapi.ReasonSample, 10_000)
+	o.put(testTopic, b, c)
+	putN(t, o, 0, 1)
+	o.flush()
+	o.mu.Lock()
+	o.stripImage(o.entries[0])
+	o.mu.Unlock()
+	o.ack(o.peek(1)[0].seq)
+	o.Close()
+	o = testOutbox(t, path, outboxOptions{})
+	defer o.Close()
+	if diff := cmp.Diff([]string{"m000"}, ids(t, o)); diff != "" {
+		t.Errorf("after restart (-want +got):\n%s", diff)
+	}
+}
