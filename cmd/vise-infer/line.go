@@ -54,7 +54,11 @@ type lineConfig struct {
 	ReconnectMax string          `json:"reconnect_max"`
 	RejectWhen   json.RawMessage `json:"reject_when"`
 	Outputs      json.RawMessage `json:"outputs"`
-	Camera       cameraConfig    `json:"camera"`
+	// OutputsByDevice gives devices of a group deployment their own line
+	// signals (by VISE_DEVICE, like source_by_device): the one device
+	// wired to a PLC pulses it, the others do not.
+	OutputsByDevice map[string]json.RawMessage `json:"outputs_by_device"`
+	Camera          cameraConfig               `json:"camera"`
 }
 
 // cameraConfig are an aravis:// camera's settings.
@@ -121,6 +125,9 @@ func (r *runner) startLine(ctx context.Context, lf *lineFlags, cfgPath string, c
 	var err error
 	if r.rules, err = verdict.Parse(lc.RejectWhen, classes); err != nil {
 		return ctx, fmt.Errorf("configuration %s: %w", cfgPath, err)
+	}
+	if own, ok := lc.OutputsByDevice[os.Getenv("VISE_DEVICE")]; ok {
+		lc.Outputs = own
 	}
 	cfgs, err := lineout.ParseConfigs(lc.Outputs)
 	if err != nil {
