@@ -281,6 +281,7 @@ func TestRunLineConfigRefused(t *testing.T) {
 		{"trigger on a watched folder", `{"source": "/tmp", "trigger": "software"}`, "trigger software needs a camera", nil},
 		// The device's own source is the one checked (and used).
 		{"source by device", `{"source": "/tmp", "source_by_device": {"line-3-cam-1": "ftp://cam/x"}}`, `unknown scheme "ftp"`, []string{"VISE_DEVICE=line-3-cam-1"}},
+		{"metrics address unusable", `{"source": "/tmp", "metrics": "127.0.0.1:99999"}`, "metrics listener", nil},
 		{"outputs by device", `{"source": "/tmp", "outputs": [], "outputs_by_device": {"line-3-cam-1": [{"type": "modbus", "url": "tcp://x:502", "coill": 3}]}}`,
 			`unknown field "coill"`, []string{"VISE_DEVICE=line-3-cam-1"}},
 	}
