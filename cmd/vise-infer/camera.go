@@ -159,6 +159,7 @@ func (r *runner) openLive(st settings, fire <-chan struct{}) (*source.Stream, er
 			set.Trigger = "Line1"
 		}
 		set.Fire = fire
+		liftMemoryLimit() // raw pixels: a 5 MP RGB frame is 20 MB
 		id := strings.TrimPrefix(st.Source, "aravis://")
 		return source.NewLive(opts, aravis.Dial(id, set, cmp.Or(st.Stall, 5*time.Second))), nil
 	}
