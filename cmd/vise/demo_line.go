@@ -162,7 +162,7 @@ func (l *demoLine) configuration() map[string]any {
 		"reject_when":      map[string]any{"min_confidence": 0.5},
 		"outputs":          []map[string]any{mqtt},
 		"outputs_by_device": map[string]any{"demo-cam-1": []map[string]any{
-			{"type": "modbus", "url": l.PLCURL, "coil": 0, "pulse": "50ms", "gap": "50ms"}, mqtt}},
+			{"type": "modbus", "url": l.PLCURL, "coil": 0, "pulse": "20ms", "gap": "20ms"}, mqtt}},
 	}
 }
 
@@ -176,7 +176,7 @@ func configVersion(cfg map[string]any) string {
 
 // lineSummary is each device's inspection rate, dropped frames and
 // rejects (from its status), and the PLC's pulses: one per demo-cam-1
-// reject, unless the line rejects faster than 10 a second (then the
+// reject, unless the line rejects faster than 25 a second (then the
 // output's queue overflows and its status counts the rest undelivered).
 func (l *demoLine) lineSummary(ctx context.Context, cl *client.Client, names []string) string {
 	var parts []string
