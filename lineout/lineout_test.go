@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/gopcua/opcua/server"
 	"github.com/gopcua/opcua/ua"
 	"github.com/simonvetter/modbus"
@@ -157,6 +159,66 @@ func TestModbusPulse(t *testing.T) {
 	}
 }
 
+// Rejects closer together than the pulse each get a pulse of their own,
+// so a PLC counting rising edges counts every one; in count mode the
+// register counts them.
+func TestModbusRejectsInQuickSuccession(t *testing.T) {
+	const n = 5
+	p, url := startPLC(t)
+	p.mu.Lock()
+	p.regs[4] = 65533 // a counter about to wrap
+	p.mu.Unlock()
+	tests := []struct {
+		name string
+		cfg  Config
+		want []string
+	}{
+		{"coil pulses", Config{Type: "modbus", URL: url, Coil: ptr(8), Pulse: "30ms", Gap: "10ms"},
+			slices.Repeat([]string{"coil 8=true", "coil 8=false"}, n)},
+		{"counter register", Config{Type: "modbus", URL: url, Register: ptr(4), Mode: ModeCount},
+			[]string{"register 4=65534", "register 4=65535", "register 4=0", "register 4=1", "register 4=2"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(p.log())
+			o := start(t, tc.cfg)
+			for range n {
+				o.Offer(reject())
+			}
+			waitFor(t, "every verdict signalled", func() bool { return len(p.log()) >= before+len(tc.want) })
+			waitFor(t, "delivery counted", func() bool { return o.Status().Delivered == n })
+			if diff := cmp.Diff(tc.want, p.log()[before:]); diff != "" {
+				t.Errorf("PLC saw (-want +got):\n%s", diff)
+			}
+			if st := o.Status(); !st.Up || st.Undelivered != 0 {
+				t.Errorf("status = %+v", st)
+			}
+		})
+	}
+}
+
+// More rejects than the queue holds while pulses take their time: the
+// overflow is counted, never merged into another pulse.
+func TestModbusPulseQueueOverflow(t *testing.T) {
+	p, url := startPLC(t)
+	o := start(t, Config{Type: "modbus", URL: url, Coil: ptr(9), Pulse: "20ms"})
+	const offered = queueLen + 10
+	for range offered {
+		o.Offer(reject())
+	}
+	waitFor(t, "the queue drained", func() bool {
+		st := o.Status()
+		return st.Delivered+st.Undelivered == offered && len(p.log()) == 2*int(st.Delivered)
+	})
+	st := o.Status()
+	if st.Undelivered == 0 || st.Delivered < queueLen {
+		t.Errorf("status = %+v; want the queue's worth delivered and the rest counted", st)
+	}
+	if rises := strings.Count(strings.Join(p.log(), ","), "coil 9=true"); rises != int(st.Delivered) {
+		t.Errorf("%d rising edges for %d delivered verdicts", rises, st.Delivered)
+	}
+}
+
 func TestModbusRefused(t *testing.T) {
 	_, url := startPLC(t)
 	tests := []struct {
@@ -285,6 +347,8 @@ func TestParseConfigs(t *testing.T) {
 		{Type: "modbus", URL: "plc:502", Coil: ptr(1)},
 		{Type: "opcua", URL: "opc.tcp://x", Node: ""},
 		{Type: "pigeon"},
+		{Type: "modbus", URL: "tcp://plc:502", Coil: ptr(1), Mode: ModeCount},
+		{Type: "modbus", URL: "tcp://plc:502", Register: ptr(1), Mode: "toggle"},
 	} {
 		if _, err := Open(c); err == nil {
 			t.Errorf("Open(%+v) accepted it", c)

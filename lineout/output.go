@@ -48,6 +48,13 @@ type Config struct {
 	// Pulse is how long a Modbus coil/register or OPC UA node stays set
 	// before it is reset (default 200ms; "0s" sets without resetting).
 	Pulse string `json:"pulse,omitempty"`
+	// Gap is the least time a Modbus target stays reset between two
+	// pulses (default the pulse time), so each verdict is an edge a PLC
+	// can count.
+	Gap string `json:"gap,omitempty"`
+	// Mode is pulse (the default) or count (Modbus holding register only):
+	// count adds one to the register per verdict instead of pulsing it.
+	Mode string `json:"mode,omitempty"`
 	// Node is the OPC UA node id, e.g. ns=2;s=Line3.Reject.
 	Node string `json:"node,omitempty"`
 	// Timeout bounds one attempt (default 2s); Retries is how many more
@@ -78,7 +85,7 @@ func ParseConfigs(raw json.RawMessage) ([]Config, error) {
 		if c.Name == "" {
 			c.Name = fmt.Sprintf("%s-%d", c.Type, i+1)
 		}
-		for _, d := range []string{c.Pulse, c.Timeout} {
+		for _, d := range []string{c.Pulse, c.Gap, c.Timeout} {
 			if _, err := time.ParseDuration(d); d != "" && err != nil {
 				return nil, fmt.Errorf("outputs[%d] (%s): %w", i, c.Name, err)
 			}

@@ -55,6 +55,9 @@ func Triggered(ctx context.Context, in <-chan Frame, triggers <-chan Trigger, ou
 			if !ok {
 				return
 			}
+			// A trigger sent before the frame it caused (a camera's own
+			// trigger fired by software) may still be queued: take it first.
+			waiting = drain(triggers, waiting)
 			if len(waiting) == 0 || f.CapturedAt.Before(waiting[0].At) {
 				continue
 			}
@@ -67,6 +70,17 @@ func Triggered(ctx context.Context, in <-chan Frame, triggers <-chan Trigger, ou
 			}
 		case <-ctx.Done():
 			return
+		}
+	}
+}
+
+func drain(triggers <-chan Trigger, waiting []Trigger) []Trigger {
+	for {
+		select {
+		case t := <-triggers:
+			waiting = append(waiting, t)
+		default:
+			return waiting
 		}
 	}
 }

@@ -67,8 +67,13 @@ func send(ctx context.Context, out chan<- source.Frame, f source.Frame) {
 
 // runStream reads a live camera. Without a trigger the newest frame wins
 // (dropped frames are counted); with one, each trigger takes one frame.
+// With the camera's own trigger every frame is a part: none is dropped.
 func (r *runner) runStream(ctx context.Context, st settings, out chan<- source.Frame) {
-	s, err := r.openLive(st)
+	var fire chan struct{}
+	if r.softwareFired(st) {
+		fire = make(chan struct{}, cap(r.triggers))
+	}
+	s, err := r.openLive(st, fire)
 	if err != nil { // checked at start; a reload can still name a bad one
 		r.log.Error("camera source unusable; waiting for a configuration change", "err", err)
 		r.setSource(func() source.Status { return source.Status{State: source.StateDegraded, Reason: err.Error()} })
@@ -79,12 +84,62 @@ func (r *runner) runStream(ctx context.Context, st settings, out chan<- source.F
 	raw := make(chan source.Frame)
 	done := make(chan struct{})
 	go func() { defer close(done); s.Run(ctx, raw) }()
-	if st.Trigger == triggerSoftware {
+	switch {
+	case st.Trigger == triggerSoftware:
 		source.Triggered(ctx, raw, r.triggers, out)
-	} else {
+	case fire != nil:
+		// Each trigger message fires the camera (TriggerSoftware) and
+		// names the part of the frame that comes back.
+		named := make(chan source.Trigger, cap(r.triggers))
+		go forwardTriggers(ctx, r.triggers, named, fire)
+		source.Triggered(ctx, raw, named, out)
+	case st.Trigger == triggerCamera:
+		passAll(ctx, raw, out)
+	default:
 		source.Newest(ctx, raw, out, &r.counts.dropped)
 	}
 	<-done
+}
+
+// softwareFired is the camera's own trigger with TriggerSource Software:
+// vise-infer fires it for each trigger message.
+func (r *runner) softwareFired(st settings) bool {
+	return st.Trigger == triggerCamera && strings.EqualFold(r.camera.Trigger, "Software")
+}
+
+// forwardTriggers hands each trigger to the frame matcher before firing
+// the camera, so the trigger is waiting when its frame arrives.
+func forwardTriggers(ctx context.Context, in <-chan source.Trigger, named chan<- source.Trigger, fire chan<- struct{}) {
+	for {
+		select {
+		case t := <-in:
+			select {
+			case named <- t:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case fire <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// passAll passes every frame on, however long the model takes: frames of
+// a triggered camera are parts (the camera's buffers hold those waiting).
+func passAll(ctx context.Context, in <-chan source.Frame, out chan<- source.Frame) {
+	for {
+		select {
+		case f := <-in:
+			send(ctx, out, f)
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // Trigger modes.
@@ -96,13 +151,15 @@ const (
 
 // openLive makes the live source st names: a stream through ffmpeg, or an
 // Aravis camera with the configuration's camera settings.
-func (r *runner) openLive(st settings) (*source.Stream, error) {
+func (r *runner) openLive(st settings, fire <-chan struct{}) (*source.Stream, error) {
 	opts := source.StreamOptions{URL: st.Source, FFmpeg: st.FFmpeg, Stall: st.Stall, MaxBackoff: st.ReconnectMax, Log: r.log}
 	if kind, _ := source.Classify(st.Source); kind == source.KindAravis {
 		set := r.camera
 		if st.Trigger == triggerCamera && set.Trigger == "" {
 			set.Trigger = "Line1"
 		}
+		set.Fire = fire
+		liftMemoryLimit() // raw pixels: a 5 MP RGB frame is 20 MB
 		id := strings.TrimPrefix(st.Source, "aravis://")
 		return source.NewLive(opts, aravis.Dial(id, set, cmp.Or(st.Stall, 5*time.Second))), nil
 	}

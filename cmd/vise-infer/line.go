@@ -33,6 +33,7 @@ type lineSettings struct {
 type lineFlags struct {
 	frames      int64
 	statusEvery time.Duration
+	metrics     string // listen address for /metrics ("" serves none)
 }
 
 func (s *settings) registerLine(fs *flag.FlagSet) *lineFlags {
@@ -43,6 +44,7 @@ func (s *settings) registerLine(fs *flag.FlagSet) *lineFlags {
 	fs.DurationVar(&s.ReconnectMax, "reconnect-max", 5*time.Second, "longest wait between camera reconnects")
 	fs.Int64Var(&l.frames, "frames", 0, "stop after this many frames (0: run until stopped)")
 	fs.DurationVar(&l.statusEvery, "status-interval", 10*time.Second, "how often the component status goes to the agent")
+	fs.StringVar(&l.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 (default: none)")
 	return &l
 }
 
@@ -52,9 +54,14 @@ type lineConfig struct {
 	Trigger      string          `json:"trigger"`
 	StallTimeout string          `json:"stall_timeout"`
 	ReconnectMax string          `json:"reconnect_max"`
+	Metrics      string          `json:"metrics"` // --metrics
 	RejectWhen   json.RawMessage `json:"reject_when"`
 	Outputs      json.RawMessage `json:"outputs"`
-	Camera       cameraConfig    `json:"camera"`
+	// OutputsByDevice gives devices of a group deployment their own line
+	// signals (by VISE_DEVICE, like source_by_device): the one device
+	// wired to a PLC pulses it, the others do not.
+	OutputsByDevice map[string]json.RawMessage `json:"outputs_by_device"`
+	Camera          cameraConfig               `json:"camera"`
 }
 
 // cameraConfig are an aravis:// camera's settings.
@@ -77,6 +84,7 @@ type line struct {
 	observe     func(*verdict.Verdict, time.Time)
 	comp        string
 	stopOut     context.CancelFunc
+	stopMetrics func()
 	camera      aravis.Settings // an aravis:// source's settings
 
 	srcMu     sync.Mutex
@@ -122,6 +130,9 @@ func (r *runner) startLine(ctx context.Context, lf *lineFlags, cfgPath string, c
 	if r.rules, err = verdict.Parse(lc.RejectWhen, classes); err != nil {
 		return ctx, fmt.Errorf("configuration %s: %w", cfgPath, err)
 	}
+	if own, ok := lc.OutputsByDevice[os.Getenv("VISE_DEVICE")]; ok {
+		lc.Outputs = own
+	}
 	cfgs, err := lineout.ParseConfigs(lc.Outputs)
 	if err != nil {
 		return ctx, fmt.Errorf("configuration %s: %w", cfgPath, err)
@@ -146,6 +157,12 @@ func (r *runner) startLine(ctx context.Context, lf *lineFlags, cfgPath string, c
 		r.outputNames = append(r.outputNames, c.Name)
 	}
 	r.counts.health = r.health
+	if lf.metrics != "" {
+		if r.stopMetrics, err = r.serveMetrics(lf.metrics); err != nil {
+			r.stopLine()
+			return ctx, err
+		}
+	}
 	if r.pub.ipc != nil {
 		if err := r.pub.ipc.subscribeTriggers(ctx, r.triggers, r.log); err != nil {
 			r.stopLine()
@@ -166,7 +183,7 @@ func lineFromConfig(fs *flag.FlagSet, cfgPath string) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for name, v := range map[string]string{"trigger": lc.Trigger, "stall-timeout": lc.StallTimeout, "reconnect-max": lc.ReconnectMax} {
+	for name, v := range map[string]string{"trigger": lc.Trigger, "stall-timeout": lc.StallTimeout, "reconnect-max": lc.ReconnectMax, "metrics": lc.Metrics} {
 		if v != "" && !set[name] {
 			fs.Set(name, v)
 		}
@@ -174,6 +191,9 @@ func lineFromConfig(fs *flag.FlagSet, cfgPath string) {
 }
 
 func (r *runner) stopLine() {
+	if r.stopMetrics != nil {
+		r.stopMetrics()
+	}
 	if r.stopOut != nil {
 		r.stopOut()
 	}

@@ -281,6 +281,9 @@ func TestRunLineConfigRefused(t *testing.T) {
 		{"trigger on a watched folder", `{"source": "/tmp", "trigger": "software"}`, "trigger software needs a camera", nil},
 		// The device's own source is the one checked (and used).
 		{"source by device", `{"source": "/tmp", "source_by_device": {"line-3-cam-1": "ftp://cam/x"}}`, `unknown scheme "ftp"`, []string{"VISE_DEVICE=line-3-cam-1"}},
+		{"metrics address unusable", `{"source": "/tmp", "metrics": "127.0.0.1:99999"}`, "metrics listener", nil},
+		{"outputs by device", `{"source": "/tmp", "outputs": [], "outputs_by_device": {"line-3-cam-1": [{"type": "modbus", "url": "tcp://x:502", "coill": 3}]}}`,
+			`unknown field "coill"`, []string{"VISE_DEVICE=line-3-cam-1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -343,5 +346,38 @@ func TestRunAravisCamera(t *testing.T) {
 		if r.Error != "" || r.Image.Width == 0 || len(r.ImageData) < 100 || !bytes.HasPrefix(r.ImageData, []byte{0xFF, 0xD8}) {
 			t.Errorf("result %+v error %q with %d image bytes; want a camera frame uploaded as JPEG", r.Image, r.Error, len(r.ImageData))
 		}
+	}
+}
+
+// trigger camera with TriggerSource Software: each trigger message fires
+// the camera once (Aravis's simulated camera, TriggerSoftware), its part
+// id goes with the frame that comes back, and the camera sends nothing
+// else.
+func TestRunAravisCameraTrigger(t *testing.T) {
+	needORT(t)
+	aravistest.FakeCamera(t)
+	b := startBroker(t)
+	b.component(t, "cam", map[string]any{"source": "aravis://127.0.0.1", "trigger": "camera", "stall_timeout": "1s",
+		"camera": map[string]any{"trigger_source": "Software", "pixel_format": "Mono8"}})
+	poll(t, "the component subscribed", func() bool { return len(b.got("status/cam")) > 0 })
+	parts := func() []string {
+		var ids []string
+		for _, m := range b.got("results/cam") {
+			var r infer.Result
+			json.Unmarshal(m, &r)
+			ids = append(ids, r.PartID)
+		}
+		return ids
+	}
+	b.srv.Publish("trigger/cam", []byte(`{"part_id": "P-1"}`), false, 1)
+	poll(t, "the first triggered frame", func() bool { return len(parts()) >= 1 })
+	for _, id := range []string{"P-2", "P-3", "P-4"} {
+		b.srv.Publish("trigger/cam", []byte(`{"part_id": "`+id+`"}`), false, 1)
+	}
+	poll(t, "four results", func() bool { return len(parts()) >= 4 })
+	poll(t, "a status counting them", func() bool { return b.lastStatus(t, "cam").Images >= 4 })
+	st := b.lastStatus(t, "cam")
+	if got := strings.Join(parts(), ","); got != "P-1,P-2,P-3,P-4" || st.Source == nil || st.Source.Frames != 4 || st.FramesDropped != 0 {
+		t.Errorf("part ids %q, status %+v; want one camera frame per trigger, in order", got, st)
 	}
 }

@@ -45,8 +45,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	switch args[0] {
 	case "run":
+		limitMemory()
 		return runCmd(ctx, args[1:], stdout, log)
 	case "bench":
+		limitMemory()
 		return benchCmd(ctx, args[1:], stdout, log)
 	case "eval":
 		return evalCmd(ctx, args[1:], stdout, log)

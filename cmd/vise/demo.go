@@ -77,7 +77,7 @@ func (a *app) demoCmd() *cobra.Command {
 				mv.Group, mv.Version, mv.Approval.Status, x.ID)
 			fmt.Fprintf(a.stdout, "Try: VISE_SERVER=%s VISE_DATA=%s vise device list\nPress Ctrl-C to stop.\n\n",
 				s.URL(), filepath.Join(a.dataDir, "server"))
-			fmt.Fprintf(a.stdout, "  line:      camera %s (read by demo-cam-1), PLC %s (coil 0 pulsed on rejects)\n\n", line.CameraURL, line.PLCURL)
+			fmt.Fprintf(a.stdout, "  line:      camera %s (read by demo-cam-1), PLC %s (coil 0 pulsed per demo-cam-1 reject)\n\n", line.CameraURL, line.PLCURL)
 			a.demoSummary(ctx, cl, x.ID, time.Now(), func() string { return line.lineSummary(ctx, cl, names) })
 			fmt.Fprintln(a.stdout, "\nstopping")
 			return nil

@@ -105,3 +105,73 @@ func TestDebayer(t *testing.T) {
 		t.Errorf("BGGR cell = %v, want red 200 blue 10", got)
 	}
 }
+
+// With the camera's own trigger (TriggerMode On, TriggerSource Software,
+// fired through Aravis's TriggerSoftware), the camera sends a frame per
+// trigger and nothing in between; its silence is not a lost camera.
+func TestCameraTrigger(t *testing.T) {
+	aravistest.FakeCamera(t)
+	const stall = time.Second
+	fire := make(chan struct{})
+	s := source.NewLive(source.StreamOptions{URL: "aravis://127.0.0.1", Stall: stall, MinBackoff: 100 * time.Millisecond},
+		Dial("127.0.0.1", Settings{Trigger: "Software", Fire: fire, FrameRate: 25}, stall))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out := make(chan source.Frame, 16)
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx, out) }()
+	defer func() { cancel(); <-done }()
+	trigger := func() {
+		select {
+		case fire <- struct{}{}:
+		case <-ctx.Done():
+			t.Fatalf("the camera took no trigger; status %+v", s.Status())
+		}
+	}
+	receive := func(n int) {
+		t.Helper()
+		for i := range n {
+			select {
+			case <-out:
+			case <-ctx.Done():
+				t.Fatalf("%d of %d triggered frames; status %+v", i, n, s.Status())
+			}
+		}
+	}
+	// quiet asserts that no frame comes for a while: two stall timeouts,
+	// in which a free-running camera at 25 frames/s would send 50.
+	quiet := func(when string) {
+		t.Helper()
+		select {
+		case f := <-out:
+			t.Fatalf("%s: frame %d arrived without a trigger", when, f.Seq)
+		case <-time.After(2 * stall):
+		}
+	}
+	// A freshly started simulated camera now and then ignores the
+	// triggers of its first connection (vise-infer then connects again,
+	// losing that trigger): trigger until the first frame comes.
+	for first := false; !first; {
+		trigger()
+		select {
+		case <-out:
+			first = true
+		case <-time.After(fireAttempts*stall + stall):
+		case <-ctx.Done():
+			t.Fatalf("no frame for any trigger; status %+v", s.Status())
+		}
+	}
+	// Opening a camera that has just started may take a reconnect; from
+	// here on none is allowed.
+	reconnects := s.Status().Reconnects
+	quiet("after one trigger")
+	const n = 4
+	for range n {
+		trigger()
+	}
+	receive(n)
+	quiet("after four triggers")
+	if st := s.Status(); st.Frames != 1+n || st.Reconnects != reconnects || st.State != source.StateStreaming {
+		t.Errorf("status %+v: want %d frames, no reconnect for the silence between triggers", st, 1+n)
+	}
+}

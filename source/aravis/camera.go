@@ -53,9 +53,17 @@ static ArvStream *vise_start(ArvCamera *c, int nbuf, char **err) {
 	if (e != NULL) { *err = vise_take(e); return NULL; }
 	// The kernel's default UDP buffer overflows within a frame at a few
 	// MB/s on a busy machine: frames then arrive incomplete (the fake
-	// camera at 25 fps gave 3-4). Auto sizes it to a frame.
+	// camera at 25 fps gave 3-4). It is sized to two frames from the start
+	// (Aravis's AUTO sizes it only once a frame is being received; the
+	// kernel caps it at net.core.rmem_max). A frame whose packets take
+	// longer than the frame retention (100 ms by default) to arrive is
+	// given up (status TIMEOUT): on this loaded 2-core machine that lost a
+	// triggered camera's first frame one time in eight, so a part went
+	// uninspected. 500 ms keeps such frames.
 	if (ARV_IS_GV_STREAM(s))
-		g_object_set(s, "socket-buffer", ARV_GV_STREAM_SOCKET_BUFFER_AUTO, "socket-buffer-size", 0, NULL);
+		g_object_set(s, "socket-buffer", ARV_GV_STREAM_SOCKET_BUFFER_FIXED,
+			"socket-buffer-size", (gint) MIN(2 * (gint64) payload, G_MAXINT),
+			"frame-retention", 500000, NULL);
 	for (int i = 0; i < nbuf; i++)
 		arv_stream_push_buffer(s, arv_buffer_new(payload, NULL));
 	arv_camera_set_acquisition_mode(c, ARV_ACQUISITION_MODE_CONTINUOUS, &e);
@@ -113,14 +121,15 @@ static void vise_stop(ArvCamera *c, ArvStream *s) {
 }
 
 static void vise_close(ArvCamera *c) { g_object_unref(c); }
+
 */
 import "C"
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"image"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -137,6 +146,9 @@ type Settings struct {
 	// Trigger is the camera's trigger source (TriggerMode On with
 	// TriggerSource this, e.g. Line1): the camera takes a frame per pulse.
 	Trigger string
+	// Fire, with Trigger "Software", executes the camera's TriggerSoftware
+	// command once per value received: the camera exposes one frame.
+	Fire <-chan struct{}
 }
 
 // ErrNotFound is a camera id no camera answers to.
@@ -144,8 +156,12 @@ var ErrNotFound = errors.New("no such camera")
 
 // camera is one open Aravis camera.
 type camera struct {
-	c *C.ArvCamera
-	s *C.ArvStream
+	c       *C.ArvCamera
+	s       *C.ArvStream
+	fireErr atomic.Pointer[error] // why TriggerSoftware failed: the camera is lost
+	// frames says how each frame ended: true complete, false incomplete
+	// (it paces and repeats software triggers).
+	frames chan bool
 }
 
 func open(id string, set Settings) (*camera, error) {
@@ -157,7 +173,7 @@ func open(id string, set Settings) (*camera, error) {
 		msg := take(cerr)
 		return nil, fmt.Errorf("aravis: camera %q: %w (%s); list cameras with arv-tool-0.8 or give its IP address", id, ErrNotFound, msg)
 	}
-	cam := &camera{c: c}
+	cam := &camera{c: c, frames: make(chan bool, 1)}
 	if err := cam.apply(set); err != nil {
 		cam.close()
 		return nil, err
@@ -219,8 +235,10 @@ func (cam *camera) next(timeout time.Duration) (image.Image, int, error) {
 		if f.status != C.ARV_BUFFER_STATUS_SUCCESS {
 			C.vise_push(cam.s, f.buf)
 			skipped++
+			cam.ended(false)
 			continue
 		}
+		cam.ended(true)
 		data := C.GoBytes(f.data, C.int(f.size)) // copied: the buffer goes back to Aravis
 		C.vise_push(cam.s, f.buf)
 		img, err := toImage(int(f.kind), int(f.w), int(f.h), data)
@@ -241,39 +259,4 @@ func take(s *C.char) string {
 	}
 	defer C.g_free(C.gpointer(unsafe.Pointer(s)))
 	return C.GoString(s)
-}
-
-// Dial is a source.Dial for the camera id with these settings.
-func Dial(id string, set Settings, stall time.Duration) source.Dial {
-	return func(ctx context.Context, emit func(source.Frame) bool) error {
-		cam, err := open(id, set)
-		if err != nil {
-			return err
-		}
-		defer cam.close()
-		if err := cam.start(); err != nil {
-			return err
-		}
-		// Wait in slices of at most a second so a cancelled ctx is noticed;
-		// the camera is lost after stall of silence in a row.
-		var silent time.Duration
-		for ctx.Err() == nil {
-			wait := min(stall, time.Second)
-			img, _, err := cam.next(wait)
-			if errors.Is(err, source.ErrStalled) {
-				if silent += wait; silent >= stall {
-					return fmt.Errorf("%w for %s", source.ErrStalled, stall)
-				}
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			silent = 0
-			if !emit(source.Frame{Image: img, CapturedAt: time.Now()}) {
-				return ctx.Err()
-			}
-		}
-		return ctx.Err()
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -139,6 +140,14 @@ func (s *Server) Stop() {
 // (the way IP cameras serve /video.mjpg) to one client, and returns the URL.
 func MJPEGServer(t *testing.T, frames [][]byte, fps int) string {
 	t.Helper()
+	url, _ := StoppableMJPEGServer(t, frames, fps)
+	return url
+}
+
+// StoppableMJPEGServer is MJPEGServer with a function that stops the
+// camera (the connection ends, reconnects are refused).
+func StoppableMJPEGServer(t *testing.T, frames [][]byte, fps int) (url string, stop func()) {
+	t.Helper()
 	seq := filepath.Join(t.TempDir(), "seq.mjpeg")
 	var all []byte
 	for _, f := range frames {
@@ -146,16 +155,18 @@ func MJPEGServer(t *testing.T, frames [][]byte, fps int) string {
 	}
 	os.WriteFile(seq, all, 0o644)
 	port := FreePort(t)
-	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/cam.mjpg"
+	url = "http://127.0.0.1:" + strconv.Itoa(port) + "/cam.mjpg"
 	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "-1",
 		"-f", "mjpeg", "-framerate", strconv.Itoa(fps), "-i", seq, "-c:v", "copy", "-f", "mpjpeg", "-listen", "1", url)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+	var once sync.Once
+	stop = func() { once.Do(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() }) }
+	t.Cleanup(stop)
 	waitListening(t, port)
-	return url
+	return url, stop
 }
 
 // waitListening polls until something accepts on port, without
