@@ -3,6 +3,8 @@ package vise
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/vise-edge/vise/sendback"
 )
 
 // Verdict is one pass/reject verdict as stored: the device's message
@@ -37,4 +39,6 @@ type ComponentHealth struct {
 	FramesDropped int64   `json:"frames_dropped,omitempty"`
 	Rejects       int64   `json:"rejects,omitempty"`
 	FPS           float64 `json:"fps,omitempty"` // results per second lately
+	// SendBack counts the images kept and skipped per reason.
+	SendBack *sendback.Counts `json:"send_back,omitempty"`
 }

@@ -26,6 +26,12 @@ type Result struct {
 	// Error is set, and Detections empty, for an image that could not be
 	// read: the "error event" a corrupt or foreign file produces.
 	Error string `json:"error,omitempty"`
+	// Reason is why the image was sent back (defect, uncertain, sample:
+	// the send-back policy's sendback.Reason), empty when it was not.
+	Reason string `json:"reason,omitempty"`
+	// ComponentVersion is the version of the inference component that
+	// produced the result (VISE_COMPONENT_VERSION from the agent).
+	ComponentVersion string `json:"component_version,omitempty"`
 }
 
 // ModelRef names the model that produced a result.
