@@ -144,7 +144,7 @@ type runner struct {
 	// sendBack decides which images go back with their results.
 	sendBack   *sendback.Policy
 	provenance provenance
-	line                  // camera and line-signal state
+	line       // camera and line-signal state
 }
 
 func (r *runner) settings() settings {
