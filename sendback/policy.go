@@ -1,6 +1,7 @@
 package sendback
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -33,6 +34,17 @@ type Counts struct {
 	// NotSampled are frames that were neither defect nor uncertain and
 	// were not drawn for the sample.
 	NotSampled int64 `json:"not_sampled"`
+}
+
+// String is the counts for people: "defect 12 kept (3 over cap), …".
+func (c Counts) String() string {
+	part := func(name string, n Count) string {
+		if n.OverCap == 0 {
+			return fmt.Sprintf("%s %d kept", name, n.Kept)
+		}
+		return fmt.Sprintf("%s %d kept (%d over cap)", name, n.Kept, n.OverCap)
+	}
+	return fmt.Sprintf("%s, %s, %s, %d not sampled", part("defect", c.Defect), part("uncertain", c.Uncertain), part("sample", c.Sample), c.NotSampled)
 }
 
 // Policy decides, frame by frame, what is sent back. It is safe for

@@ -69,6 +69,9 @@ func healthLines(health map[string]vise.ComponentHealth) (lines []string, degrad
 		if c.Rejects > 0 {
 			line += fmt.Sprintf(", %d rejects", c.Rejects)
 		}
+		if c.SendBack != nil {
+			line += "; sent back: " + c.SendBack.String()
+		}
 		if c.State == vise.ComponentDegraded {
 			degraded = true
 			line += " — degraded: " + c.Reason

@@ -155,6 +155,9 @@ func (a *app) deviceShowCmd() *cobra.Command {
 			return a.print(d, func(w *tabwriter.Writer) {
 				fmt.Fprintf(w, "Device:\t%s\nGroups:\t%s\nLabels:\t%s\nGeneration:\t%d\nCreated:\t%s\n",
 					d.Name, orNone(strings.Join(d.Groups, ", ")), labelText(d.Labels), d.Generation, d.CreatedAt.Format(time.RFC3339))
+				for _, line := range parseStatus(d.Status).sentBack() {
+					fmt.Fprintf(w, "Sent back:\t%s\n", line)
+				}
 			})
 		},
 	})
@@ -230,6 +233,20 @@ type reportedStatus struct {
 		QueueDepth int  `json:"queue_depth"`
 		LinkUp     bool `json:"link_up"`
 	} `json:"telemetry"`
+	Health map[string]vise.ComponentHealth `json:"health"`
+}
+
+// sentBack is each component's send-back counts, one line a component:
+// kept and over the hourly cap per reason.
+func (st reportedStatus) sentBack() []string {
+	var lines []string
+	for name, h := range st.Health {
+		if sb := h.SendBack; sb != nil {
+			lines = append(lines, fmt.Sprintf("%s: %s", name, sb))
+		}
+	}
+	sortStrings(lines)
+	return lines
 }
 
 func parseStatus(raw json.RawMessage) reportedStatus {
