@@ -42,7 +42,7 @@ func (m *Monitor) Baseline(ctx context.Context, sha string) (*vise.QualityBaseli
 func (m *Monitor) baseline(ctx context.Context, sha string) (b *vise.QualityBaseline, final bool, err error) {
 	b = &vise.QualityBaseline{Model: sha, SHA256: sha}
 	mv, err := m.o.Store.ModelVersionBySHA256(ctx, sha)
-	if err != nil {
+	if err != nil && vise.ErrorCode(err) != vise.CodeNotFound {
 		return nil, false, err
 	}
 	if mv == nil {

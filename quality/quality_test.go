@@ -276,3 +276,93 @@ func TestDriftAgainstCanaryBaseline(t *testing.T) {
 		}
 	})
 }
+
+// No baseline, no alarm: a model version deployed straight to a device, a
+// whole group at once, or not known to the registry has its windows
+// measured but never judged, and the baseline says why.
+func TestNoCanaryNoAlarm(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		direct, whole := f.model("metal-tags", 1), f.model("metal-tags", 2)
+		unknown := strings.Repeat("e", 64)
+		f.devices("line", "cam-1", "cam-2")
+		f.deploy(vise.Target{Kind: vise.TargetDevice, Name: "cam-1"}, "vise.model.metal-tags", "1.0.0", "cam-1")
+		f.deploy(vise.Target{Kind: vise.TargetGroup, Name: "line"}, "vise.model.metal-tags", "2.0.0", "cam-1", "cam-2")
+		reg := prometheus.NewRegistry()
+		m := f.monitor(reg)
+		// Wild swings on every model: would drift against any baseline.
+		for minute := range 20 {
+			mix := healthy
+			if minute%2 == 1 {
+				mix = shifted
+			}
+			f.minutes(minute, minute+1, direct, mix, "cam-1")
+			f.minutes(minute, minute+1, whole, mix, "cam-2")
+			f.minutes(minute, minute+1, unknown, mix, "cam-2")
+			if d, err := m.Check(ctx); err != nil || len(d) > 0 {
+				t.Fatalf("minute %d: drift %+v, %v; want none without a baseline", minute, d, err)
+			}
+		}
+		if n := len(f.events(vise.EventQualityDrift)); n != 0 {
+			t.Errorf("%d drift events without a baseline", n)
+		}
+		for sha, want := range map[string]string{direct: "first deployed to device cam-1 without a canary stage", whole: "whole of group line without a canary stage",
+			unknown: "registry does not know this model"} {
+			b, err := m.Baseline(ctx, sha)
+			if err != nil || !strings.Contains(b.Missing, want) {
+				t.Errorf("baseline of %s…: %+v, %v; want missing: %q", sha[:4], b, err, want)
+			}
+		}
+		if _, ok := gauge(t, reg, "vise_model_quality_drift", nil); ok {
+			t.Error("a drift gauge exists without a baseline; want none (no false alarm)")
+		}
+		if _, ok := gauge(t, reg, "vise_model_quality_window", map[string]string{"device": "cam-1", "measure": "defect_rate"}); !ok {
+			t.Error("the window is not measured when there is no baseline; want it measured, only not judged")
+		}
+	})
+}
+
+// A result without a confidence (no detection, a detection that carries
+// none, an unreadable image) does not pull the mean top confidence down,
+// and an unreadable image is no frame at all.
+func TestResultsWithoutConfidence(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		sha := f.model("metal-tags", 1)
+		f.send("cam-1", sha, frame{0.8}, frame{0.4}, nil, frame{0}) // the last: a detection without a confidence
+		raw := `{"schema":1,"msg_id":"broken","model":{"sha256":"` + sha + `"},"error":"not a usable image","detections":[]}`
+		if err := f.in.Result("vise/devices/cam-1/inference/vise.inspect", []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+		bs, err := f.store.QualityBuckets(ctx, store.QualityFilter{Device: "cam-1", From: t0.Add(-time.Hour), To: t0.Add(time.Hour), Bucket: time.Hour,
+			Uncertain: vise.DefaultUncertainWindow})
+		if err != nil || len(bs) != 1 {
+			t.Fatalf("buckets %+v, %v; want one", bs, err)
+		}
+		b := bs[0]
+		if b.Frames != 4 || b.Defects != 3 || b.Scored != 2 || b.Uncertain != 1 || math.Abs(b.SumTop-1.2) > 1e-9 {
+			t.Errorf("bucket %+v; want 4 frames, 3 with a detection, 2 with a confidence summing 1.2, 1 uncertain", b)
+		}
+		f.send("cam-2", sha, nil, nil)
+		m := f.monitor(nil)
+		s, err := m.Series(ctx, "cam-2", t0.Add(-5*time.Minute))
+		if err != nil || len(s.Points) == 0 || s.Points[0].MeanTopConfidence != nil {
+			t.Errorf("series of frames without detections: %+v, %v; want points with no mean top confidence", s, err)
+		}
+	})
+}
+
+func TestOptionsRefused(t *testing.T) {
+	tests := []struct {
+		o    quality.Options
+		want string
+	}{
+		{quality.Options{Window: time.Minute, Step: time.Hour}, "step 1h0m0s is longer than the window 1m0s"},
+		{quality.Options{Window: -time.Minute}, "must be positive"},
+		{quality.Options{Margin: &quality.Margin{DefectRate: -0.1}}, "margins are not negative"},
+		{quality.Options{MinFrames: -1}, "min frames -1"},
+	}
+	for _, tt := range tests {
+		if err := tt.o.Check(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Check(%+v) = %v; want %q", tt.o, err, tt.want)
+		}
+	}
+}
