@@ -57,6 +57,8 @@ type QualityDrift struct {
 // with the baselines they are judged against and the drift markers.
 type QualitySeries struct {
 	Device    string            `json:"device"`
+	From      time.Time         `json:"from"`
+	To        time.Time         `json:"to"`
 	Window    string            `json:"window"`
 	Step      string            `json:"step"`
 	Points    []QualityPoint    `json:"points"`

@@ -32,7 +32,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 type fixture struct {
@@ -363,6 +363,18 @@ func TestOptionsRefused(t *testing.T) {
 	for _, tt := range tests {
 		if err := tt.o.Check(); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Check(%+v) = %v; want %q", tt.o, err, tt.want)
+		}
+	}
+}
+
+func TestParseMargin(t *testing.T) {
+	m, err := quality.ParseMargin("defect_rate=0.2, uncertain=0")
+	if err != nil || *m != (quality.Margin{DefectRate: 0.2, TopConfidence: quality.DefaultMargin.TopConfidence, Uncertain: 0}) {
+		t.Errorf("ParseMargin = %+v, %v", m, err)
+	}
+	for in, want := range map[string]string{"defect=0.2": `unknown measure "defect"`, "uncertain=-1": "value from 0 to 1", "top_confidence": "MEASURE=VALUE"} {
+		if _, err := quality.ParseMargin(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseMargin(%q) = %v; want %q", in, err, want)
 		}
 	}
 }

@@ -25,7 +25,7 @@ func (m *Monitor) Series(ctx context.Context, device string, since time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	s := &vise.QualitySeries{Device: device, Window: window.String(), Step: step.String(), Points: []vise.QualityPoint{},
+	s := &vise.QualitySeries{Device: device, From: since, To: now, Window: window.String(), Step: step.String(), Points: []vise.QualityPoint{},
 		Baselines: []vise.QualityBaseline{}, Markers: []vise.QualityDrift{}}
 	byModel := map[string][]store.QualityBucket{}
 	var models []string

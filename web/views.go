@@ -168,6 +168,15 @@ func (h *Handler) inspection(ctx context.Context, v *view) error {
 	if err != nil {
 		return err
 	}
+	if h.qual != nil {
+		ds, err := h.store.ListDevices(ctx)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds[:min(len(ds), qualityDevices)] {
+			v.Quality = append(v.Quality, d.Name)
+		}
+	}
 	for _, r := range rs {
 		var p payload
 		json.Unmarshal(r.Payload, &p)
