@@ -21,8 +21,8 @@ import (
 type ParsedResult struct {
 	MsgID      string
 	Defects    int
-	Model      string   // the model's sha256; empty for an unreadable image
-	TopConf    *float64 // the highest detection confidence, nil without one
+	Model      string          // the model's sha256; empty for an unreadable image
+	TopConf    *float64        // the highest detection confidence, nil without one
 	ImageData  []byte          // the attached image, if any, still to be stored
 	fields     json.RawMessage // the message without image_data, compact
 	imageField json.RawMessage // its "image" object, for image.stored
