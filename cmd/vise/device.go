@@ -17,7 +17,7 @@ func (a *app) deviceCmd() *cobra.Command {
 	c := &cobra.Command{Use: "device", Short: "Enroll, list and revoke edge devices"}
 	token := &cobra.Command{Use: "token", Short: "Enrollment tokens"}
 	token.AddCommand(a.deviceTokenCreateCmd())
-	c.AddCommand(a.deviceAddCmd(), a.deviceListCmd(), a.deviceShowCmd(), token, a.deviceRevokeCmd())
+	c.AddCommand(a.deviceAddCmd(), a.deviceListCmd(), a.deviceShowCmd(), a.deviceQualityCmd(), token, a.deviceRevokeCmd())
 	return c
 }
 
