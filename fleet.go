@@ -192,4 +192,9 @@ type Result struct {
 	Defects    int             `json:"defects"`
 	Payload    json.RawMessage `json:"payload"`
 	ReceivedAt time.Time       `json:"received_at"`
+	// ModelSHA256 and TopConfidence are indexed from the payload at ingest
+	// for model-quality windows: the model that inferred (empty for an
+	// unreadable image) and the highest detection confidence (nil without one).
+	ModelSHA256   string   `json:"-"`
+	TopConfidence *float64 `json:"-"`
 }

@@ -52,24 +52,27 @@ type LabelModel struct {
 // the version it started from, so a second person's save over the first is
 // refused rather than lost.
 type LabelImage struct {
-	Device        string      `json:"device"`
-	MsgID         string      `json:"msg_id"`
-	Component     string      `json:"component"`
-	Model         LabelModel  `json:"model"`
-	ImageSHA256   string      `json:"image_sha256"`
-	ImageName     string      `json:"image_name,omitempty"`
-	Width         int         `json:"width"`
-	Height        int         `json:"height"`
-	Reason        LabelReason `json:"reason"`
-	TopConfidence *float64    `json:"top_confidence,omitempty"`
-	Prelabels     []LabelBox  `json:"prelabels"`
-	CapturedAt    *time.Time  `json:"captured_at,omitempty"`
-	ReceivedAt    time.Time   `json:"received_at"`
-	State         LabelState  `json:"state"`
-	Boxes         []LabelBox  `json:"boxes"`
-	Version       int         `json:"version"`
-	LabelledBy    string      `json:"labelled_by,omitempty"`
-	LabelledAt    *time.Time  `json:"labelled_at,omitempty"`
+	Device    string `json:"device"`
+	MsgID     string `json:"msg_id"`
+	Component string `json:"component"`
+	// ComponentVersion and PartID are provenance the device sent, if any.
+	ComponentVersion string      `json:"component_version,omitempty"`
+	PartID           string      `json:"part_id,omitempty"`
+	Model            LabelModel  `json:"model"`
+	ImageSHA256      string      `json:"image_sha256"`
+	ImageName        string      `json:"image_name,omitempty"`
+	Width            int         `json:"width"`
+	Height           int         `json:"height"`
+	Reason           LabelReason `json:"reason"`
+	TopConfidence    *float64    `json:"top_confidence,omitempty"`
+	Prelabels        []LabelBox  `json:"prelabels"`
+	CapturedAt       *time.Time  `json:"captured_at,omitempty"`
+	ReceivedAt       time.Time   `json:"received_at"`
+	State            LabelState  `json:"state"`
+	Boxes            []LabelBox  `json:"boxes"`
+	Version          int         `json:"version"`
+	LabelledBy       string      `json:"labelled_by,omitempty"`
+	LabelledAt       *time.Time  `json:"labelled_at,omitempty"`
 	// Classes are the class names a box may have: the model's, from the
 	// registry. Set on a single image, not in lists.
 	Classes []string `json:"classes,omitempty"`

@@ -2,8 +2,9 @@ package vise
 
 import (
 	"encoding/json"
-	"github.com/vise-edge/vise/deviceapi"
 	"time"
+
+	"github.com/vise-edge/vise/deviceapi"
 )
 
 // Verdict is one pass/reject verdict as stored: the device's message

@@ -236,7 +236,7 @@ func (a *Agent) prepare(ctx context.Context, doc *deviceapi.Document, recipes []
 	}
 	for _, r := range recipes {
 		if s := r.Lifecycle.Install; s != nil {
-			env := a.componentEnv(tmp, r.Name, r.DependencyNames())
+			env := a.componentEnv(tmp, r)
 			if err := runStep(ctx, s.Script, filepath.Join(tmp, r.Name), env, stepTimeout(s, 5*time.Minute), a.log); err != nil {
 				os.RemoveAll(tmp)
 				return 0, vise.Errorf(vise.CodeInvalid, "install step of %s@%s failed: %v", r.Name, r.Version, err)

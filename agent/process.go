@@ -175,11 +175,13 @@ func (w logWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func (a *Agent) componentEnv(gen, name string, deps []string) []string {
+func (a *Agent) componentEnv(gen string, r *vise.Recipe) []string {
+	name, deps := r.Name, r.DependencyNames()
 	work := a.workDir(name)
 	env := append(os.Environ(),
 		"VISE_DEVICE="+a.cfg.Name,
 		"VISE_COMPONENT="+name,
+		"VISE_COMPONENT_VERSION="+r.Version, // provenance of the results it sends
 		"VISE_ARTIFACTS="+gen+"/"+name+"/artifacts",
 		"VISE_CONFIG="+gen+"/"+name+"/config.json",
 		"VISE_WORK="+work,

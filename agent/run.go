@@ -23,7 +23,7 @@ func (a *Agent) startGeneration(ctx context.Context, gen int64, m *manifest) err
 		deadline = time.Now().Add(10 * time.Minute)
 	}
 	for _, r := range m.Components {
-		env := a.componentEnv(dir, r.Name, r.DependencyNames())
+		env := a.componentEnv(dir, r)
 		os.MkdirAll(a.workDir(r.Name), 0o700)
 		if r.Lifecycle.Run == nil {
 			a.setComponent(r.Name, StateFinished)

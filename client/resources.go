@@ -211,3 +211,14 @@ func (c *Client) Verdicts(ctx context.Context, device, resultID string, limit in
 	var out []vise.Verdict
 	return out, c.getJSON(ctx, "/v1/verdicts?"+q.Encode(), &out)
 }
+
+// Quality returns a device's model-quality windows, baselines and drift
+// markers over the last `since` (0: the server's default, 6h).
+func (c *Client) Quality(ctx context.Context, device string, since time.Duration) (*vise.QualitySeries, error) {
+	q := url.Values{}
+	if since > 0 {
+		q.Set("since", since.String())
+	}
+	var out vise.QualitySeries
+	return &out, c.getJSON(ctx, "/v1/devices/"+url.PathEscape(device)+"/quality?"+q.Encode(), &out)
+}

@@ -22,6 +22,9 @@ type Result struct {
 	// Reason says why the image came along (ReasonDefect, ReasonUncertain,
 	// ReasonSample); it decides which images a full outbox gives up first.
 	Reason string `json:"reason,omitempty"`
+	// ComponentVersion is the version of the inference component that
+	// produced the result (VISE_COMPONENT_VERSION from the agent).
+	ComponentVersion string `json:"component_version,omitempty"`
 	// ImageData is the image file (base64 in JSON) when it is uploaded for
 	// a person to look at: defects, and a sample of the rest for labelling.
 	ImageData []byte `json:"image_data,omitempty"`

@@ -34,6 +34,8 @@ type ComponentHealth struct {
 	FramesDropped int64   `json:"frames_dropped,omitempty"`
 	Rejects       int64   `json:"rejects,omitempty"`
 	FPS           float64 `json:"fps,omitempty"` // results per second lately
+	// SendBack counts the images kept and skipped per reason.
+	SendBack *SendBackCounts `json:"send_back,omitempty"`
 }
 
 // Telemetry is the device's health at a glance.

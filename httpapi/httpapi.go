@@ -25,6 +25,7 @@ import (
 	"github.com/vise-edge/vise/fleet"
 	"github.com/vise-edge/vise/labels"
 	"github.com/vise-edge/vise/pipeline"
+	"github.com/vise-edge/vise/quality"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/store"
 	"github.com/vise-edge/vise/users"
@@ -39,6 +40,7 @@ type Options struct {
 	Pipeline *pipeline.Engine
 	Labels   *labels.Service
 	Datasets *datasets.Service
+	Quality  *quality.Monitor // optional: GET /v1/devices/{name}/quality
 	// Ready, if set, is checked by /readyz after the database (the MQTT
 	// broker connection, say).
 	Ready   func(context.Context) error
@@ -57,6 +59,7 @@ type API struct {
 	pipe     *pipeline.Engine
 	labels   *labels.Service
 	datasets *datasets.Service
+	qual     *quality.Monitor
 	readyFn  func(context.Context) error
 	users    *users.Service
 	log      *slog.Logger
@@ -68,7 +71,7 @@ func newAPI(opts Options, api string) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{reg: opts.Registry, fleet: opts.Fleet, store: opts.Store, users: opts.Users, pipe: opts.Pipeline, labels: opts.Labels, datasets: opts.Datasets, readyFn: opts.Ready, log: opts.Logger, mux: http.NewServeMux(),
+	return &API{reg: opts.Registry, fleet: opts.Fleet, store: opts.Store, users: opts.Users, pipe: opts.Pipeline, labels: opts.Labels, datasets: opts.Datasets, qual: opts.Quality, readyFn: opts.Ready, log: opts.Logger, mux: http.NewServeMux(),
 		metrics: newHTTPMetrics(opts.Metrics, api)}
 }
 
@@ -97,6 +100,7 @@ func New(opts Options) *API {
 	a.mux.Handle("GET /v1/events", a.handle(roleViewer, a.events))
 	a.mux.Handle("GET /v1/results", a.handle(roleViewer, a.results))
 	a.mux.Handle("GET /v1/verdicts", a.handle(roleViewer, a.verdicts))
+	a.mux.Handle("GET /v1/devices/{name}/quality", a.handle(roleViewer, a.quality))
 	a.mux.Handle("GET /v1/results/{device}/{msg_id}/image", a.handle(roleViewer, a.resultImage))
 	a.mux.Handle("/v1/", a.handle(roleNone, func(w http.ResponseWriter, r *http.Request) error {
 		return vise.Errorf(vise.CodeNotFound, "no API route %s %s; see the README's API section", r.Method, r.URL.Path)

@@ -23,6 +23,8 @@ type ParsedResult struct {
 	Compat     deviceapi.Info
 	MsgID      string
 	Defects    int
+	Model      string          // the model's sha256; empty for an unreadable image
+	TopConf    *float64        // the highest detection confidence, nil without one
 	ImageData  []byte          // the attached image, if any, still to be stored
 	fields     json.RawMessage // the message without image_data, compact
 	imageField json.RawMessage // its "image" object, for image.stored
@@ -90,7 +92,23 @@ func checkResult(device string, fields []byte) (*ParsedResult, error) {
 	if len(r.Detections) > MaxDetections {
 		return nil, refuse("detections", "%d detections, more than %d", len(r.Detections), MaxDetections)
 	}
-	return &ParsedResult{Compat: info, MsgID: r.MsgID, Defects: len(r.Detections), fields: fields}, nil
+	p := &ParsedResult{Compat: info, MsgID: r.MsgID, Defects: len(r.Detections), fields: fields, TopConf: topConfidence(r.Detections)}
+	if r.Error == "" {
+		p.Model = r.Model.SHA256
+	}
+	return p, nil
+}
+
+// topConfidence is the highest confidence of the detections; a detection
+// without one (0, or not a number) does not count.
+func topConfidence(ds []deviceapi.Detection) *float64 {
+	var top *float64
+	for _, d := range ds {
+		if c := d.Confidence; c > 0 && c <= 1 && (top == nil || c > *top) {
+			top = &c
+		}
+	}
+	return top
 }
 
 // withImage records in the stored message where its image went: stored
@@ -152,7 +170,8 @@ func (in *Ingester) Result(topic string, payload []byte) error {
 	if err := in.storeImage(ctx, device, p); err != nil {
 		return err
 	}
-	inserted, err := in.insert(ctx, vise.Result{MsgID: p.MsgID, Device: device, Component: component, Defects: p.Defects, Payload: p.fields})
+	inserted, err := in.insert(ctx, vise.Result{MsgID: p.MsgID, Device: device, Component: component, Defects: p.Defects, Payload: p.fields,
+		ModelSHA256: p.Model, TopConfidence: p.TopConf})
 	if err != nil {
 		in.m.results.WithLabelValues("unavailable").Inc()
 		in.log.Warn("result not stored; the device keeps it and sends it again", "device", device, "msg_id", p.MsgID, "err", err)

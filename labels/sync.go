@@ -95,12 +95,11 @@ func (s *Service) syncRange(ctx context.Context, from, to time.Time) error {
 }
 
 // sent is what the server adds to a device's result (infer.Result) on the
-// way in, and what a device may add about why it sent the image.
+// way in.
 type sent struct {
 	Image struct {
 		Stored string `json:"stored"` // the image's sha256 in the blob store
 	} `json:"image"`
-	Reason string `json:"reason"` // "uncertain", "defect" or "sample", if the device says
 }
 
 // source makes a queue entry of a stored result; ok is false for one
@@ -111,7 +110,8 @@ func (s *Service) source(ctx context.Context, r vise.Result, models map[string]*
 	if json.Unmarshal(r.Payload, &res) != nil || json.Unmarshal(r.Payload, &extra) != nil || extra.Image.Stored == "" {
 		return src, false
 	}
-	im := vise.LabelImage{Device: r.Device, MsgID: r.MsgID, Component: r.Component, ImageSHA256: extra.Image.Stored, ImageName: res.Image.Name,
+	im := vise.LabelImage{Device: r.Device, MsgID: r.MsgID, Component: r.Component, ComponentVersion: res.ComponentVersion, PartID: res.PartID,
+		ImageSHA256: extra.Image.Stored, ImageName: res.Image.Name,
 		Width: res.Image.Width, Height: res.Image.Height, ReceivedAt: r.ReceivedAt,
 		Model: vise.LabelModel{Name: res.Model.Name, Version: res.Model.Version, SHA256: res.Model.SHA256}}
 	if !res.CapturedAt.IsZero() {
@@ -143,7 +143,7 @@ func (s *Service) source(ctx context.Context, r vise.Result, models map[string]*
 			im.TopConfidence = &c
 		}
 	}
-	return store.LabelSource{Image: im, DeviceReason: extra.Reason, Detections: len(res.Detections)}, true
+	return store.LabelSource{Image: im, DeviceReason: res.Reason, Detections: len(res.Detections)}, true
 }
 
 // clamp fits a detection into the image, so accepting the pre-labels as

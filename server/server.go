@@ -29,6 +29,7 @@ import (
 	"github.com/vise-edge/vise/labels"
 	"github.com/vise-edge/vise/pipeline"
 	"github.com/vise-edge/vise/pki"
+	"github.com/vise-edge/vise/quality"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/release"
 	"github.com/vise-edge/vise/store"
@@ -96,6 +97,14 @@ type Config struct {
 	// uncertain in the labelling queue, "LO-HI" or "off"; default
 	// "0.25-0.6" (see labels.ParseWindow).
 	LabelUncertain string
+	// QualityWindow and QualityStep are model-quality monitoring's sliding
+	// window and its step; QualityMargin is how far a window may depart
+	// from its canary baseline ("defect_rate=0.15,top_confidence=0.1,
+	// uncertain=0.15"); QualityMinFrames the fewest frames judged. Zero
+	// values take quality.Options' defaults.
+	QualityWindow, QualityStep time.Duration
+	QualityMargin              string
+	QualityMinFrames           int64
 	// Gate is the quality gate for model registrations, e.g.
 	// "map50>=0.6"; AutoApprove approves versions that pass it.
 	Gate        string
@@ -171,6 +180,7 @@ type Server struct {
 	Users    *users.Service
 	Labels   *labels.Service
 	Datasets *datasets.Service
+	Quality  *quality.Monitor
 	CA       *pki.CA
 	Broker   broker.Broker
 	metrics  *prometheus.Registry
@@ -244,6 +254,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.Labels = labels.New(labels.Options{Store: s.Store, Blobs: s.Registry, Uncertain: window, Logger: s.log.With("part", "labels")})
 	s.Datasets = datasets.New(s.Store, s.Blobs, s.log.With("part", "datasets"))
+	if s.Quality, err = newQuality(cfg, s.Store, window, s.metrics, s.log.With("part", "quality")); err != nil {
+		return nil, err
+	}
 	if s.Pipeline, err = pipeline.New(ctx, pipeline.Options{Store: s.Store, Registry: s.Registry, Fleet: s.Fleet,
 		Logger: s.log.With("part", "pipeline"), Poll: cfg.PipelinePoll, RescueAfter: cfg.PipelineRescueAfter,
 		Training: cfg.Training, WorkDir: filepath.Join(cfg.DataDir, "training")}); err != nil {
@@ -309,11 +322,11 @@ func (s *Server) Start() error {
 		return vise.Errorf(vise.CodeUnavailable, "cannot listen on %s: %v; pick another address with --listen", s.cfg.Listen, err)
 	}
 	s.ln = ln
-	dash, err := web.New(web.Options{Store: s.Store, Users: s.Users, Registry: s.Registry, Pipeline: s.Pipeline, Labels: s.Labels, DataDir: s.cfg.DataDir, Logger: s.log.With("part", "web")})
+	dash, err := web.New(web.Options{Store: s.Store, Users: s.Users, Registry: s.Registry, Pipeline: s.Pipeline, Labels: s.Labels, Quality: s.Quality, DataDir: s.cfg.DataDir, Logger: s.log.With("part", "web")})
 	if err != nil {
 		return err
 	}
-	api := httpapi.New(httpapi.Options{Registry: s.Registry, Fleet: s.Fleet, Store: s.Store, Users: s.Users, Pipeline: s.Pipeline, Labels: s.Labels, Datasets: s.Datasets, Ready: s.ready, Release: s.Release.Handler(),
+	api := httpapi.New(httpapi.Options{Registry: s.Registry, Fleet: s.Fleet, Store: s.Store, Users: s.Users, Pipeline: s.Pipeline, Labels: s.Labels, Datasets: s.Datasets, Quality: s.Quality, Ready: s.ready, Release: s.Release.Handler(),
 		Logger: s.log.With("part", "http"), Metrics: s.metrics, Dashboard: dash})
 	s.httpSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
@@ -330,6 +343,7 @@ func (s *Server) Start() error {
 		}
 	})
 	s.wg.Go(func() { s.pruneResults(ctx) })
+	s.wg.Go(func() { s.Quality.Run(ctx) })
 	if err := s.Pipeline.Start(ctx); err != nil {
 		return err
 	}

@@ -13,7 +13,8 @@ import (
 // and an image is in the queue while its result is: retention takes both.
 
 const labelCols = `i.device, i.msg_id, i.component, i.model_name, i.model_version, i.model_sha256, i.image_sha256, i.image_name,
-	i.width, i.height, i.top_confidence, i.prelabels, i.captured_at, i.received_at, i.state, i.boxes, i.version, i.labelled_by, i.labelled_at`
+	i.width, i.height, i.top_confidence, i.prelabels, i.captured_at, i.received_at, i.state, i.boxes, i.version, i.labelled_by, i.labelled_at,
+	i.component_version, i.part_id`
 
 // reasonExpr works the reason out of the stored facts; its two parameters
 // are the uncertainty window's bounds.
@@ -81,10 +82,11 @@ func (s *Store) AddLabelImages(ctx context.Context, srcs []LabelSource) (added i
 				captured = micros(*im.CapturedAt)
 			}
 			res, err := t.exec(`INSERT INTO label_images (device, msg_id, component, model_name, model_version, model_sha256, image_sha256, image_name,
-				width, height, device_reason, detections, top_confidence, prelabels, captured_at, received_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, msg_id) DO NOTHING`,
+				width, height, device_reason, detections, top_confidence, prelabels, captured_at, received_at, component_version, part_id)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, msg_id) DO NOTHING`,
 				im.Device, im.MsgID, im.Component, im.Model.Name, im.Model.Version, im.Model.SHA256, im.ImageSHA256, im.ImageName,
-				im.Width, im.Height, src.DeviceReason, src.Detections, im.TopConfidence, pre, captured, micros(im.ReceivedAt))
+				im.Width, im.Height, src.DeviceReason, src.Detections, im.TopConfidence, pre, captured, micros(im.ReceivedAt),
+				im.ComponentVersion, im.PartID)
 			if err != nil {
 				return err
 			}
@@ -209,7 +211,8 @@ func scanLabelImage(row scanner, extra ...any) (vise.LabelImage, error) {
 	var captured, labelled sql.NullInt64
 	var received int64
 	dest := []any{&im.Device, &im.MsgID, &im.Component, &im.Model.Name, &im.Model.Version, &im.Model.SHA256, &im.ImageSHA256, &im.ImageName,
-		&im.Width, &im.Height, &top, &pre, &captured, &received, &state, &boxes, &im.Version, &im.LabelledBy, &labelled, &reason}
+		&im.Width, &im.Height, &top, &pre, &captured, &received, &state, &boxes, &im.Version, &im.LabelledBy, &labelled,
+		&im.ComponentVersion, &im.PartID, &reason}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return im, err
 	}

@@ -45,13 +45,15 @@ func (t *tx) insertResultsArrays(rs []vise.Result, rows []int, at int64, stored 
 	n := len(rows)
 	ids, devices, components, payloads := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	defects, times := make([]int64, n), make([]int64, n)
+	models, tops := make([]string, n), make([]*float64, n)
 	for j, i := range rows {
 		r := rs[i]
 		ids[j], devices[j], components[j], defects[j], payloads[j], times[j] = r.MsgID, r.Device, r.Component, int64(r.Defects), string(r.Payload), at+int64(j)
+		models[j], tops[j] = r.ModelSHA256, r.TopConfidence
 	}
-	q, err := t.tx.QueryContext(t.ctx, `INSERT INTO results (msg_id, device, component, defects, payload, received_at)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[])
-		ON CONFLICT (device, msg_id) DO NOTHING RETURNING device, msg_id`, ids, devices, components, defects, payloads, times)
+	q, err := t.tx.QueryContext(t.ctx, `INSERT INTO results (msg_id, device, component, defects, payload, received_at, model_sha256, top_confidence)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::text[], $8::float8[])
+		ON CONFLICT (device, msg_id) DO NOTHING RETURNING device, msg_id`, ids, devices, components, defects, payloads, times, models, tops)
 	if err != nil {
 		return err
 	}
@@ -70,15 +72,15 @@ func (t *tx) insertResultsArrays(rs []vise.Result, rows []int, at int64, stored 
 // prepared statement: SQLite runs in process, so a row costs no round trip,
 // and the statement is parsed once instead of once per batch.
 func (t *tx) insertResultsEach(rs []vise.Result, rows []int, at int64, stored func(resultKey)) error {
-	stmt, err := t.tx.PrepareContext(t.ctx, `INSERT INTO results (msg_id, device, component, defects, payload, received_at) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (device, msg_id) DO NOTHING`)
+	stmt, err := t.tx.PrepareContext(t.ctx, `INSERT INTO results (msg_id, device, component, defects, payload, received_at, model_sha256, top_confidence)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, msg_id) DO NOTHING`)
 	if err != nil {
 		return err
 	}
 	defer stmt.Close()
 	for n, i := range rows {
 		r := rs[i]
-		res, err := stmt.ExecContext(t.ctx, r.MsgID, r.Device, r.Component, r.Defects, string(r.Payload), at+int64(n))
+		res, err := stmt.ExecContext(t.ctx, r.MsgID, r.Device, r.Component, r.Defects, string(r.Payload), at+int64(n), r.ModelSHA256, r.TopConfidence)
 		if err != nil {
 			return err
 		}

@@ -13,7 +13,7 @@ import (
 )
 
 // The fleet page shows a component that says it is degraded, with its
-// reason and the frames it dropped, from the device's status report.
+// reason, the frames it dropped and what it sent back, from the device's status report.
 func TestFleetShowsComponentHealth(t *testing.T) {
 	s, _ := startServer(t)
 	ctx := context.Background()
@@ -21,7 +21,8 @@ func TestFleetShowsComponentHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	status := `{"generation":1,"components":{"vise.inspect":"RUNNING"},"health":{"vise.inspect":{"ready":true,"state":"degraded",` +
-		`"reason":"camera: camera lost: ffmpeg: Connection refused","images":120,"fps":4.5,"frames_dropped":37,"rejects":9}}}`
+		`"reason":"camera: camera lost: ffmpeg: Connection refused","images":120,"fps":4.5,"frames_dropped":37,"rejects":9,` +
+		`"send_back":{"defect":{"kept":12,"over_cap":3},"uncertain":{"kept":5,"over_cap":0},"sample":{"kept":1,"over_cap":0},"not_sampled":99}}}}`
 	if err := s.Store.SetDeviceStatus(ctx, "line-3-cam-1", []byte(status), 1); err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +39,7 @@ func TestFleetShowsComponentHealth(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	page, _ := io.ReadAll(resp.Body)
-	want := `vise.inspect: 120 images (4.5/s), 37 frames dropped, 9 rejects — degraded: camera: camera lost: ffmpeg: Connection refused`
+	want := `vise.inspect: 120 images (4.5/s), 37 frames dropped, 9 rejects; sent back: defect 12 kept (3 over cap), uncertain 5 kept, sample 1 kept, 99 not sampled — degraded: camera: camera lost: ffmpeg: Connection refused`
 	if !strings.Contains(string(page), want) || !strings.Contains(string(page), `class="health bad"`) {
 		t.Errorf("fleet page lacks %q marked bad:\n%s", want, page)
 	}

@@ -66,6 +66,9 @@ func healthLines(health map[string]vise.ComponentHealth) (lines []string, degrad
 		if c.Rejects > 0 {
 			line += fmt.Sprintf(", %d rejects", c.Rejects)
 		}
+		if c.SendBack != nil {
+			line += "; sent back: " + c.SendBack.String()
+		}
 		if c.State == vise.ComponentDegraded {
 			degraded = true
 			line += " — degraded: " + c.Reason
@@ -144,6 +147,15 @@ func (h *Handler) inspection(ctx context.Context, v *view) error {
 	rs, err := h.store.ListResults(ctx, "", time.Time{}, 12)
 	if err != nil {
 		return err
+	}
+	if h.qual != nil {
+		ds, err := h.store.ListDevices(ctx)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds[:min(len(ds), qualityDevices)] {
+			v.Quality = append(v.Quality, d.Name)
+		}
 	}
 	for _, r := range rs {
 		var p deviceapi.Result

@@ -27,6 +27,7 @@ import (
 	"github.com/vise-edge/vise/httpapi"
 	"github.com/vise-edge/vise/labels"
 	"github.com/vise-edge/vise/pipeline"
+	"github.com/vise-edge/vise/quality"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/store"
 	"github.com/vise-edge/vise/users"
@@ -45,7 +46,8 @@ type Options struct {
 	Registry *registry.Registry
 	Pipeline *pipeline.Engine
 	Labels   *labels.Service
-	DataDir  string // holds the session signing key
+	Quality  *quality.Monitor // optional: the Inspection page's model-quality charts
+	DataDir  string           // holds the session signing key
 	Logger   *slog.Logger
 }
 
@@ -54,6 +56,7 @@ type Handler struct {
 	store *store.Store
 	pipe  *pipeline.Engine
 	lab   *labels.Service
+	qual  *quality.Monitor
 	users *users.Service
 	reg   *registry.Registry
 	keys  *keyring
@@ -72,7 +75,7 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{store: opts.Store, pipe: opts.Pipeline, lab: opts.Labels, users: opts.Users, reg: opts.Registry, keys: keys, log: opts.Logger, mux: http.NewServeMux(), now: time.Now,
+	h := &Handler{store: opts.Store, pipe: opts.Pipeline, lab: opts.Labels, qual: opts.Quality, users: opts.Users, reg: opts.Registry, keys: keys, log: opts.Logger, mux: http.NewServeMux(), now: time.Now,
 		tmpl: template.Must(template.ParseFS(templateFS, "templates/*.html"))}
 	static, _ := fs.Sub(staticFS, "static")
 	h.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
@@ -87,6 +90,7 @@ func New(opts Options) (*Handler, error) {
 	h.mux.Handle("GET /models", h.page("models", h.models))
 	h.mux.Handle("GET /inspection", h.page("inspection", h.inspection))
 	h.mux.Handle("GET /inspection/series", h.auth(h.series))
+	h.mux.Handle("GET /inspection/quality", h.auth(h.qualitySeries))
 	h.mux.Handle("GET /images/{device}/{msg_id}", h.auth(h.image))
 	h.mux.Handle("POST /models/{name}/versions/{version}/{decision}", h.auth(h.decide))
 	h.routeLabelling()
@@ -164,6 +168,7 @@ type view struct {
 	Executions  []*vise.Execution
 	Models      []modelView
 	Results     []resultCard
+	Quality     []string   // devices whose model quality the Inspection page plots
 	Query       url.Values // the page's query string, for pages with filters
 	Label       labelView
 }

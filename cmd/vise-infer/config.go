@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"time"
+
+	"github.com/vise-edge/vise/sendback"
 )
 
 // config is a component's configuration (VISE_CONFIG, written by the agent:
@@ -19,11 +22,29 @@ type config struct {
 	IoU        *float64 `json:"iou"`
 	Threads    *int     `json:"threads"`
 	Decoders   *int     `json:"decoders"`
-	Upload     string   `json:"upload"`
-	Sample     *float64 `json:"upload_sample"`
+	// Upload and Sample are the old send-back settings; SendBack replaces them.
+	Upload   string          `json:"upload"`
+	Sample   *float64        `json:"upload_sample"`
+	SendBack json.RawMessage `json:"send_back"`
 	// SourceByDevice gives devices of a group deployment their own camera
 	// (by VISE_DEVICE, which the agent sets); others use Source.
 	SourceByDevice map[string]string `json:"source_by_device"`
+}
+
+// sendBack is the send_back section checked, nil if the configuration
+// has none; it and the old upload settings do not mix.
+func (c config) sendBack() (*sendback.Config, error) {
+	if len(c.SendBack) == 0 || string(c.SendBack) == "null" {
+		return nil, nil
+	}
+	if c.Upload != "" || c.Sample != nil {
+		return nil, fmt.Errorf("%w: send_back replaces upload and upload_sample: remove them from the configuration", errUsage)
+	}
+	sb, err := sendback.Parse(c.SendBack)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return &sb, nil
 }
 
 // source is the camera this device reads.
@@ -102,16 +123,27 @@ func (r *runner) watchConfig(ctx context.Context, path string, since time.Time) 
 			continue
 		}
 		since = mod
+		sb, err := c.sendBack()
+		if err != nil {
+			r.log.Warn("configuration change ignored", "err", err)
+			continue
+		}
 		r.mu.Lock()
 		old, st := r.st, r.st
 		c.apply(&st)
-		if err := st.checkAll(); err != nil {
+		st.SendBack = sb
+		policy, err := st.policy()
+		if err == nil {
+			err = st.checkAll()
+		}
+		if err != nil {
 			r.mu.Unlock()
 			r.log.Warn("configuration change ignored", "err", err)
 			continue
 		}
 		r.st = st
 		r.mu.Unlock()
+		r.sendBack.Set(policy)
 		r.p.setThresholds(float32(st.Conf), float32(st.IoU))
 		if st.Source != old.Source || st.Replay != old.Replay || st.Interval != old.Interval {
 			select {

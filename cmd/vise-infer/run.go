@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +18,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/vise-edge/vise/infer"
+	"github.com/vise-edge/vise/sendback"
 	"github.com/vise-edge/vise/source"
 )
 
@@ -45,11 +45,21 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 			return fmt.Errorf("configuration %s: %w", cfgPath, err)
 		}
 		applyConfig(fs, cfg)
+		if st.SendBack, err = cfg.sendBack(); err != nil {
+			return fmt.Errorf("configuration %s: %w", cfgPath, err)
+		}
 		lineFromConfig(fs, cfgPath)
 		cfgTime = mod
 	}
 	st.Conf, st.IoU = c.conf, c.iou
 	if err := st.check(); err != nil {
+		return err
+	}
+	if os.Getenv("VISE_IPC") == "" && !flagSet(fs, "upload") && st.SendBack == nil {
+		st.Upload = "none" // JSON lines on a terminal: no base64 images unless asked
+	}
+	policy, err := st.policy()
+	if err != nil {
 		return err
 	}
 	if err := st.checkSource(); err != nil {
@@ -65,10 +75,9 @@ func runCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 		return err
 	}
 	defer pub.Close()
-	if pub.ipc == nil && !flagSet(fs, "upload") {
-		st.Upload = "none" // JSON lines on a terminal: no base64 images unless asked
-	}
-	r := &runner{p: newPipeline(sess, c.post(sess), model, c.pipe(), log), pub: pub, log: log, st: st, changed: make(chan struct{}, 1)}
+	r := &runner{p: newPipeline(sess, c.post(sess), model, c.pipe(), log), pub: pub, log: log, st: st, changed: make(chan struct{}, 1),
+		sendBack: sendback.New(policy), provenance: provenanceFromEnv()}
+	r.counts.sendBack = r.sendBack.Counts
 	ctx, err = r.startLine(ctx, line, cfgPath, sess.Contract.Names)
 	if err != nil {
 		return err
@@ -92,14 +101,24 @@ type settings struct {
 	Interval     time.Duration
 	Upload       string
 	Sample       float64
+	SendBack     *sendback.Config // from the configuration; nil: Upload and Sample
 	Conf, IoU    float64
 	lineSettings
 }
 
-func (s *settings) check() error {
-	if s.Upload != "defects" && s.Upload != "all" && s.Upload != "none" {
-		return fmt.Errorf("%w: upload %q: use defects, all or none", errUsage, s.Upload)
+// policy is the send-back policy the settings ask for.
+func (s *settings) policy() (sendback.Config, error) {
+	if s.SendBack != nil {
+		return *s.SendBack, nil
 	}
+	c, err := sendback.Legacy(s.Upload, s.Sample)
+	if err != nil {
+		return c, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return c, nil
+}
+
+func (s *settings) check() error {
 	if s.Source == "" {
 		return fmt.Errorf("%w: no image folder: pass --source DIR", errUsage)
 	}
@@ -122,7 +141,10 @@ type runner struct {
 	mu      sync.Mutex
 	st      settings
 	changed chan struct{} // the source settings changed
-	line                  // camera and line-signal state
+	// sendBack decides which images go back with their results.
+	sendBack   *sendback.Policy
+	provenance provenance
+	line       // camera and line-signal state
 }
 
 func (r *runner) settings() settings {
@@ -155,6 +177,7 @@ func (r *runner) feed(ctx context.Context, frames chan<- source.Frame) {
 
 func (r *runner) emit(src source.Frame, res *infer.Result, _ stages) {
 	st := r.settings()
+	r.provenance.stamp(res)
 	if r.limit.reached(r.counts.images.Load()) {
 		return // past --frames: the run is ending
 	}
@@ -163,7 +186,7 @@ func (r *runner) emit(src source.Frame, res *infer.Result, _ stages) {
 	if res.Error != "" {
 		r.counts.errors.Add(1)
 		r.log.Warn("image skipped", "image", src.Name, "err", res.Error, "skipped_total", r.counts.errors.Load())
-	} else if attach(st.Upload, st.Sample, len(res.Detections)) {
+	} else if r.attach(res) {
 		res.ImageData = src.Data
 		if src.Image != nil {
 			res.ImageData = encodeJPEG(src.Image)
@@ -319,6 +342,7 @@ type counters struct {
 	images, errors atomic.Int64
 	dropped        atomic.Int64 // camera frames the newest one replaced
 	rejects        atomic.Int64 // reject verdicts
+	sendBack       func() sendback.Counts
 	health         func(*componentStatus)
 	rateMu         sync.Mutex // guards the rate's last sample
 	lastAt         time.Time
@@ -366,17 +390,6 @@ func (p *publisher) Close() {
 	if p.ipc != nil {
 		p.ipc.close()
 	}
-}
-
-// attach decides whether an image goes to the server with its result.
-func attach(policy string, sample float64, detections int) bool {
-	switch policy {
-	case "all":
-		return true
-	case "none":
-		return false
-	}
-	return detections > 0 || rand.Float64() < sample
 }
 
 func flagSet(fs *flag.FlagSet, name string) bool {

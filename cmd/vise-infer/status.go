@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vise-edge/vise/lineout"
+	"github.com/vise-edge/vise/sendback"
 	"github.com/vise-edge/vise/source"
 )
 
@@ -29,6 +30,7 @@ type componentStatus struct {
 	FPS           float64                   `json:"fps"` // results per second since the last report
 	Source        *source.Status            `json:"source,omitempty"`
 	Outputs       map[string]lineout.Status `json:"outputs,omitempty"`
+	SendBack      *sendback.Counts          `json:"send_back,omitempty"`
 }
 
 func (c *counters) report() []byte {
@@ -36,6 +38,10 @@ func (c *counters) report() []byte {
 		Rejects: c.rejects.Load(), FPS: c.rate()}
 	if c.health != nil {
 		c.health(&st)
+	}
+	if c.sendBack != nil {
+		sb := c.sendBack()
+		st.SendBack = &sb
 	}
 	b, _ := json.Marshal(st)
 	return b

@@ -18,7 +18,7 @@ func (a *app) deviceCmd() *cobra.Command {
 	c := &cobra.Command{Use: "device", Short: "Enroll, list and revoke edge devices"}
 	token := &cobra.Command{Use: "token", Short: "Enrollment tokens"}
 	token.AddCommand(a.deviceTokenCreateCmd())
-	c.AddCommand(a.deviceAddCmd(), a.deviceListCmd(), a.deviceShowCmd(), token, a.deviceRevokeCmd())
+	c.AddCommand(a.deviceAddCmd(), a.deviceListCmd(), a.deviceShowCmd(), a.deviceQualityCmd(), token, a.deviceRevokeCmd())
 	return c
 }
 
@@ -156,6 +156,9 @@ func (a *app) deviceShowCmd() *cobra.Command {
 			return a.print(d, func(w *tabwriter.Writer) {
 				fmt.Fprintf(w, "Device:\t%s\nGroups:\t%s\nLabels:\t%s\nGeneration:\t%d\nCreated:\t%s\n",
 					d.Name, orNone(strings.Join(d.Groups, ", ")), labelText(d.Labels), d.Generation, d.CreatedAt.Format(time.RFC3339))
+				for _, line := range parseStatus(d.Status).sentBack() {
+					fmt.Fprintf(w, "Sent back:\t%s\n", line)
+				}
 			})
 		},
 	})
@@ -224,6 +227,19 @@ func (a *app) groupCmd() *cobra.Command {
 
 // reportedStatus is an agent's status report as the CLI shows it.
 type reportedStatus struct{ deviceapi.Status }
+
+// sentBack is each component's send-back counts, one line a component:
+// kept and over the hourly cap per reason.
+func (st reportedStatus) sentBack() []string {
+	var lines []string
+	for name, h := range st.Health {
+		if sb := h.SendBack; sb != nil {
+			lines = append(lines, fmt.Sprintf("%s: %s", name, sb))
+		}
+	}
+	sortStrings(lines)
+	return lines
+}
 
 func parseStatus(raw json.RawMessage) reportedStatus {
 	var st reportedStatus

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -82,7 +83,14 @@ func (a *app) labelShowCmd() *cobra.Command {
 			}
 			return a.print(im, func(w *tabwriter.Writer) {
 				fmt.Fprintf(w, "image\t%s of %s (%dx%d, sha256 %s)\n", im.MsgID, im.Device, im.Width, im.Height, im.ImageSHA256)
-				fmt.Fprintf(w, "model\t%s@%s\n", im.Model.Name, im.Model.Version)
+				fmt.Fprintf(w, "model\t%s@%s (sha256 %s)\n", im.Model.Name, im.Model.Version, im.Model.SHA256)
+				fmt.Fprintf(w, "component\t%s %s\n", im.Component, orNone(im.ComponentVersion))
+				if im.CapturedAt != nil {
+					fmt.Fprintf(w, "captured\t%s\n", im.CapturedAt.Format(time.RFC3339))
+				}
+				if im.PartID != "" {
+					fmt.Fprintf(w, "part\t%s\n", im.PartID)
+				}
 				fmt.Fprintf(w, "reason\t%s\nstate\t%s (version %d%s)\nclasses\t%v\n", im.Reason, im.State, im.Version, by(im), im.Classes)
 				for _, b := range im.Prelabels {
 					fmt.Fprintf(w, "pre-label\t%s %.2f at %g,%g %gx%g\n", b.Class, b.Confidence, b.X, b.Y, b.Width, b.Height)

@@ -76,6 +76,9 @@ func TestCLILabels(t *testing.T) {
 	if out := e.ok("label", "list"); !strings.Contains(out, "m-low") || !strings.Contains(out, "uncertain") {
 		t.Errorf("table: %q", out)
 	}
+	if out := e.ok("label", "show", "cam-1", "m-defect"); !strings.Contains(out, "(sha256 "+mv.Artifact.SHA256+")") || !strings.Contains(out, "vise.reporter") {
+		t.Errorf("label show lacks the provenance (model sha256, component): %q", out)
+	}
 	var im vise.LabelImage
 	json.Unmarshal([]byte(e.ok("label", "show", "cam-1", "m-defect", "-o", "json")), &im)
 	if diff := cmp.Diff([]string{"scratch"}, im.Classes); diff != "" || im.Width != 450 {

@@ -63,6 +63,9 @@
     classSel.value = selected >= 0 && boxes[selected] ? boxes[selected]["class"] : defaultClass;
     document.getElementById("info").textContent = item.device + " · " + item.msg_id + " · " + item.reason + " · " + item.state +
       (item.labelled_by ? " by " + item.labelled_by : "") + " · model " + item.model.name + "@" + item.model.version +
+      " (" + (item.model.sha256 || "").slice(0, 12) + ")" +
+      (item.component_version ? " · " + item.component + " " + item.component_version : "") +
+      (item.captured_at ? " · captured " + item.captured_at : "") + (item.part_id ? " · part " + item.part_id : "") +
       " · " + item.prelabels.length + " pre-labels · " + boxes.length + " boxes";
     document.getElementById("pos").textContent = queue.length ? (pos + 1) + " / " + queue.length : "0 / 0";
   }
