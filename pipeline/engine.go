@@ -25,6 +25,7 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/datasets"
 	"github.com/vise-edge/vise/fleet"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/store"
@@ -36,6 +37,9 @@ type Options struct {
 	Store    *store.Store
 	Registry *registry.Registry
 	Fleet    *fleet.Fleet
+	// Datasets holds the dataset versions the train, evaluate and gate
+	// actions export into WorkDir.
+	Datasets *datasets.Service
 	Logger   *slog.Logger
 	// Poll is how often a waiting step checks again. Default 1s.
 	Poll time.Duration
@@ -69,6 +73,7 @@ type Engine struct {
 	defs  sync.Map // "name/version" -> *Definition
 
 	training train.Config
+	datasets *datasets.Service
 	workDir  string
 
 	mu      sync.Mutex
@@ -94,7 +99,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		opts.Now = time.Now
 	}
 	e := &Engine{store: opts.Store, reg: opts.Registry, fleet: opts.Fleet, log: opts.Logger, poll: opts.Poll, now: opts.Now,
-		waiters: map[string]*waiter{}, training: opts.Training, workDir: opts.WorkDir}
+		waiters: map[string]*waiter{}, training: opts.Training, datasets: opts.Datasets, workDir: opts.WorkDir}
 	driver, err := openQueue(ctx, opts.Store, opts.Logger)
 	if err != nil {
 		return nil, err

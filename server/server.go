@@ -244,7 +244,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.Labels = labels.New(labels.Options{Store: s.Store, Blobs: s.Registry, Uncertain: window, Logger: s.log.With("part", "labels")})
 	s.Datasets = datasets.New(s.Store, s.Blobs, s.log.With("part", "datasets"))
-	if s.Pipeline, err = pipeline.New(ctx, pipeline.Options{Store: s.Store, Registry: s.Registry, Fleet: s.Fleet,
+	if s.Pipeline, err = pipeline.New(ctx, pipeline.Options{Store: s.Store, Registry: s.Registry, Fleet: s.Fleet, Datasets: s.Datasets,
 		Logger: s.log.With("part", "pipeline"), Poll: cfg.PipelinePoll, RescueAfter: cfg.PipelineRescueAfter,
 		Training: cfg.Training, WorkDir: filepath.Join(cfg.DataDir, "training")}); err != nil {
 		return nil, err
