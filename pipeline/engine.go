@@ -294,7 +294,7 @@ func (e *Engine) start(ctx context.Context, name string, params map[string]strin
 	if err != nil {
 		return nil, err
 	}
-	if err := e.checkParams(ctx, bound); err != nil {
+	if err := e.checkParams(ctx, d, bound); err != nil {
 		return nil, err
 	}
 	first := &d.Steps[0]
@@ -315,11 +315,25 @@ func (e *Engine) start(ctx context.Context, name string, params map[string]strin
 	return x, nil
 }
 
-// checkParams looks up what the conventional parameters name.
-func (e *Engine) checkParams(ctx context.Context, params map[string]string) error {
+// checkParams looks up what the conventional parameters name. A model
+// need not exist yet for a pipeline that registers one (retrain makes a
+// group's first version); a dataset or benchmark must be a version there
+// is.
+func (e *Engine) checkParams(ctx context.Context, d *Definition, params map[string]string) error {
 	if m, ok := params["model"]; ok {
-		if _, err := e.store.GetModelGroup(ctx, m); err != nil {
+		if _, err := e.store.GetModelGroup(ctx, m); err != nil && !(vise.ErrorCode(err) == vise.CodeNotFound && d.registers()) {
 			return err
+		}
+	}
+	for _, p := range []string{"dataset", "benchmark"} {
+		if ref := params[p]; ref != "" && d.trains() && e.datasets != nil {
+			name, version, err := datasets.ParseRef(ref)
+			if err == nil {
+				_, err = e.datasets.Get(ctx, name, version)
+			}
+			if err != nil {
+				return vise.Errorf(vise.ErrorCode(err), "%s %q: %s (give a dataset version, NAME@VERSION: 'vise dataset list' shows them)", p, ref, vise.ErrorMessage(err))
+			}
 		}
 	}
 	if s, ok := params["target"]; ok {

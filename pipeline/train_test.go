@@ -381,3 +381,26 @@ func trainerProcesses(dir string) []string {
 	}
 	return out
 }
+
+// retrain may make a model group's first version, but its dataset and
+// benchmark must be dataset versions there are; edge-deploy still needs a
+// model that exists.
+func TestRetrainParams(t *testing.T) {
+	e := newEngine(t, store.SQLite, 20*time.Millisecond)
+	ref := importDataset(t, e, "tags", samples(t), nil)
+	for _, tc := range []struct {
+		pipeline string
+		params   map[string]string
+		want     string
+	}{
+		{"retrain", map[string]string{"model": "fresh", "dataset": ref, "benchmark": ref}, ""},
+		{"retrain", map[string]string{"model": "fresh", "dataset": "tags@9", "benchmark": ref}, `dataset "tags@9": no dataset version tags@9`},
+		{"retrain", map[string]string{"model": "fresh", "dataset": ref, "benchmark": samples(t)}, `benchmark "` + samples(t) + `": invalid dataset name`},
+		{"edge-deploy", map[string]string{"model": "fresh", "target": "group:line"}, "model fresh not found"},
+	} {
+		_, err := e.Run(ctx, tc.pipeline, tc.params, "test")
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s %v: %v, want %q", tc.pipeline, tc.params, err, tc.want)
+		}
+	}
+}

@@ -42,17 +42,24 @@ type loopModel struct {
 	TrainSeconds   float64 `json:"train_seconds"`
 }
 
+// loopCount counts shots or images of the three parts of the dataset.
+type loopCount struct {
+	First     int `json:"first"`     // the first model trains on them
+	Replayed  int `json:"replayed"`  // the devices replay them
+	Benchmark int `json:"benchmark"` // both models are scored on them
+}
+
 // loopReport is what `vise loop-proof` prints (-o json).
 type loopReport struct {
-	Source    string                                   `json:"source"`
-	Epochs    int                                      `json:"epochs"`
-	Devices   int                                      `json:"devices"`
-	Shots     struct{ First, Replayed, Benchmark int } `json:"shots"`
-	Images    struct{ First, Replayed, Benchmark int } `json:"images"`
-	Benchmark string                                   `json:"benchmark"`
-	First     loopModel                                `json:"first"`
-	Retrained loopModel                                `json:"retrained"`
-	Improved  bool                                     `json:"improved"`
+	Source    string    `json:"source"`
+	Epochs    int       `json:"epochs"`
+	Devices   int       `json:"devices"`
+	Shots     loopCount `json:"shots"` // camera shots
+	Images    loopCount `json:"images"`
+	Benchmark string    `json:"benchmark"`
+	First     loopModel `json:"first"`
+	Retrained loopModel `json:"retrained"`
+	Improved  bool      `json:"improved"`
 	// Labelled counts the images saved with their true labels through
 	// the API; CameBack the distinct images the devices sent.
 	Labelled int `json:"labelled"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/vise-edge/vise"
@@ -62,19 +63,24 @@ func (r *loopRun) divide(ctx context.Context, rep *loopReport) (*loopData, error
 		names = append(names, s)
 	}
 	sort.Strings(names)
+	inBench := func(s string) bool { return shots[s][0].Split == vise.SplitVal }
+	if !slices.ContainsFunc(names, inBench) { // a small dataset whose hash put no shot into validation
+		last := names[len(names)-1]
+		inBench = func(s string) bool { return s == last }
+	}
 	d := &loopData{replayed: map[string]vise.DatasetItem{}, classes: m.Classes}
 	var first, bench []vise.DatasetItem
 	turn := 0
 	for _, s := range names {
 		items := shots[s]
 		switch {
-		case items[0].Split == vise.SplitVal:
+		case inBench(s):
 			bench = append(bench, items...)
 			rep.Shots.Benchmark++
 		case turn%2 == 0:
 			for _, it := range items {
 				it.Split = vise.SplitTrain
-				if rep.Shots.First%5 == 4 { // the first model's own validation shots
+				if rep.Shots.First%5 == 1 { // the first model's own validation shots
 					it.Split = vise.SplitVal
 				}
 				first = append(first, it)
