@@ -39,7 +39,7 @@ type loopModel struct {
 	BenchmarkMAP   float64 `json:"benchmark_map50_95"`
 	ValMAP50       float64 `json:"validation_map50"`
 	ValMAP         float64 `json:"validation_map50_95"`
-	TrainSeconds   float64 `json:"train_seconds"`
+	TrainSeconds   float64 `json:"train_seconds"` // the retrain execution, start to end
 }
 
 // loopCount counts shots or images of the three parts of the dataset.
@@ -66,11 +66,15 @@ type loopReport struct {
 	CameBack int `json:"came_back"`
 	// LabelToRunningSeconds runs from the last saved label to the first
 	// result of the retrained model from a device.
-	LabelToRunningSeconds float64              `json:"label_to_running_seconds"`
-	RunningOn             string               `json:"running_on"`
-	DatasetVersion        *vise.DatasetVersion `json:"dataset_version"`
-	ManifestBytes         int                  `json:"manifest_bytes"`
-	TotalSeconds          float64              `json:"total_seconds"`
+	LabelToRunningSeconds float64 `json:"label_to_running_seconds"`
+	RunningOn             string  `json:"running_on"`
+	// LabelToDeployedSeconds runs on to the end of the edge-deploy the
+	// approval started (every device healthy and verified), EdgeDeploy.
+	LabelToDeployedSeconds float64              `json:"label_to_deployed_seconds"`
+	EdgeDeploy             string               `json:"edge_deploy"`
+	DatasetVersion         *vise.DatasetVersion `json:"dataset_version"`
+	ManifestBytes          int                  `json:"manifest_bytes"`
+	TotalSeconds           float64              `json:"total_seconds"`
 }
 
 func (a *app) loopProofCmd() *cobra.Command {
@@ -111,6 +115,7 @@ of the dataset's own validation split, which neither trains on.`,
 	f.StringVar(&o.ortLib, "ort-lib", envOr("VISE_ORT_LIB", filepath.Join(".cache", "onnxruntime", "1.30.0", "libonnxruntime.so.1")), "ONNX Runtime library")
 	f.IntVar(&o.epochs, "epochs", 80, "training epochs of each model")
 	f.IntVar(&o.devices, "devices", 2, "devices replaying the second half")
+	f.IntVar(&o.shots, "shots", 0, "use at most this many camera shots for each part (first training set, devices, benchmark), for a quick run; 0: all")
 	f.StringVar(&o.maxDrop, "max-drop", "0", "mAP50-95 the retrained model may lose against the first and still be registered (retrain's max_drop)")
 	f.DurationVar(&o.interval, "interval", 200*time.Millisecond, "time between a device's images")
 	f.BoolVar(&o.requireImprovement, "require-improvement", true, "fail unless the retrained model scores higher on the benchmark")
@@ -195,7 +200,8 @@ func printLoop(w *tabwriter.Writer, r *loopReport) {
 			m.what, m.m.Version, m.m.Dataset, m.m.BenchmarkMAP50, m.m.BenchmarkMAP, m.m.ValMAP50, m.m.ValMAP, m.m.TrainSeconds)
 	}
 	fmt.Fprintf(w, "improved\t%v\nlabelled\t%d of %d images that came back, through the API\n", r.Improved, r.Labelled, r.CameBack)
-	fmt.Fprintf(w, "label to running\t%.1f s (last saved label to the retrained model's first result, on %s)\n", r.LabelToRunningSeconds, r.RunningOn)
+	fmt.Fprintf(w, "label to running\t%.1f s (last saved label to the retrained model's first result, on %s); %.1f s to edge-deploy %s succeeding\n",
+		r.LabelToRunningSeconds, r.RunningOn, r.LabelToDeployedSeconds, r.EdgeDeploy)
 	if dv := r.DatasetVersion; dv != nil {
 		fmt.Fprintf(w, "dataset version\t%s: %d images, %s of images, manifest %d bytes, digest %s\n", dv.Ref(), dv.Images, size(dv.Bytes), r.ManifestBytes, dv.Digest)
 	}

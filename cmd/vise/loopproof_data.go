@@ -74,6 +74,11 @@ func (r *loopRun) divide(ctx context.Context, rep *loopReport) (*loopData, error
 	for _, s := range names {
 		items := shots[s]
 		switch {
+		case r.o.shots > 0 && rep.Shots.Benchmark >= r.o.shots && inBench(s):
+		case r.o.shots > 0 && !inBench(s) && turn%2 == 0 && rep.Shots.First >= r.o.shots:
+			turn++
+		case r.o.shots > 0 && !inBench(s) && turn%2 == 1 && rep.Shots.Replayed >= r.o.shots:
+			turn++
 		case inBench(s):
 			bench = append(bench, items...)
 			rep.Shots.Benchmark++

@@ -57,7 +57,37 @@ func (r *loopRun) prove(ctx, agentsCtx context.Context, wg *sync.WaitGroup, rep 
 		return err
 	}
 	rep.LabelToRunningSeconds = time.Since(lastLabel).Seconds()
+	if rep.EdgeDeploy, err = r.awaitDeployed(ctx, rep.Retrained.Version); err != nil {
+		return err
+	}
+	rep.LabelToDeployedSeconds = time.Since(lastLabel).Seconds()
 	return nil
+}
+
+// awaitDeployed waits for the edge-deploy execution the version's approval
+// started to succeed: every device runs it, healthy, and verified.
+func (r *loopRun) awaitDeployed(ctx context.Context, version int) (string, error) {
+	cause := fmt.Sprintf("model %s/%d approved", loopModelName, version)
+	var x *vise.Execution
+	err := poll(ctx, "edge-deploy of version "+strconv.Itoa(version), loopWait, 500*time.Millisecond, func() (bool, error) {
+		xs, err := r.cl.Executions(ctx, "edge-deploy", 20)
+		if err != nil {
+			return false, err
+		}
+		for i := range xs {
+			if xs[i].Cause == cause {
+				x = &xs[i]
+			}
+		}
+		return x != nil && x.Finished(), nil
+	})
+	if err != nil {
+		return "", err
+	}
+	if x.Status != vise.ExecutionSucceeded {
+		return x.ID, vise.Errorf(vise.CodeConflict, "edge-deploy %s of version %d %s at step %s: %s", x.ID, version, x.Status, x.Step, x.Error)
+	}
+	return x.ID, nil
 }
 
 // retrain runs the retrain pipeline and reads its scores.
@@ -67,6 +97,7 @@ func (r *loopRun) retrain(ctx context.Context, dataset, bench string) (loopModel
 	if err != nil {
 		return loopModel{}, err
 	}
+	started := time.Now()
 	err = poll(ctx, "retrain execution "+x.ID, loopWait, time.Second, func() (bool, error) {
 		x, err = r.cl.Execution(ctx, x.ID)
 		return err == nil && x.Finished(), err
@@ -81,9 +112,7 @@ func (r *loopRun) retrain(ctx context.Context, dataset, bench string) (loopModel
 	str := func(k string) string { s, _ := x.State[k].(string); return s }
 	m := loopModel{Version: int(num("registered_version")), Dataset: str("dataset"), DatasetDigest: str("dataset_digest"), Execution: x.ID,
 		BenchmarkMAP50: num("benchmark_map50"), BenchmarkMAP: num("benchmark_map50_95"), ValMAP50: num("validation_map50"), ValMAP: num("validation_map50_95")}
-	if x.FinishedAt != nil {
-		m.TrainSeconds = x.FinishedAt.Sub(x.CreatedAt).Seconds()
-	}
+	m.TrainSeconds = time.Since(started).Seconds() // the local monotonic clock: the wall clock here may step
 	mv, err := r.cl.ModelVersion(ctx, loopModelName, m.Version)
 	if err != nil {
 		return m, err

@@ -32,7 +32,7 @@ func TestLoopProofWiring(t *testing.T) {
 		t.Errorf("a folder that is no dataset: %v %q", err, stderr)
 	}
 
-	rep, stderr, err := run("--dataset", dir, "--epochs", "1", "--max-drop", "1", "--require-improvement=false", "--devices", "1", "--interval", "100ms")
+	rep, stderr, err := run("--dataset", dir, "--epochs", "1", "--max-drop", "1", "--require-improvement=false", "--devices", "1", "--interval", "100ms", "--shots", "4")
 	if err != nil {
 		t.Fatalf("vise loop-proof: %v\n%s", err, stderr)
 	}
@@ -53,7 +53,8 @@ func TestLoopProofWiring(t *testing.T) {
 		rep.Retrained.DatasetDigest != dv.Digest || rep.Benchmark != "metal-tags-bench@1" {
 		t.Errorf("first %+v, retrained %+v, benchmark %s", rep.First, rep.Retrained, rep.Benchmark)
 	}
-	if rep.RunningOn != "loop-cam-1" || rep.LabelToRunningSeconds <= 0 {
-		t.Errorf("the retrained model runs on %q, %.1f s after the last label", rep.RunningOn, rep.LabelToRunningSeconds)
+	if rep.RunningOn != "loop-cam-1" || rep.LabelToRunningSeconds <= 0 || rep.EdgeDeploy == "" || rep.LabelToDeployedSeconds < rep.LabelToRunningSeconds {
+		t.Errorf("the retrained model runs on %q, %.1f s after the last label; edge-deploy %q done after %.1f s",
+			rep.RunningOn, rep.LabelToRunningSeconds, rep.EdgeDeploy, rep.LabelToDeployedSeconds)
 	}
 }
