@@ -22,7 +22,7 @@ import (
 type loopOptions struct {
 	dataset, work            string
 	trainer, infer, ortLib   string
-	epochs, devices          int
+	epochs, devices, shots   int
 	maxDrop                  string
 	interval                 time.Duration
 	requireImprovement, keep bool

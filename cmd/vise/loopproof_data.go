@@ -72,17 +72,18 @@ func (r *loopRun) divide(ctx context.Context, rep *loopReport) (*loopData, error
 	var first, bench []vise.DatasetItem
 	turn := 0
 	for _, s := range names {
-		items := shots[s]
-		switch {
-		case r.o.shots > 0 && rep.Shots.Benchmark >= r.o.shots && inBench(s):
-		case r.o.shots > 0 && !inBench(s) && turn%2 == 0 && rep.Shots.First >= r.o.shots:
+		items, count := shots[s], &rep.Shots.Benchmark
+		if !inBench(s) {
+			count = []*int{&rep.Shots.First, &rep.Shots.Replayed}[turn%2]
 			turn++
-		case r.o.shots > 0 && !inBench(s) && turn%2 == 1 && rep.Shots.Replayed >= r.o.shots:
-			turn++
-		case inBench(s):
+		}
+		if r.o.shots > 0 && *count >= r.o.shots {
+			continue // a quick run: this part has its shots
+		}
+		switch count {
+		case &rep.Shots.Benchmark:
 			bench = append(bench, items...)
-			rep.Shots.Benchmark++
-		case turn%2 == 0:
+		case &rep.Shots.First:
 			for _, it := range items {
 				it.Split = vise.SplitTrain
 				if rep.Shots.First%5 == 1 { // the first model's own validation shots
@@ -90,8 +91,6 @@ func (r *loopRun) divide(ctx context.Context, rep *loopReport) (*loopData, error
 				}
 				first = append(first, it)
 			}
-			rep.Shots.First++
-			turn++
 		default:
 			device := r.devices[rep.Shots.Replayed%len(r.devices)]
 			for _, it := range items {
@@ -100,9 +99,8 @@ func (r *loopRun) divide(ctx context.Context, rep *loopReport) (*loopData, error
 				}
 				d.replayed[it.Name] = it
 			}
-			rep.Shots.Replayed++
-			turn++
 		}
+		*count++
 	}
 	rep.Images.First, rep.Images.Replayed, rep.Images.Benchmark = len(first), len(d.replayed), len(bench)
 	if d.first, err = r.importItems(ctx, loopHalf, m.Classes, first); err != nil {
