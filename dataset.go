@@ -70,6 +70,7 @@ type DatasetBox struct {
 // device sent back and a person labelled.
 type DatasetSource struct {
 	Imported   string      `json:"imported,omitempty"` // the DIR's file name, for imports
+	Image      string      `json:"image,omitempty"`    // the device's file name of the image
 	Device     string      `json:"device,omitempty"`
 	MsgID      string      `json:"msg_id,omitempty"`
 	Component  string      `json:"component,omitempty"`
@@ -81,8 +82,9 @@ type DatasetSource struct {
 
 // CreateDatasetRequest makes a new version of a dataset from a base
 // version (optional) plus the labelled images of the labelling queue that
-// match the filter. SplitBy is "shot" (default: each image its own shot)
-// or "device".
+// match the filter. SplitBy is "shot" (default: the crops of one camera
+// shot, by the device's file name, stay together) or "device" (each
+// device's images stay together).
 type CreateDatasetRequest struct {
 	Base    string     `json:"base,omitempty"`
 	Since   *time.Time `json:"since,omitempty"`

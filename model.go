@@ -39,10 +39,17 @@ type TensorSpec struct {
 // Lineage records where a model version came from, so a result on the floor
 // can be traced back to its data and code.
 type Lineage struct {
-	DatasetDigest string            `json:"dataset_digest,omitempty"`
-	TrainingRun   string            `json:"training_run,omitempty"`
-	CodeVersion   string            `json:"code_version,omitempty"`
-	Params        map[string]string `json:"params,omitempty"`
+	// Dataset is the dataset version trained on, NAME@VERSION, when the
+	// model was trained from one; DatasetDigest is that version's digest
+	// (or, for a folder, the trainer's digest of its files).
+	Dataset       string `json:"dataset,omitempty"`
+	DatasetDigest string `json:"dataset_digest,omitempty"`
+	// Benchmark is the dataset version the model was scored on against the
+	// approved one, NAME@VERSION.
+	Benchmark   string            `json:"benchmark,omitempty"`
+	TrainingRun string            `json:"training_run,omitempty"`
+	CodeVersion string            `json:"code_version,omitempty"`
+	Params      map[string]string `json:"params,omitempty"`
 
 	// A version made from another version of the same model (an INT8 one
 	// quantized from its float parent) names its parent and how it was made.

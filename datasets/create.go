@@ -58,11 +58,7 @@ func (s *Service) Create(ctx context.Context, name string, req vise.CreateDatase
 	}
 	for _, im := range ims {
 		it := item(im, m, classes)
-		key := im.Device + "/" + im.MsgID
-		if req.SplitBy == "device" {
-			key = im.Device
-		}
-		it.Split = splitOf(key)
+		it.Split = splitOf(splitKey(im, req.SplitBy))
 		items[it.Name] = it
 	}
 	m.Items = m.Items[:0]
@@ -76,6 +72,19 @@ func (s *Service) Create(ctx context.Context, name string, req vise.CreateDatase
 	return s.finish(ctx, dv, m)
 }
 
+// splitKey is what keeps images together in one split: the device, or
+// the camera shot (a device's crops of one photograph look alike and must
+// not straddle the split), known by the device's file name of the image.
+func splitKey(im vise.LabelImage, by string) string {
+	switch {
+	case by == "device":
+		return im.Device
+	case im.ImageName != "":
+		return im.Device + "/" + Shot(im.ImageName)
+	}
+	return im.Device + "/" + im.MsgID
+}
+
 // item turns a labelled image into a dataset item, adding classes the
 // manifest does not have yet.
 func item(im vise.LabelImage, m *vise.DatasetManifest, classes map[string]int) vise.DatasetItem {
@@ -85,7 +94,7 @@ func item(im vise.LabelImage, m *vise.DatasetManifest, classes map[string]int) v
 	}
 	model := im.Model
 	it := vise.DatasetItem{Name: im.Device + "_" + im.MsgID + ext, SHA256: im.ImageSHA256, Width: im.Width, Height: im.Height,
-		Boxes: []vise.DatasetBox{}, Source: vise.DatasetSource{Device: im.Device, MsgID: im.MsgID, Component: im.Component,
+		Boxes: []vise.DatasetBox{}, Source: vise.DatasetSource{Device: im.Device, MsgID: im.MsgID, Component: im.Component, Image: im.ImageName,
 			Model: &model, CapturedAt: im.CapturedAt, LabelledBy: im.LabelledBy, LabelledAt: im.LabelledAt}}
 	w, h := float64(im.Width), float64(im.Height)
 	for _, b := range im.Boxes {

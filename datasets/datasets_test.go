@@ -83,3 +83,28 @@ func TestCheckImport(t *testing.T) {
 		t.Errorf("a good import: %v", err)
 	}
 }
+
+// Labelled images split by camera shot keep a shot's crops together (per
+// device); split by device keep a device's images together.
+func TestSplitKey(t *testing.T) {
+	im := func(device, name, id string) vise.LabelImage {
+		return vise.LabelImage{Device: device, ImageName: name, MsgID: id}
+	}
+	for _, c := range []struct {
+		name string
+		a, b vise.LabelImage
+		by   string
+		same bool
+	}{
+		{"crops of one shot", im("cam-1", "s1-cropped-left-top.jpg", "m1"), im("cam-1", "s1-cropped-right-top.jpg", "m2"), "shot", true},
+		{"two shots", im("cam-1", "s1-cropped-left-top.jpg", "m1"), im("cam-1", "s2-cropped-left-top.jpg", "m2"), "shot", false},
+		{"one shot, two devices", im("cam-1", "s1.jpg", "m1"), im("cam-2", "s1.jpg", "m2"), "shot", false},
+		{"no file name: each image", im("cam-1", "", "m1"), im("cam-1", "", "m2"), "shot", false},
+		{"one device", im("cam-1", "s1.jpg", "m1"), im("cam-1", "s2.jpg", "m2"), "device", true},
+		{"two devices", im("cam-1", "s1.jpg", "m1"), im("cam-2", "s1.jpg", "m1"), "device", false},
+	} {
+		if got := splitKey(c.a, c.by) == splitKey(c.b, c.by); got != c.same {
+			t.Errorf("%s: same key %v, want %v", c.name, got, c.same)
+		}
+	}
+}

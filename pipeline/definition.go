@@ -317,3 +317,19 @@ func (s *Step) backoff(n int) time.Duration {
 	}
 	return min(b, time.Duration(s.Retry.MaxBackoff))
 }
+
+// registers reports whether a step of the pipeline registers a model.
+func (d *Definition) registers() bool { return d.uses("register") }
+
+// trains reports whether a step of the pipeline trains or evaluates, so
+// its dataset parameters name dataset versions.
+func (d *Definition) trains() bool { return d.uses("train") || d.uses("evaluate") }
+
+func (d *Definition) uses(action string) bool {
+	for _, s := range d.Steps {
+		if s.Action == action {
+			return true
+		}
+	}
+	return false
+}

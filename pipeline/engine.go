@@ -25,6 +25,7 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/datasets"
 	"github.com/vise-edge/vise/fleet"
 	"github.com/vise-edge/vise/registry"
 	"github.com/vise-edge/vise/store"
@@ -36,6 +37,9 @@ type Options struct {
 	Store    *store.Store
 	Registry *registry.Registry
 	Fleet    *fleet.Fleet
+	// Datasets holds the dataset versions the train, evaluate and gate
+	// actions export into WorkDir.
+	Datasets *datasets.Service
 	Logger   *slog.Logger
 	// Poll is how often a waiting step checks again. Default 1s.
 	Poll time.Duration
@@ -69,6 +73,7 @@ type Engine struct {
 	defs  sync.Map // "name/version" -> *Definition
 
 	training train.Config
+	datasets *datasets.Service
 	workDir  string
 
 	mu      sync.Mutex
@@ -94,7 +99,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		opts.Now = time.Now
 	}
 	e := &Engine{store: opts.Store, reg: opts.Registry, fleet: opts.Fleet, log: opts.Logger, poll: opts.Poll, now: opts.Now,
-		waiters: map[string]*waiter{}, training: opts.Training, workDir: opts.WorkDir}
+		waiters: map[string]*waiter{}, training: opts.Training, datasets: opts.Datasets, workDir: opts.WorkDir}
 	driver, err := openQueue(ctx, opts.Store, opts.Logger)
 	if err != nil {
 		return nil, err
@@ -289,7 +294,7 @@ func (e *Engine) start(ctx context.Context, name string, params map[string]strin
 	if err != nil {
 		return nil, err
 	}
-	if err := e.checkParams(ctx, bound); err != nil {
+	if err := e.checkParams(ctx, d, bound); err != nil {
 		return nil, err
 	}
 	first := &d.Steps[0]
@@ -310,11 +315,25 @@ func (e *Engine) start(ctx context.Context, name string, params map[string]strin
 	return x, nil
 }
 
-// checkParams looks up what the conventional parameters name.
-func (e *Engine) checkParams(ctx context.Context, params map[string]string) error {
+// checkParams looks up what the conventional parameters name. A model
+// need not exist yet for a pipeline that registers one (retrain makes a
+// group's first version); a dataset or benchmark must be a version there
+// is.
+func (e *Engine) checkParams(ctx context.Context, d *Definition, params map[string]string) error {
 	if m, ok := params["model"]; ok {
-		if _, err := e.store.GetModelGroup(ctx, m); err != nil {
+		if _, err := e.store.GetModelGroup(ctx, m); err != nil && !(vise.ErrorCode(err) == vise.CodeNotFound && d.registers()) {
 			return err
+		}
+	}
+	for _, p := range []string{"dataset", "benchmark"} {
+		if ref := params[p]; ref != "" && d.trains() && e.datasets != nil {
+			name, version, err := datasets.ParseRef(ref)
+			if err == nil {
+				_, err = e.datasets.Get(ctx, name, version)
+			}
+			if err != nil {
+				return vise.Errorf(vise.ErrorCode(err), "%s %q: %s (give a dataset version, NAME@VERSION: 'vise dataset list' shows them)", p, ref, vise.ErrorMessage(err))
+			}
 		}
 	}
 	if s, ok := params["target"]; ok {

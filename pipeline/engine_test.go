@@ -16,6 +16,7 @@ import (
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/blobs"
+	"github.com/vise-edge/vise/datasets"
 	"github.com/vise-edge/vise/fleet"
 	"github.com/vise-edge/vise/onnx/onnxpb"
 	"github.com/vise-edge/vise/registry"
@@ -85,7 +86,7 @@ func newEngineWith(t *testing.T, engine string, poll time.Duration, with func(*O
 		t.Fatal(err)
 	}
 	reg := registry.New(registry.Options{Store: s, Blobs: b, Signer: rel})
-	opts := Options{Store: s, Registry: reg, Fleet: fleet.New(fleet.Options{Store: s, Signer: rel}), Poll: poll}
+	opts := Options{Store: s, Registry: reg, Fleet: fleet.New(fleet.Options{Store: s, Signer: rel}), Datasets: datasets.New(s, b, nil), Poll: poll}
 	if with != nil {
 		with(&opts)
 	}

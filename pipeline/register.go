@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/train"
@@ -18,8 +20,13 @@ func gate(ctx context.Context, e *Engine, r *run) (outcome, error) {
 	if !ok {
 		return outcome{}, fail("no benchmark score: a gate step must follow evaluate with on: benchmark")
 	}
+	drop, err := r.maxDrop()
+	if err != nil {
+		return outcome{}, err
+	}
 	group := r.param("model")
-	out := map[string]any{"metric": "map50_95", "benchmark": r.param("benchmark"), "new_map50_95": got}
+	bench, _ := r.state["benchmark_dataset"].(string) // the version evaluate scored on
+	out := map[string]any{"metric": "map50_95", "benchmark": bench, "new_map50_95": got}
 	mv, err := e.store.LatestModelVersion(ctx, group, vise.Approved)
 	if vise.ErrorCode(err) == vise.CodeNotFound {
 		out["note"] = "model " + group + " has no approved version: nothing to compare with"
@@ -33,16 +40,20 @@ func gate(ctx context.Context, e *Engine, r *run) (outcome, error) {
 		return outcome{}, err
 	}
 	defer os.RemoveAll(dir)
+	data := filepath.Join(dir, "data")
+	if _, err := e.exportDataset(ctx, "benchmark", bench, data); err != nil {
+		return outcome{}, err
+	}
 	model, err := e.materialize(ctx, mv.Artifact.SHA256, dir)
 	if err != nil {
 		return outcome{}, err
 	}
-	rep, err := train.Evaluate(ctx, e.training, model, r.param("benchmark"), "")
+	rep, err := train.Evaluate(ctx, e.training, model, data, "")
 	if err != nil {
 		return outcome{}, permanentUnlessStopped(ctx, fmt.Errorf("approved version %d: %w", mv.Version, err))
 	}
 	out["approved_version"], out["approved_map50_95"] = mv.Version, rep.MAP5095
-	if drop := r.number("max_drop", 0); got < rep.MAP5095-drop {
+	if got < rep.MAP5095-drop {
 		return outcome{output: out}, fail("the new model scores mAP50-95 %.4f on the benchmark, worse than approved version %d's %.4f (allowed drop %.4f): not registered",
 			got, mv.Version, rep.MAP5095, drop)
 	}
@@ -77,21 +88,44 @@ func register(ctx context.Context, e *Engine, r *run) (outcome, error) {
 			metrics["benchmark_"+k] = v
 		}
 	}
+	dataset, _ := r.state["dataset"].(string)
 	digest, _ := r.state["dataset_digest"].(string)
-	params := map[string]string{"pipeline": r.exec.Pipeline, "dataset": r.param("dataset"), "benchmark": r.param("benchmark"),
-		"epochs": r.param("epochs"), "trainer": "train.py"}
+	bench, _ := r.state["benchmark_dataset"].(string)
+	params := map[string]string{"pipeline": r.exec.Pipeline, "epochs": r.param("epochs"), "trainer": "train.py"}
+	if d, _ := r.state["benchmark_digest"].(string); d != "" {
+		params["benchmark_digest"] = d
+	}
 	for _, k := range []string{"train_images", "val_images"} {
 		if v, ok := r.state[k]; ok {
 			params[k] = fmt.Sprint(v)
 		}
 	}
 	mv, err := e.reg.RegisterModel(ctx, group, vise.RegisterModelRequest{SHA256: sha, Metrics: metrics,
-		Lineage:     vise.Lineage{DatasetDigest: digest, TrainingRun: r.exec.ID, Params: params},
+		Lineage:     vise.Lineage{Dataset: dataset, DatasetDigest: digest, Benchmark: bench, TrainingRun: r.exec.ID, Params: params},
 		Description: fmt.Sprintf("trained by pipeline %s (execution %s)", r.exec.Pipeline, r.exec.ID)}, "pipeline "+r.exec.ID)
 	if err != nil {
 		return outcome{}, unlessUnavailable(err)
 	}
 	return registered(mv, false), nil
+}
+
+// maxDrop is how much lower than the approved version's the new mAP50-95
+// may be: the gate step's max_drop, else the execution's max_drop
+// parameter (so one run can loosen it, as a wiring test on a tiny
+// training budget must), else 0.
+func (r *run) maxDrop() (float64, error) {
+	if _, ok := r.step.With["max_drop"]; ok {
+		return r.number("max_drop", 0), nil
+	}
+	p := r.param("max_drop")
+	if p == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(p, 64)
+	if err != nil || !(f >= 0 && f <= 1) {
+		return 0, fail("max_drop %q: give a number from 0 to 1 (mAP50-95 the new version may lose)", p)
+	}
+	return f, nil
 }
 
 func registered(mv *vise.ModelVersion, before bool) outcome {

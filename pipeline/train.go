@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/datasets"
 	"github.com/vise-edge/vise/train"
 )
 
@@ -26,13 +27,13 @@ const (
 // the step history while it runs.
 const noteEvery = 2 * time.Second
 
-// trainModel runs train/train.py on the execution's dataset folder and
-// puts the model into the blob store (content-addressed, so a rerun after a
-// restart stores the same file once). Its log streams into the step's
-// output while it runs; a failure carries the last lines.
+// trainModel exports the execution's dataset version into a work folder,
+// runs train/train.py on it (the version's own split) and puts the model
+// into the blob store (content-addressed, so a rerun after a restart
+// stores the same file once). Its log streams into the step's output while
+// it runs; a failure carries the last lines.
 func trainModel(ctx context.Context, e *Engine, r *run) (outcome, error) {
-	dataset := r.param("dataset")
-	if err := e.canTrain(dataset); err != nil {
+	if err := e.canTrain(); err != nil {
 		return outcome{}, permanent{err}
 	}
 	epochs, err := strconv.Atoi(r.param("epochs"))
@@ -44,7 +45,12 @@ func trainModel(ctx context.Context, e *Engine, r *run) (outcome, error) {
 		return outcome{}, fmt.Errorf("training work folder: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	o := train.Options{Dataset: dataset, Out: filepath.Join(dir, "model.onnx"), ValList: filepath.Join(dir, "val.txt"), Epochs: epochs}
+	data := filepath.Join(dir, "data")
+	dv, err := e.exportDataset(ctx, "dataset", r.param("dataset"), data)
+	if err != nil {
+		return outcome{}, err
+	}
+	o := train.Options{Dataset: data, Out: filepath.Join(dir, "model.onnx"), ValList: filepath.Join(dir, "val.txt"), Epochs: epochs}
 	p := &trainProgress{e: e, r: r, log: &[]string{}}
 	res, err := train.Run(ctx, e.training, o, p.line, p.event)
 	switch {
@@ -71,25 +77,45 @@ func trainModel(ctx context.Context, e *Engine, r *run) (outcome, error) {
 	}
 	out := p.output()
 	ds := res.Dataset
-	for k, v := range map[string]any{"trained_sha256": art.SHA256, "dataset_digest": ds.Digest, "train_images": ds.Train,
+	for k, v := range map[string]any{"trained_sha256": art.SHA256, "dataset": dv.Ref(), "dataset_digest": dv.Digest, "train_images": ds.Train,
 		"val_images": ds.Val, "classes": ds.Classes, "val_list": strings.Fields(string(val))} {
 		out[k] = v
 	}
 	return outcome{output: out}, nil
 }
 
-// canTrain checks, before any work, that this server trains and that the
-// dataset folder is one. (The server checked the Python modules at start;
-// a module gone since is named by the trainer's failure.)
-func (e *Engine) canTrain(dataset string) error {
+// canTrain checks, before any work, that this server trains. (The server
+// checked the Python modules at start; a module gone since is named by the
+// trainer's failure.)
+func (e *Engine) canTrain() error {
 	if e.training.Script == "" || e.training.Infer == "" {
 		return fmt.Errorf("this server does not train: start it with --trainer train/train.py and --vise-infer bin/vise-infer (see the README's Training section)")
 	}
-	if dataset == "" {
-		return fmt.Errorf("no dataset: pass --param dataset=DIR (a folder in YOLO layout)")
+	return nil
+}
+
+// exportDataset writes the dataset version ref (NAME@VERSION, or NAME for
+// its newest) into dir in YOLO layout, out of the blob store, and returns
+// the version. param names the execution parameter, for the messages.
+func (e *Engine) exportDataset(ctx context.Context, param, ref, dir string) (*vise.DatasetVersion, error) {
+	if ref == "" {
+		return nil, fail("no %s: pass --param %s=NAME@VERSION, a dataset version ('vise dataset list' shows them)", param, param)
 	}
-	_, err := train.Classes(dataset)
-	return err
+	name, version, err := datasets.ParseRef(ref)
+	if err != nil {
+		return nil, fail("%s %q is not a dataset version: pass NAME@VERSION ('vise dataset import NAME DIR' makes a version of a folder)", param, ref)
+	}
+	if e.datasets == nil {
+		return nil, fail("this server keeps no dataset versions")
+	}
+	dv, err := e.datasets.Get(ctx, name, version)
+	if err != nil {
+		return nil, unlessUnavailable(fmt.Errorf("%s: %w", param, err))
+	}
+	if _, err := e.datasets.Export(ctx, dv, dir); err != nil {
+		return nil, unlessUnavailable(fmt.Errorf("%s %s: %w", param, dv.Ref(), err))
+	}
+	return dv, nil
 }
 
 // trainProgress streams the trainer's log into the step history.
@@ -137,26 +163,32 @@ func (p *trainProgress) outputLocked() map[string]any {
 	return map[string]any{"log": append([]string{}, *p.log...), "epoch": p.last.Epoch, "epochs": p.last.Epochs, "loss": p.last.Loss}
 }
 
-// evaluate scores the trained model with vise-infer eval on the new
-// validation split (`on: validation`) or on the fixed benchmark dataset
-// (`on: benchmark`).
+// evaluate scores the trained model with vise-infer eval on the validation
+// split of the version it was trained on (`on: validation`) or on every
+// image of the benchmark dataset version (`on: benchmark`).
 func evaluate(ctx context.Context, e *Engine, r *run) (outcome, error) {
 	sha, _ := r.state["trained_sha256"].(string)
 	if sha == "" {
 		return outcome{}, fail("no trained model: an evaluate step must follow train")
 	}
 	on, _ := r.step.With["on"].(string)
-	dataset := r.param("dataset")
+	param, ref := "dataset", r.param("dataset")
+	if trained, _ := r.state["dataset"].(string); trained != "" {
+		ref = trained // the very version trained on, should a newer one have come since
+	}
 	if on == splitBenchmark {
-		if dataset = r.param("benchmark"); dataset == "" {
-			return outcome{}, fail("no benchmark: pass --param benchmark=DIR (a folder in YOLO layout)")
-		}
+		param, ref = "benchmark", r.param("benchmark")
 	}
 	dir, err := os.MkdirTemp(e.workDir, "eval-")
 	if err != nil {
 		return outcome{}, err
 	}
 	defer os.RemoveAll(dir)
+	data := filepath.Join(dir, "data")
+	dv, err := e.exportDataset(ctx, param, ref, data)
+	if err != nil {
+		return outcome{}, err
+	}
 	model, err := e.materialize(ctx, sha, dir)
 	if err != nil {
 		return outcome{}, err
@@ -172,12 +204,12 @@ func evaluate(ctx context.Context, e *Engine, r *run) (outcome, error) {
 			return outcome{}, err
 		}
 	}
-	rep, err := train.Evaluate(ctx, e.training, model, dataset, list)
+	rep, err := train.Evaluate(ctx, e.training, model, data, list)
 	if err != nil {
-		return outcome{}, permanentUnlessStopped(ctx, err)
+		return outcome{}, permanentUnlessStopped(ctx, fmt.Errorf("%s %s: %w", param, dv.Ref(), err))
 	}
 	return outcome{output: map[string]any{on + "_map50": rep.MAP50, on + "_map50_95": rep.MAP5095, on + "_images": rep.Images,
-		on + "_dataset": dataset}}, nil
+		on + "_dataset": dv.Ref(), on + "_digest": dv.Digest}}, nil
 }
 
 func permanentUnlessStopped(ctx context.Context, err error) error {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,6 +88,47 @@ func copyDataset(t *testing.T, extra map[string]string) string {
 	return dir
 }
 
+// importDataset makes a dataset version of a YOLO folder (classes from its
+// data.yaml, else scratch); split names an image's split where the
+// camera-shot hash should not decide. It returns NAME@VERSION.
+func importDataset(t *testing.T, e *Engine, name, dir string, split map[string]string) string {
+	t.Helper()
+	classes, err := train.Classes(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if classes == nil {
+		classes = []string{"scratch"}
+	}
+	req := vise.ImportDatasetRequest{Classes: classes}
+	images, _ := filepath.Glob(filepath.Join(dir, "images", "*.jpg"))
+	for _, path := range images {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		art, err := e.reg.Upload(ctx, f, -1, "")
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		it := vise.DatasetItem{Name: filepath.Base(path), SHA256: art.SHA256, Split: split[filepath.Base(path)]}
+		label, _ := os.ReadFile(filepath.Join(dir, "labels", strings.TrimSuffix(it.Name, ".jpg")+".txt"))
+		for _, l := range strings.Split(strings.TrimSpace(string(label)), "\n") {
+			var b vise.DatasetBox
+			if _, err := fmt.Sscan(l, &b.Class, &b.CX, &b.CY, &b.W, &b.H); err == nil {
+				it.Boxes = append(it.Boxes, b)
+			}
+		}
+		req.Items = append(req.Items, it)
+	}
+	dv, _, err := e.datasets.Import(ctx, name, req, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dv.Ref()
+}
+
 // uploadModel puts a sample model into the registry's blobs.
 func uploadModel(t *testing.T, e *Engine, name string) vise.Artifact {
 	t.Helper()
@@ -108,27 +150,30 @@ func directRun(id string, params map[string]string, with map[string]any, state m
 	return &run{exec: &vise.Execution{ID: id, Pipeline: "retrain", Params: params}, step: &Step{Name: "s", With: with}, state: state, attempt: 1}
 }
 
-// train.py failing (here on an image file PIL cannot read, in the middle
-// of the first epoch) fails the train step at once with the last lines of
-// its log, and nothing is registered.
+// train.py failing (here on a truncated JPEG: its header reads, so the
+// import takes it, but PIL cannot decode it in the first epoch) fails the
+// train step at once with the last lines of its log, and nothing is
+// registered.
 func TestRetrainTrainerFails(t *testing.T) {
 	e := trainingEngine(t)
 	registerSample(t, e, "tags")
+	whole, _ := os.ReadFile(filepath.Join(samples(t), "images", "image-2020-04-22-10-15-16-00-cropped-left-bottom.jpg"))
 	dataset := copyDataset(t, map[string]string{
-		"images/aaa-cropped-left-top.jpg": "not a JPEG", // shot "aaa" sorts first: in the training split
+		"images/aaa-cropped-left-top.jpg": string(whole[:len(whole)/3]),
 		"labels/aaa-cropped-left-top.txt": "0 0.5 0.5 0.2 0.2\n",
 	})
-	x, err := e.Run(ctx, "retrain", map[string]string{"model": "tags", "dataset": dataset, "benchmark": samples(t), "epochs": "1"}, "test")
+	ref := importDataset(t, e, "broken", dataset, map[string]string{"aaa-cropped-left-top.jpg": vise.SplitTrain})
+	x, err := e.Run(ctx, "retrain", map[string]string{"model": "tags", "dataset": ref, "benchmark": ref, "epochs": "1"}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	x = await(t, e, x.ID)
 	s := step(x, "train")
 	if x.Status != vise.ExecutionFailed || s == nil || s.Attempts != 1 || !strings.Contains(s.Error, "trainer failed") ||
-		!strings.Contains(s.Error, "UnidentifiedImageError") || !strings.Contains(x.Error, "aaa-cropped-left-top.jpg") {
+		!strings.Contains(s.Error, "cannot read image") || !strings.Contains(s.Error, "truncated") || !strings.Contains(x.Error, "aaa-cropped-left-top.jpg") {
 		t.Fatalf("execution %s %q; train step %+v", x.Status, x.Error, s)
 	}
-	if !strings.Contains(string(s.Output), `"log":[`) || !strings.Contains(string(s.Output), "Traceback") {
+	if !strings.Contains(string(s.Output), `"log":[`) || !strings.Contains(string(s.Output), "cannot read image") {
 		t.Errorf("the step's output lacks the trainer's log: %s", s.Output)
 	}
 	if got := stepNamesOf(x); strings.Join(got, ",") != "train" {
@@ -158,17 +203,18 @@ func TestEvaluate(t *testing.T) {
 	for _, n := range strings.Fields(string(val)) {
 		names = append(names, n)
 	}
-	state := map[string]any{"trained_sha256": art.SHA256, "val_list": names}
-	dented := copyDataset(t, map[string]string{"data.yaml": "names:\n  0: scratch\n  1: dent\n"})
+	ref := importDataset(t, e, "tags", samples(t), nil)
+	state := map[string]any{"trained_sha256": art.SHA256, "val_list": names, "dataset": ref}
+	dented := importDataset(t, e, "dented", copyDataset(t, map[string]string{"data.yaml": "names:\n  0: scratch\n  1: dent\n"}), nil)
 	for _, tc := range []struct {
 		on, benchmark, want string
 	}{
 		{splitValidation, "", ""},
-		{splitBenchmark, samples(t), ""},
+		{splitBenchmark, ref, ""},
 		{splitBenchmark, dented, "1: dent"},
 	} {
-		t.Run(tc.on+filepath.Base(tc.benchmark), func(t *testing.T) {
-			r := directRun("x-eval", map[string]string{"model": "tags", "dataset": samples(t), "benchmark": tc.benchmark}, map[string]any{"on": tc.on}, state)
+		t.Run(tc.on+tc.benchmark, func(t *testing.T) {
+			r := directRun("x-eval", map[string]string{"model": "tags", "dataset": "tags@9", "benchmark": tc.benchmark}, map[string]any{"on": tc.on}, state)
 			out, err := evaluate(ctx, e, r)
 			if tc.want != "" {
 				var p permanent
@@ -189,6 +235,9 @@ func TestEvaluate(t *testing.T) {
 			if images == 0 || images > wantImages || m <= 0 {
 				t.Errorf("output %v: want up to %d images and a positive mAP50-95", out.output, wantImages)
 			}
+			if want := map[string]string{splitValidation: ref, splitBenchmark: tc.benchmark}[tc.on]; out.output[tc.on+"_dataset"] != want {
+				t.Errorf("scored on %v, want %s (the version trained on, not the parameter's tags@9)", out.output[tc.on+"_dataset"], want)
+			}
 		})
 	}
 }
@@ -201,21 +250,33 @@ func TestGate(t *testing.T) {
 	if _, err := e.reg.RegisterModel(ctx, "tags", vise.RegisterModelRequest{SHA256: art.SHA256, Approve: true}, "test"); err != nil {
 		t.Fatal(err)
 	}
+	bench := importDataset(t, e, "bench", samples(t), nil)
 	for _, tc := range []struct {
-		name  string
-		score float64
-		fails bool
-	}{{"worse", 0.01, true}, {"better", 0.99, false}} {
+		name     string
+		score    float64
+		maxDrop  string
+		fails    bool
+		failWith string
+	}{
+		{"worse", 0.01, "", true, "worse than approved version 1"},
+		{"better", 0.99, "", false, ""},
+		{"worse, within max_drop", 0.01, "1", false, ""},
+		{"bad max_drop", 0.99, "lots", true, `max_drop "lots": give a number from 0 to 1`},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := directRun("x-gate", map[string]string{"model": "tags", "benchmark": samples(t)}, nil, map[string]any{"benchmark_map50_95": tc.score})
+			r := directRun("x-gate", map[string]string{"model": "tags", "benchmark": "bench@7", "max_drop": tc.maxDrop}, nil,
+				map[string]any{"benchmark_map50_95": tc.score, "benchmark_dataset": bench})
 			out, err := gate(ctx, e, r)
 			approved, _ := out.output["approved_map50_95"].(float64)
-			if out.output["new_map50_95"] != tc.score || approved < 0.1 || out.output["approved_version"] != 1 {
-				t.Errorf("output %v: want both scores and the approved version", out.output)
-			}
 			var p permanent
-			if tc.fails != (err != nil) || (tc.fails && (!asPermanent(err, &p) || !strings.Contains(err.Error(), "worse than approved version 1"))) {
-				t.Errorf("gate error %v, want failure %v", err, tc.fails)
+			if tc.fails != (err != nil) || (tc.fails && (!asPermanent(err, &p) || !strings.Contains(err.Error(), tc.failWith))) {
+				t.Fatalf("gate error %v, want failure %v", err, tc.fails)
+			}
+			if tc.maxDrop == "lots" {
+				return // refused before scoring anything
+			}
+			if out.output["new_map50_95"] != tc.score || approved < 0.1 || out.output["approved_version"] != 1 || out.output["benchmark"] != bench {
+				t.Errorf("output %v: want both scores, the approved version and the benchmark %s", out.output, bench)
 			}
 		})
 	}
@@ -227,9 +288,9 @@ func TestRegisterOnce(t *testing.T) {
 	e := newEngine(t, store.SQLite, 20*time.Millisecond)
 	registerSample(t, e, "tags")
 	art := uploadModel(t, e, "metal-tags.onnx")
-	state := map[string]any{"trained_sha256": art.SHA256, "dataset_digest": strings.Repeat("d", 64), "validation_map50": 0.8,
-		"validation_map50_95": 0.5, "benchmark_map50_95": 0.45, "train_images": 16}
-	params := map[string]string{"model": "tags", "dataset": "/data/tags", "benchmark": "/data/bench", "epochs": "3"}
+	state := map[string]any{"trained_sha256": art.SHA256, "dataset": "tags@2", "dataset_digest": strings.Repeat("d", 64), "validation_map50": 0.8,
+		"validation_map50_95": 0.5, "benchmark_map50_95": 0.45, "train_images": 16, "benchmark_dataset": "bench@1", "benchmark_digest": strings.Repeat("b", 64)}
+	params := map[string]string{"model": "tags", "dataset": "tags", "benchmark": "bench@1", "epochs": "3"}
 	var versions []any
 	for range 2 {
 		out, err := register(ctx, e, directRun("x-reg", params, nil, state))
@@ -244,7 +305,8 @@ func TestRegisterOnce(t *testing.T) {
 	}
 	mv := vs[0]
 	if mv.Approval.Status != vise.PendingManualApproval || mv.Lineage.TrainingRun != "x-reg" || mv.Lineage.DatasetDigest != state["dataset_digest"] ||
-		mv.Metrics["map50_95"] != 0.5 || mv.Metrics["benchmark_map50_95"] != 0.45 || mv.Lineage.Params["dataset"] != "/data/tags" || mv.Lineage.Params["train_images"] != "16" {
+		mv.Lineage.Dataset != "tags@2" || mv.Lineage.Benchmark != "bench@1" || mv.Lineage.Params["benchmark_digest"] != state["benchmark_digest"] ||
+		mv.Metrics["map50_95"] != 0.5 || mv.Metrics["benchmark_map50_95"] != 0.45 || mv.Lineage.Params["train_images"] != "16" {
 		t.Errorf("registered %+v lineage %+v metrics %v", mv.Approval, mv.Lineage, mv.Metrics)
 	}
 	// Another execution training the same file is another version.
@@ -266,10 +328,11 @@ func TestTrainRefuses(t *testing.T) {
 		params map[string]string
 		want   string
 	}{
-		{"a server without the trainer", newEngine(t, store.SQLite, 20*time.Millisecond), map[string]string{"dataset": samples(t), "epochs": "1"}, "this server does not train: start it with --trainer"},
-		{"no dataset", trains, map[string]string{"dataset": "", "epochs": "1"}, "no dataset: pass --param dataset=DIR"},
-		{"not a dataset", trains, map[string]string{"dataset": t.TempDir(), "epochs": "1"}, "has no images/ folder"},
-		{"no epochs", trains, map[string]string{"dataset": samples(t), "epochs": "0"}, `epochs "0": give a whole number`},
+		{"a server without the trainer", newEngine(t, store.SQLite, 20*time.Millisecond), map[string]string{"dataset": "tags@1", "epochs": "1"}, "this server does not train: start it with --trainer"},
+		{"no dataset", trains, map[string]string{"dataset": "", "epochs": "1"}, "no dataset: pass --param dataset=NAME@VERSION"},
+		{"a folder", trains, map[string]string{"dataset": samples(t), "epochs": "1"}, "is not a dataset version: pass NAME@VERSION ('vise dataset import NAME DIR'"},
+		{"no such version", trains, map[string]string{"dataset": "tags@9", "epochs": "1"}, "dataset: no dataset version tags@9"},
+		{"no epochs", trains, map[string]string{"dataset": "tags@1", "epochs": "0"}, `epochs "0": give a whole number`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := trainModel(ctx, tc.e, directRun("x-train", tc.params, nil, map[string]any{}))
@@ -291,7 +354,7 @@ params: {model: {required: true}, dataset: {required: true}, epochs: {default: "
 steps:
   - {name: train, action: train, timeout: 2s, retry: {attempts: 3}}
 `)
-	x, err := e.Run(ctx, "quick-train", map[string]string{"model": "tags", "dataset": samples(t)}, "test")
+	x, err := e.Run(ctx, "quick-train", map[string]string{"model": "tags", "dataset": importDataset(t, e, "tags", samples(t), nil)}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,4 +380,27 @@ func trainerProcesses(dir string) []string {
 		}
 	}
 	return out
+}
+
+// retrain may make a model group's first version, but its dataset and
+// benchmark must be dataset versions there are; edge-deploy still needs a
+// model that exists.
+func TestRetrainParams(t *testing.T) {
+	e := newEngine(t, store.SQLite, 20*time.Millisecond)
+	ref := importDataset(t, e, "tags", samples(t), nil)
+	for _, tc := range []struct {
+		pipeline string
+		params   map[string]string
+		want     string
+	}{
+		{"retrain", map[string]string{"model": "fresh", "dataset": ref, "benchmark": ref}, ""},
+		{"retrain", map[string]string{"model": "fresh", "dataset": "tags@9", "benchmark": ref}, `dataset "tags@9": no dataset version tags@9`},
+		{"retrain", map[string]string{"model": "fresh", "dataset": ref, "benchmark": samples(t)}, `benchmark "` + samples(t) + `": invalid dataset name`},
+		{"edge-deploy", map[string]string{"model": "fresh", "target": "group:line"}, "model fresh not found"},
+	} {
+		_, err := e.Run(ctx, tc.pipeline, tc.params, "test")
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s %v: %v, want %q", tc.pipeline, tc.params, err, tc.want)
+		}
+	}
 }

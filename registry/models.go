@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/datasets"
 	"github.com/vise-edge/vise/onnx"
 )
 
@@ -20,6 +21,11 @@ func (r *Registry) RegisterModel(ctx context.Context, group string, req vise.Reg
 	}
 	if err := vise.ValidateMetrics(req.Metrics); err != nil {
 		return nil, err
+	}
+	for _, ref := range []string{req.Lineage.Dataset, req.Lineage.Benchmark} {
+		if _, v, err := datasets.ParseRef(ref); ref != "" && (err != nil || v == 0) {
+			return nil, vise.Errorf(vise.CodeInvalid, "lineage dataset %q: name a dataset version as NAME@VERSION, e.g. metal-tags@2", ref)
+		}
 	}
 	a, err := r.store.GetArtifact(ctx, req.SHA256)
 	if err != nil {

@@ -257,7 +257,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.Quality, err = newQuality(cfg, s.Store, window, s.metrics, s.log.With("part", "quality")); err != nil {
 		return nil, err
 	}
-	if s.Pipeline, err = pipeline.New(ctx, pipeline.Options{Store: s.Store, Registry: s.Registry, Fleet: s.Fleet,
+	if s.Pipeline, err = pipeline.New(ctx, pipeline.Options{Store: s.Store, Registry: s.Registry, Fleet: s.Fleet, Datasets: s.Datasets,
 		Logger: s.log.With("part", "pipeline"), Poll: cfg.PipelinePoll, RescueAfter: cfg.PipelineRescueAfter,
 		Training: cfg.Training, WorkDir: filepath.Join(cfg.DataDir, "training")}); err != nil {
 		return nil, err

@@ -10,9 +10,10 @@ Run with Debian's python3-torch and python3-onnx:
     /usr/bin/python3 train/train.py --dataset ../shared/datasets/metal-tags \\
         --out samples/models/metal-tags.onnx --val-list samples/models/metal-tags.val.txt
 
-The validation split is by camera shot (the part of the file name before
-`-cropped-`): the crops of one shot look alike and must not straddle the
-split. Everything is seeded, so a run is reproducible on the same machine.
+The validation split is the dataset's own when it has a val.txt (an
+exported dataset version does), else by camera shot (the part of the file
+name before `-cropped-`): the crops of one shot look alike and must not
+straddle the split. Everything is seeded, so a run is reproducible on the same machine.
 Progress lines are JSON on stdout ({"epoch": .., "loss": ..}).
 """
 import argparse, hashlib, json, math, os, random, sys, time
@@ -42,7 +43,10 @@ def load_dataset(root):
                 if ":" not in l or not l.startswith(" "):
                     break
                 k, v = l.strip().split(":", 1)
-                names[int(k)] = v.strip()
+                v = v.strip()
+                if v[:1] in "\"'" and len(v) > 1 and v[-1] == v[0]:
+                    v = json.loads(v) if v[0] == '"' else v[1:-1]  # an export writes quoted names
+                names[int(k)] = v
     items = []
     for f in sorted(os.listdir(os.path.join(root, "images"))):
         if not f.lower().endswith((".jpg", ".jpeg", ".png")):
@@ -59,7 +63,11 @@ def shot(path):
     return os.path.basename(path).split("-cropped-")[0]
 
 
-def split(items, every):
+def split(items, every, root):
+    listed = os.path.join(root, "val.txt")
+    if os.path.exists(listed):  # a dataset version's own split (vise dataset export)
+        val = {os.path.basename(l.strip()) for l in open(listed) if l.strip()}
+        return [it for it in items if os.path.basename(it[0]) not in val], [it for it in items if os.path.basename(it[0]) in val]
     shots = sorted({shot(p) for p, _ in items})
     val = {s for i, s in enumerate(shots) if i % every == every - 1}
     return [it for it in items if shot(it[0]) not in val], [it for it in items if shot(it[0]) in val]
@@ -88,7 +96,10 @@ def letterbox(img, size, scale_jitter=1.0, shift=(0.0, 0.0)):
 
 def sample(item, size, augment, rng):
     path, lab = item
-    img = Image.open(path).convert("RGB")
+    try:
+        img = Image.open(path).convert("RGB")
+    except Exception as e:  # name the file: the traceback would not
+        sys.exit(f"train: cannot read image {path}: {e!r}")
     w, h = img.size
     boxes = lab.copy()
     if augment and rng.random() < 0.5:
@@ -242,7 +253,9 @@ def main():
     items, names = load_dataset(a.dataset)
     if not items:
         sys.exit(f"train: no labelled images in {a.dataset}/images (YOLO layout: images/ and labels/)")
-    train, val = split(items, a.val_every_shot)
+    train, val = split(items, a.val_every_shot, a.dataset)
+    if not train:
+        sys.exit(f"train: every image of {a.dataset} is in the validation split (val.txt): nothing to train on")
     log(event="dataset", images=len(items), train=len(train), val=len(val), classes=names, digest=digest(items))
     if a.val_list:
         with open(a.val_list, "w") as f:

@@ -67,7 +67,7 @@ func (a *app) datasetCreateCmd() *cobra.Command {
 	f.DurationVar(&since, "since", 0, "only images received this far back, e.g. 168h")
 	f.StringVar(&req.Device, "device", "", "only this device's images")
 	f.StringVar(&req.Model, "model", "", "only images of this model, NAME or NAME@VERSION")
-	f.StringVar(&req.SplitBy, "split-by", "shot", "keep together in one split: shot (each image) or device")
+	f.StringVar(&req.SplitBy, "split-by", "shot", "keep together in one split: shot (the crops of one camera shot, by the device's file name) or device (all of a device's images)")
 	return a.addOutput(c)
 }
 

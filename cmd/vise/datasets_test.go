@@ -156,3 +156,22 @@ func checkShots(t *testing.T, e *env, ref string) {
 		split[shot] = it.Split
 	}
 }
+
+// A model version's lineage names its dataset version: given to register,
+// refused unless written NAME@VERSION, and shown by vise model show.
+func TestModelLineageDataset(t *testing.T) {
+	e := startServer(t)
+	model := sample(t, "sample-tiny.onnx")
+	for _, bad := range []string{"metal-tags", "metal-tags@0", "/srv/tags"} {
+		e.fails(2, "lineage dataset", "model", "register", "tags", model, "--dataset", bad)
+	}
+	e.ok("model", "register", "tags", model, "--dataset", "metal-tags@2", "--dataset-digest", strings.Repeat("d", 64))
+	if out := e.ok("model", "show", "tags", "1"); !strings.Contains(out, "dataset metal-tags@2 (digest "+strings.Repeat("d", 64)+")") {
+		t.Errorf("vise model show:\n%s", out)
+	}
+	var vs []vise.ModelVersion
+	json.Unmarshal([]byte(e.ok("model", "show", "tags", "-o", "json")), &vs)
+	if len(vs) != 1 || vs[0].Lineage.Dataset != "metal-tags@2" {
+		t.Errorf("the API's lineage: %+v", vs)
+	}
+}

@@ -55,7 +55,7 @@ func (a *app) demoCmd() *cobra.Command {
 			agentsCtx, stopAgents := context.WithCancel(ctx)
 			var wg sync.WaitGroup
 			defer func() { stopAgents(); wg.Wait() }()
-			names, err := a.startDemoAgents(agentsCtx, &wg, cl, s, devices, log)
+			names, err := startAgents(agentsCtx, &wg, cl, s, agentSet{group: "demo", prefix: "demo-cam-", n: devices, dir: filepath.Join(a.dataDir, "agents")}, log)
 			if err != nil {
 				return err
 			}
@@ -117,19 +117,26 @@ func (a *app) registerSample(ctx context.Context, cl *client.Client, path string
 		Reason: "sample model registered by vise demo", Description: "sample model shipped with Vise"})
 }
 
-// startDemoAgents runs edge agents in this process, each with its own data
-// directory, enrolled into the group "demo" on first start.
-func (a *app) startDemoAgents(ctx context.Context, wg *sync.WaitGroup, cl *client.Client, s *server.Server, n int, log *slog.Logger) ([]string, error) {
-	if _, err := cl.CreateGroup(ctx, vise.CreateGroupRequest{Name: "demo", Description: "vise demo devices"}); err != nil && vise.ErrorCode(err) != vise.CodeConflict {
+// agentSet is a number of in-process agents: their group, the prefix of
+// their names (numbered from 1) and the folder of their data directories.
+type agentSet struct {
+	group, prefix, dir string
+	n                  int
+}
+
+// startAgents runs edge agents in this process, each with its own data
+// directory, enrolled into the set's group on first start.
+func startAgents(ctx context.Context, wg *sync.WaitGroup, cl *client.Client, s *server.Server, set agentSet, log *slog.Logger) ([]string, error) {
+	if _, err := cl.CreateGroup(ctx, vise.CreateGroupRequest{Name: set.group, Description: "vise " + set.group + " devices"}); err != nil && vise.ErrorCode(err) != vise.CodeConflict {
 		return nil, err
 	}
 	var names []string
-	for i := 1; i <= n; i++ {
-		name := fmt.Sprintf("demo-cam-%d", i)
-		cfg := agent.Config{Server: s.DeviceURL(), DataDir: filepath.Join(a.dataDir, "agents", name), Name: name,
+	for i := 1; i <= set.n; i++ {
+		name := fmt.Sprintf("%s%d", set.prefix, i)
+		cfg := agent.Config{Server: s.DeviceURL(), DataDir: filepath.Join(set.dir, name), Name: name,
 			Reconcile: 30 * time.Second, Logger: log}
 		if _, err := os.Stat(filepath.Join(cfg.DataDir, "identity")); err != nil {
-			tok, err := cl.CreateEnrollmentToken(ctx, "demo", 10*time.Minute)
+			tok, err := cl.CreateEnrollmentToken(ctx, set.group, 10*time.Minute)
 			if err != nil {
 				return nil, err
 			}

@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pf.StringVar(&a.server, "server", envOr("VISE_SERVER", "http://"+server.DefaultListen), "server URL (env VISE_SERVER)")
 	pf.StringVar(&a.token, "token", os.Getenv("VISE_TOKEN"), "API token (env VISE_TOKEN; default: the admin token in the data directory)")
 	pf.StringVar(&a.dataDir, "data", envOr("VISE_DATA", defaultDataDir()), "data directory (env VISE_DATA)")
-	root.AddCommand(a.serverCmd(), a.agentCmd(), a.demoCmd(), a.modelCmd(), a.componentCmd(),
+	root.AddCommand(a.serverCmd(), a.agentCmd(), a.demoCmd(), a.loopProofCmd(), a.modelCmd(), a.componentCmd(),
 		a.deviceCmd(), a.groupCmd(), a.deployCmd(), a.deploymentCmd(), a.pipelineCmd(), a.resultsCmd(), a.verdictsCmd(), a.ipcCmd(), a.trainCmd(), a.simCmd(), a.brokerCmd(), versionCmd())
 	root.AddCommand(a.labelCmd(), a.datasetCmd())
 	root.AddCommand(a.userCmd())

@@ -70,6 +70,7 @@ func (a *app) modelRegisterCmd() *cobra.Command {
 	f.BoolVar(&req.Approve, "approve", false, "approve the version right away")
 	f.StringVar(&req.Reason, "reason", "", "why (recorded with --approve)")
 	f.StringVar(&req.Description, "description", "", "free text shown with the version")
+	f.StringVar(&req.Lineage.Dataset, "dataset", "", "the dataset version trained on, NAME@VERSION")
 	f.StringVar(&req.Lineage.DatasetDigest, "dataset-digest", "", "digest of the training dataset")
 	f.StringVar(&req.Lineage.TrainingRun, "training-run", "", "id of the training run")
 	f.StringVar(&req.Lineage.CodeVersion, "code-version", "", "version of the training code")
@@ -240,13 +241,25 @@ func showVersion(w *tabwriter.Writer, mv *vise.ModelVersion) {
 	}
 	fmt.Fprintf(w, "Classes:\t%s\n", strings.Join(mv.ClassNames, ", "))
 	fmt.Fprintf(w, "Metrics:\t%s\n", metricText(mv.Metrics))
-	if l := mv.Lineage; l.DatasetDigest != "" || l.TrainingRun != "" || l.CodeVersion != "" {
-		fmt.Fprintf(w, "Lineage:\tdataset %s, run %s, code %s\n", orNone(l.DatasetDigest), orNone(l.TrainingRun), orNone(l.CodeVersion))
+	if l := mv.Lineage; l.Dataset != "" || l.DatasetDigest != "" || l.TrainingRun != "" || l.CodeVersion != "" {
+		fmt.Fprintf(w, "Lineage:\tdataset %s, run %s, code %s\n", datasetText(l), orNone(l.TrainingRun), orNone(l.CodeVersion))
+	}
+	if l := mv.Lineage; l.Benchmark != "" {
+		fmt.Fprintf(w, "Benchmark:\t%s\n", l.Benchmark)
 	}
 	if l := mv.Lineage; l.ParentVersion > 0 {
 		fmt.Fprintf(w, "Derived:\t%s of version %d, calibration %s (%s)\n", orNone(l.Variant), l.ParentVersion, orNone(l.QuantizationMethod), orNone(l.CalibrationDigest))
 	}
 	fmt.Fprintf(w, "Created:\t%s by %s\n", mv.CreatedAt.Format(time.RFC3339), orNone(mv.CreatedBy))
+}
+
+// datasetText is the dataset version a model was trained on and its
+// digest, or the digest alone (a folder).
+func datasetText(l vise.Lineage) string {
+	if l.Dataset == "" {
+		return orNone(l.DatasetDigest)
+	}
+	return l.Dataset + " (digest " + orNone(l.DatasetDigest) + ")"
 }
 
 func shapeText(t vise.TensorSpec) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,7 +77,13 @@ func TestRetrainSurvivesKill9(t *testing.T) {
 		t.Fatalf("vise train registered %+v", mv)
 	}
 
-	id := runID(t, e.ok("pipeline", "run", "retrain", "--model", "tags", "--param", "dataset="+samples, "--param", "benchmark="+samples,
+	// retrain trains on a dataset version, exported by the server.
+	tags := t.TempDir()
+	os.CopyFS(tags, os.DirFS(samples))
+	os.RemoveAll(filepath.Join(tags, "models"))
+	os.WriteFile(filepath.Join(tags, "data.yaml"), []byte("names:\n  0: scratch\n"), 0o644)
+	dv := e.datasetJSON("dataset", "import", "tags", tags)
+	id := runID(t, e.ok("pipeline", "run", "retrain", "--model", "tags", "--param", "dataset=tags@1", "--param", "benchmark=tags@1",
 		"--param", "epochs=3", "-o", "json"))
 	e.waitFor("the trainer's log in the train step", 120*time.Second, func() bool {
 		s := findStep(e.execution(id), "train")
@@ -112,8 +119,8 @@ func TestRetrainSurvivesKill9(t *testing.T) {
 		t.Fatalf("%d versions of tags, want vise train's and one from retrain", len(vs))
 	}
 	mv := vs[0]
-	if mv.Version != 2 || mv.Approval.Status != vise.PendingManualApproval || mv.Lineage.TrainingRun != id ||
-		mv.Lineage.DatasetDigest != trained.Registered.Lineage.DatasetDigest || mv.Lineage.Params["epochs"] != "3" {
+	if mv.Version != 2 || mv.Approval.Status != vise.PendingManualApproval || mv.Lineage.TrainingRun != id || mv.Lineage.Dataset != "tags@1" ||
+		mv.Lineage.DatasetDigest != dv.Digest || mv.Lineage.Benchmark != "tags@1" || mv.Lineage.Params["epochs"] != "3" || mv.Lineage.Params["val_images"] != fmt.Sprint(dv.Val) {
 		t.Errorf("retrain registered %d %+v lineage %+v", mv.Version, mv.Approval, mv.Lineage)
 	}
 	for _, m := range []string{"map50", "map50_95", "benchmark_map50", "benchmark_map50_95"} {
