@@ -50,10 +50,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var fl agentcmd.Flags
 	var dataDir string
 	root := &cobra.Command{
-		Use:           "vise-agent --server URL --data DIR [--token T] [--name NAME]",
-		Short:         "Vise's edge agent: enroll once, then converge the device on its deployments",
-		Version:       Version,
-		Args:          cobra.NoArgs,
+		Use:     "vise-agent --server URL --data DIR [--token T] [--name NAME]",
+		Short:   "Vise's edge agent: enroll once, then converge the device on its deployments",
+		Version: Version,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("%w: unknown command %q: vise-agent takes flags only (see --help)", errUsage, args[0])
+			}
+			return nil
+		},
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(c *cobra.Command, _ []string) error {
