@@ -92,6 +92,15 @@ fi
 # GStreamer's gst-rtsp-server (python3-gi, x264enc from -ugly) and simulate
 # a GigE Vision camera (aravis-tools).
 apt_install ffmpeg libaravis-dev libusb-1.0-0-dev
+# `make build` cross-builds for arm64: vise-agent (pure Go) and vise-infer
+# (cgo: Debian's cross compiler and the arm64 libraries through multiarch);
+# qemu-user-static runs arm64 tests, systemd-analyze checks the package units.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	as_root dpkg --add-architecture arm64
+	apt_updated=
+fi
+apt_install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static systemd \
+	libturbojpeg0-dev:arm64 libaravis-dev:arm64 libusb-1.0-0-dev:arm64
 # The trainer (train/train.py) runs on Debian's Python, /usr/bin/python3,
 # with these; `vise train` and `vise server --trainer` name any that is missing.
 TRAINER_PACKAGES="python3-torch python3-onnx python3-numpy python3-pil"
