@@ -98,10 +98,22 @@ TRAINER_PACKAGES="python3-torch python3-onnx python3-numpy python3-pil"
 case "$mode" in
 demo) ;;
 # protobuf-compiler: the test that onnx/onnxpb's generated code matches onnx.proto.
-test) apt_install postgresql chromium mosquitto protobuf-compiler python3-gi gir1.2-gst-rtsp-server-1.0 \
+# qemu-user-static runs the agent's arm64 tests; systemd-analyze (systemd)
+# checks the package units.
+test) apt_install postgresql chromium mosquitto protobuf-compiler qemu-user-static systemd python3-gi gir1.2-gst-rtsp-server-1.0 \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly aravis-tools $TRAINER_PACKAGES ;;
 train) apt_install $TRAINER_PACKAGES ;;
-*) log "usage: $0 demo|test|train"; exit 2 ;;
+# `make arm64` and `make packages` cross-build for arm64: vise-agent (pure
+# Go) and vise-infer (cgo: Debian's cross compiler and the arm64 libraries
+# through multiarch).
+cross)
+	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+		as_root dpkg --add-architecture arm64
+		apt_updated=
+	fi
+	apt_install gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+		libturbojpeg0-dev:arm64 libaravis-dev:arm64 libusb-1.0-0-dev:arm64 ;;
+*) log "usage: $0 demo|test|train|cross"; exit 2 ;;
 esac
 need_go
 fetch_ort

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/agent/agentcmd"
 	"github.com/vise-edge/vise/client"
 	"github.com/vise-edge/vise/server"
 )
@@ -141,19 +142,9 @@ func (a *app) isTerminal() bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// logger is the logger --log-format and --log-level describe.
 func (a *app) logger(format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("%w: --log-level %q: use debug, info, warn or error", errUsage, level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(a.stderr, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(a.stderr, opts)), nil
-	}
-	return nil, fmt.Errorf("%w: --log-format %q: use text or json", errUsage, format)
+	return agentcmd.Logger(a.stderr, format, level)
 }
 
 // Version is set at build time with -ldflags "-X main.Version=...".

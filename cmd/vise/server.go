@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vise-edge/vise/agent"
+	"github.com/vise-edge/vise/agent/agentcmd"
 	"github.com/vise-edge/vise/ingest"
 	"github.com/vise-edge/vise/pipeline"
 	"github.com/vise-edge/vise/server"
@@ -91,33 +91,15 @@ func startCPUProfile(path string) (stop func(), err error) {
 }
 
 func (a *app) agentCmd() *cobra.Command {
-	var cfg agent.Config
-	var logFormat, logLevel string
+	var fl agentcmd.Flags
 	c := &cobra.Command{
 		Use:   "agent --server URL --data DIR [--token T] [--name NAME]",
 		Short: "Run the edge agent on a device: enroll once, then converge on its deployments",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			log, err := a.logger(logFormat, logLevel)
-			if err != nil {
-				return err
-			}
-			cfg.Logger, cfg.DataDir = log, a.dataDir
-			ag, err := agent.New(cfg)
-			if err != nil {
-				return err
-			}
-			return ag.Run(c.Context())
+			return fl.Run(c.Context(), a.dataDir, a.stderr)
 		},
 	}
-	f := c.Flags()
-	f.StringVar(&cfg.Server, "server", os.Getenv("VISE_DEVICE_SERVER"), "the server's device API, e.g. https://vise.local:8443 (env VISE_DEVICE_SERVER)")
-	f.StringVar(&cfg.Token, "token", os.Getenv("VISE_ENROLL_TOKEN"), "one-time enrollment token, first start only (env VISE_ENROLL_TOKEN)")
-	f.StringVar(&cfg.Name, "name", "", "device name (default: the host name)")
-	f.DurationVar(&cfg.Reconcile, "reconcile", 2*time.Minute, "how often to check the server for the device's deployment")
-	f.Int64Var(&cfg.QueueMaxBytes, "queue-max-bytes", 256<<20, "cap on the results and verdicts waiting on disk for the server; images are given up first")
-	f.DurationVar(&cfg.QueueMaxAge, "queue-max-age", 7*24*time.Hour, "results and verdicts waiting longer are dropped")
-	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
-	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.Register(c.Flags())
 	return c
 }
