@@ -69,15 +69,19 @@ type DatasetBox struct {
 // DatasetSource is an item's provenance: an imported file, or an image a
 // device sent back and a person labelled.
 type DatasetSource struct {
-	Imported   string      `json:"imported,omitempty"` // the DIR's file name, for imports
-	Image      string      `json:"image,omitempty"`    // the device's file name of the image
-	Device     string      `json:"device,omitempty"`
-	MsgID      string      `json:"msg_id,omitempty"`
-	Component  string      `json:"component,omitempty"`
-	Model      *LabelModel `json:"model,omitempty"`
-	CapturedAt *time.Time  `json:"captured_at,omitempty"`
-	LabelledBy string      `json:"labelled_by,omitempty"`
-	LabelledAt *time.Time  `json:"labelled_at,omitempty"`
+	Imported  string `json:"imported,omitempty"` // the DIR's file name, for imports
+	Image     string `json:"image,omitempty"`    // the device's file name of the image
+	Device    string `json:"device,omitempty"`
+	MsgID     string `json:"msg_id,omitempty"`
+	Component string `json:"component,omitempty"`
+	// ComponentVersion and PartID are what the device said about the
+	// image: the inference component's version, the part a trigger named.
+	ComponentVersion string      `json:"component_version,omitempty"`
+	PartID           string      `json:"part_id,omitempty"`
+	Model            *LabelModel `json:"model,omitempty"`
+	CapturedAt       *time.Time  `json:"captured_at,omitempty"`
+	LabelledBy       string      `json:"labelled_by,omitempty"`
+	LabelledAt       *time.Time  `json:"labelled_at,omitempty"`
 }
 
 // CreateDatasetRequest makes a new version of a dataset from a base

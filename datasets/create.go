@@ -95,7 +95,7 @@ func item(im vise.LabelImage, m *vise.DatasetManifest, classes map[string]int) v
 	model := im.Model
 	it := vise.DatasetItem{Name: im.Device + "_" + im.MsgID + ext, SHA256: im.ImageSHA256, Width: im.Width, Height: im.Height,
 		Boxes: []vise.DatasetBox{}, Source: vise.DatasetSource{Device: im.Device, MsgID: im.MsgID, Component: im.Component, Image: im.ImageName,
-			Model: &model, CapturedAt: im.CapturedAt, LabelledBy: im.LabelledBy, LabelledAt: im.LabelledAt}}
+			ComponentVersion: im.ComponentVersion, PartID: im.PartID, Model: &model, CapturedAt: im.CapturedAt, LabelledBy: im.LabelledBy, LabelledAt: im.LabelledAt}}
 	w, h := float64(im.Width), float64(im.Height)
 	for _, b := range im.Boxes {
 		c, ok := classes[b.Class]

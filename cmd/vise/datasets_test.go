@@ -117,12 +117,13 @@ func TestCLIDatasets(t *testing.T) {
 	json.Unmarshal(b, &m)
 	provenance := 0
 	for _, it := range m.Items {
-		if it.Source.Device == "cam-1" && it.Source.Model != nil && it.Source.Model.SHA256 == mv.Artifact.SHA256 && it.Source.LabelledBy == "admin" {
+		if it.Source.Device == "cam-1" && it.Source.Model != nil && it.Source.Model.SHA256 == mv.Artifact.SHA256 && it.Source.LabelledBy == "admin" &&
+			it.Source.PartID == "part-"+it.Source.MsgID && it.Source.ComponentVersion == "1.0.0" {
 			provenance++
 		}
 	}
 	if provenance != 2 {
-		t.Errorf("%d items carry their device, model and labeller, want 2", provenance)
+		t.Errorf("%d items carry their device, model, part id, component version and labeller, want 2", provenance)
 	}
 	e.fails(4, "is not empty", "dataset", "export", "metal-tags@2", out)
 	again := e.datasetJSON("dataset", "import", "copy", out)

@@ -31,7 +31,7 @@ func labelResults(t *testing.T, modelSHA string) string {
 		{"m-low", []infer.Detection{{Class: "scratch", Confidence: 0.41, Box: infer.Box{X: 10, Y: 10, Width: 30, Height: 30}}}},
 		{"m-sample", nil},
 	} {
-		b, _ := json.Marshal(infer.Result{Schema: 1, MsgID: r.id, Model: infer.ModelRef{Name: "metal-tags", SHA256: modelSHA},
+		b, _ := json.Marshal(infer.Result{Schema: 1, MsgID: r.id, PartID: "part-" + r.id, ComponentVersion: "1.0.0", Model: infer.ModelRef{Name: "metal-tags", SHA256: modelSHA},
 			Image: infer.ImageRef{Name: r.id + ".jpg", Width: 450, Height: 300}, Detections: r.dets, ImageData: jpeg})
 		script += fmt.Sprintf("until %s ipc publish results '%s'; do sleep 0.2; done\n", viseBin, b)
 	}
