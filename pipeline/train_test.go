@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/procstat"
 	"github.com/vise-edge/vise/store"
 	"github.com/vise-edge/vise/train"
 )
@@ -362,24 +363,11 @@ steps:
 	if s := step(x, "train"); x.Status != vise.ExecutionFailed || s.Attempts != 1 || !strings.Contains(s.Error, "training ran past the step's timeout") {
 		t.Fatalf("execution %s %q; step %+v", x.Status, x.Error, s)
 	}
-	for deadline := time.Now().Add(10 * time.Second); len(trainerProcesses(e.workDir)) > 0; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); len(procstat.WithCmdline(e.workDir)) > 0; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("trainer processes left: %v", trainerProcesses(e.workDir))
+			t.Fatalf("trainer processes left: %v", procstat.WithCmdline(e.workDir))
 		}
 	}
-}
-
-// trainerProcesses lists the pids whose command line mentions dir.
-func trainerProcesses(dir string) []string {
-	var out []string
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err == nil && strings.Contains(string(b), dir) {
-			out = append(out, filepath.Base(filepath.Dir(p)))
-		}
-	}
-	return out
 }
 
 // retrain may make a model group's first version, but its dataset and

@@ -1,11 +1,13 @@
 // Package procstat reads memory figures of a process from Linux's /proc,
-// for the agent's telemetry, the simulator's report and benchmarks. Off
+// for the agent's telemetry, the simulator's report and benchmarks, and
+// finds processes by command line for tests. Off
 // Linux, or for a process that is gone, every figure is 0.
 package procstat
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -40,4 +42,18 @@ func kB(path, field string) int64 {
 		}
 	}
 	return 0
+}
+
+// WithCmdline lists the pids whose command line mentions s (tests use it to
+// find processes a crash left behind).
+func WithCmdline(s string) []string {
+	var out []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(b), s) {
+			out = append(out, filepath.Base(filepath.Dir(p)))
+		}
+	}
+	return out
 }

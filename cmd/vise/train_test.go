@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/procstat"
 	"github.com/vise-edge/vise/train"
 )
 
@@ -89,14 +90,14 @@ func TestRetrainSurvivesKill9(t *testing.T) {
 		s := findStep(e.execution(id), "train")
 		return s != nil && strings.Contains(string(s.Output), `\"event\": \"dataset\"`)
 	})
-	trainers := processesWith(filepath.Join(data, "training"))
+	trainers := procstat.WithCmdline(filepath.Join(data, "training"))
 	if len(trainers) == 0 {
 		t.Fatal("no trainer process runs while the train step streams its log")
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	killedAt := time.Now()
-	e.waitFor("the trainer to die with the server", 10*time.Second, func() bool { return len(processesWith(filepath.Join(data, "training"))) == 0 })
+	e.waitFor("the trainer to die with the server", 10*time.Second, func() bool { return len(procstat.WithCmdline(filepath.Join(data, "training"))) == 0 })
 
 	e, _ = startServerOn(t, data, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", flags...)
 	x := e.awaitExecution(id, 300*time.Second)
@@ -131,17 +132,4 @@ func TestRetrainSurvivesKill9(t *testing.T) {
 	if left, _ := os.ReadDir(filepath.Join(data, "training")); len(left) != 0 {
 		t.Errorf("training work folder keeps %d entries", len(left))
 	}
-}
-
-// processesWith lists the pids whose command line mentions s.
-func processesWith(s string) []string {
-	var out []string
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err == nil && strings.Contains(string(b), s) {
-			out = append(out, filepath.Base(filepath.Dir(p)))
-		}
-	}
-	return out
 }
