@@ -17,6 +17,7 @@ mode=${1:-demo}
 
 ORT_VERSION=1.30.0
 ORT_SHA256=ffb75a925ba05e47b235bb66e3e3911714a80b328a9c9425539feb204aa32a23
+ORT_SHA256_ARM64=1f549d46250b005580b597f4164984aaf75b3bcb9f3aeb07c7f8a8fe60b23c76
 ORT_DIR=.cache/onnxruntime/$ORT_VERSION
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -52,11 +53,18 @@ need_go() {
 	GOTOOLCHAIN=local go mod download
 }
 
+# fetch_ort [arm64]: the x64 library into $ORT_DIR, and with arm64 also the
+# arm64 one (for the cross-built vise-infer) into $ORT_DIR/linux-arm64. One
+# npm package carries both; each is checked against its pinned checksum.
 fetch_ort() {
-	local lib=$ORT_DIR/libonnxruntime.so.1
-	if [ -f "$lib" ] && echo "$ORT_SHA256  $lib" | sha256sum -c --quiet - 2>/dev/null; then
-		return 0
-	fi
+	local want=("x64 $ORT_DIR/libonnxruntime.so.1 $ORT_SHA256")
+	[ "${1:-}" = arm64 ] && want+=("arm64 $ORT_DIR/linux-arm64/libonnxruntime.so.1 $ORT_SHA256_ARM64")
+	local missing=() arch lib sum
+	for w in "${want[@]}"; do
+		read -r arch lib sum <<<"$w"
+		echo "$sum  $lib" | sha256sum -c --quiet - 2>/dev/null || missing+=("$w")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
 	command -v npm >/dev/null 2>&1 || apt_install npm
 	log "fetching ONNX Runtime $ORT_VERSION (npm package onnxruntime-node, library only)"
 	local tmp
@@ -65,13 +73,17 @@ fetch_ort() {
 	# npm pack downloads the tarball without running its install script,
 	# which would reach for hosts this machine cannot reach.
 	(cd "$tmp" && npm pack "onnxruntime-node@$ORT_VERSION" --silent >/dev/null)
-	tar -xzf "$tmp"/onnxruntime-node-"$ORT_VERSION".tgz -C "$tmp" package/bin/napi-v6/linux/x64/libonnxruntime.so.1
-	echo "$ORT_SHA256  $tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" | sha256sum -c --quiet - || {
-		log "ONNX Runtime library checksum mismatch; refusing to use it"
-		exit 1
-	}
-	mkdir -p "$ORT_DIR"
-	mv "$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$lib"
+	for w in "${missing[@]}"; do
+		read -r arch lib sum <<<"$w"
+		local in=package/bin/napi-v6/linux/$arch/libonnxruntime.so.1
+		tar -xzf "$tmp"/onnxruntime-node-"$ORT_VERSION".tgz -C "$tmp" "$in"
+		echo "$sum  $tmp/$in" | sha256sum -c --quiet - || {
+			log "ONNX Runtime library ($arch) checksum mismatch; refusing to use it"
+			exit 1
+		}
+		mkdir -p "$(dirname "$lib")"
+		mv "$tmp/$in" "$lib"
+	done
 }
 
 # libturbojpeg0-dev: vise-infer (built by `make build` in both modes) decodes
@@ -95,26 +107,33 @@ apt_install ffmpeg libaravis-dev libusb-1.0-0-dev
 # The trainer (train/train.py) runs on Debian's Python, /usr/bin/python3,
 # with these; `vise train` and `vise server --trainer` name any that is missing.
 TRAINER_PACKAGES="python3-torch python3-onnx python3-numpy python3-pil"
-case "$mode" in
-demo) ;;
-# protobuf-compiler: the test that onnx/onnxpb's generated code matches onnx.proto.
-# qemu-user-static runs the agent's arm64 tests; systemd-analyze (systemd)
-# checks the package units.
-test) apt_install postgresql chromium mosquitto protobuf-compiler qemu-user-static systemd python3-gi gir1.2-gst-rtsp-server-1.0 \
-	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly aravis-tools $TRAINER_PACKAGES ;;
-train) apt_install $TRAINER_PACKAGES ;;
 # `make arm64` and `make packages` cross-build for arm64: vise-agent (pure
 # Go) and vise-infer (cgo: Debian's cross compiler and the arm64 libraries
-# through multiarch).
-cross)
+# through multiarch, which also let qemu-user run it). `make test` runs the
+# arm64 builds under qemu, so the test mode includes this.
+setup_cross() {
 	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
 		as_root dpkg --add-architecture arm64
 		apt_updated=
 	fi
-	apt_install gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
-		libturbojpeg0-dev:arm64 libaravis-dev:arm64 libusb-1.0-0-dev:arm64 ;;
+	apt_install gcc-aarch64-linux-gnu libc6-dev-arm64-cross libstdc++6:arm64 \
+		libturbojpeg0-dev:arm64 libaravis-dev:arm64 libusb-1.0-0-dev:arm64
+}
+ort_arch=
+case "$mode" in
+demo) ;;
+# protobuf-compiler: the test that onnx/onnxpb's generated code matches onnx.proto.
+# qemu-user-static runs the arm64 tests; systemd-analyze (systemd) checks
+# the package units.
+test) apt_install postgresql chromium mosquitto protobuf-compiler qemu-user-static systemd python3-gi gir1.2-gst-rtsp-server-1.0 \
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly aravis-tools $TRAINER_PACKAGES
+	setup_cross
+	ort_arch=arm64 ;;
+train) apt_install $TRAINER_PACKAGES ;;
+cross) setup_cross
+	ort_arch=arm64 ;;
 *) log "usage: $0 demo|test|train|cross"; exit 2 ;;
 esac
 need_go
-fetch_ort
+fetch_ort $ort_arch
 log "set-up done ($mode)"
