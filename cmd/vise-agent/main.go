@@ -14,7 +14,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/agent/agentcmd"
@@ -46,33 +46,40 @@ func exitCode(err error) int {
 	return vise.ExitCode(vise.ErrorCode(err))
 }
 
+// usage is the --help text's first lines; pflag lists the flags after it.
+const usage = `Usage: vise-agent --server URL --data DIR [--token T] [--name NAME]
+
+Vise's edge agent: enroll once, then converge the device on its deployments.
+
+Flags:
+`
+
+// run parses the flags with pflag alone: cobra would link text/template,
+// whose reflection keeps every exported method in the binary, and the
+// binary's pages are most of an idle agent's memory (decision 0018).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var fl agentcmd.Flags
 	var dataDir string
-	root := &cobra.Command{
-		Use:     "vise-agent --server URL --data DIR [--token T] [--name NAME]",
-		Short:   "Vise's edge agent: enroll once, then converge the device on its deployments",
-		Version: Version,
-		Args: func(c *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return fmt.Errorf("%w: unknown command %q: vise-agent takes flags only (see --help)", errUsage, args[0])
-			}
-			return nil
-		},
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		RunE: func(c *cobra.Command, _ []string) error {
-			return fl.Run(c.Context(), dataDir, stderr)
-		},
-	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return fmt.Errorf("%w: %v (see '%s --help')", errUsage, err, c.CommandPath())
-	})
-	f := root.Flags()
+	var version bool
+	f := pflag.NewFlagSet("vise-agent", pflag.ContinueOnError)
+	f.SetOutput(io.Discard)
 	f.StringVar(&dataDir, "data", os.Getenv("VISE_DATA"), "data directory: identity, state, component generations, result queue (env VISE_DATA)")
+	f.BoolVarP(&version, "version", "v", false, "print the version and exit")
 	fl.Register(f)
-	root.SetArgs(args)
-	return root.ExecuteContext(ctx)
+	err := f.Parse(args)
+	switch {
+	case errors.Is(err, pflag.ErrHelp):
+		f.SetOutput(stdout)
+		fmt.Fprint(stdout, usage)
+		f.PrintDefaults()
+		return nil
+	case err != nil:
+		return fmt.Errorf("%w: %w (see 'vise-agent --help')", errUsage, err)
+	case f.NArg() > 0:
+		return fmt.Errorf("%w: unknown command %q: vise-agent takes flags only (see --help)", errUsage, f.Arg(0))
+	case version:
+		fmt.Fprintln(stdout, "vise-agent version "+Version)
+		return nil
+	}
+	return fl.Run(ctx, dataDir, stderr)
 }
