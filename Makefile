@@ -5,16 +5,15 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build build-native arm64 setup-cross packages test-arm64 test-go demo test test-short setup-demo setup-test setup-train fuzz clean
+.PHONY: all build build-native build-arm64 arm64 setup-cross packages test-arm64 test-go demo test test-short setup-demo setup-test setup-train fuzz clean
 
 all: build
 
 # vise is pure Go; vise-infer, the inference runner, is the only cgo binary.
-# vise-agent is the device side alone, stripped (docs/decisions/0018); arm64
-# builds land in bin/linux-arm64 (`make build` makes the pure-Go agent's;
-# `make arm64` both, after installing the cross toolchain).
-build: build-native
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(AGENT_FLAGS) -o bin/linux-arm64/vise-agent ./cmd/vise-agent
+# vise-agent is the device side alone, stripped (docs/decisions/0018). The
+# arm64 builds of both land in bin/linux-arm64 (the cross toolchain and the
+# arm64 libraries come from scripts/setup.sh cross).
+build: build-native build-arm64
 
 build-native:
 	CGO_ENABLED=0 $(GO) build -ldflags "-X main.Version=$(VERSION)" -o bin/vise ./cmd/vise
@@ -31,7 +30,7 @@ TEST_ENV = LC_ALL=en_US.UTF-8 VISE_ORT_LIB=$(CURDIR)/.cache/onnxruntime/1.30.0/l
 # cross toolchain's loader and libc.
 QEMU_ARM64 = QEMU_LD_PREFIX=/usr/aarch64-linux-gnu qemu-aarch64-static
 
-arm64: setup-cross
+build-arm64 arm64: setup-cross
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(AGENT_FLAGS) -o bin/linux-arm64/vise-agent ./cmd/vise-agent
 	$(ARM64_CGO) $(GO) build -o bin/linux-arm64/vise-infer ./cmd/vise-infer
 
