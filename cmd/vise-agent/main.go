@@ -47,7 +47,7 @@ func exitCode(err error) int {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var fl agentcmd.Flags
+	fl := agentcmd.Flags{SelfUpdate: true}
 	var dataDir string
 	root := &cobra.Command{
 		Use:     "vise-agent --server URL --data DIR [--token T] [--name NAME]",
