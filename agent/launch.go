@@ -57,6 +57,9 @@ func Launch(dataDir string, log *slog.Logger) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if sameFile(filepath.Join(updateDir(data), target), self) {
+		return "", nil // the new binary itself, exec'd by the launcher
+	}
 	st, err := loadUpdateState(data)
 	if err != nil {
 		return "", err
@@ -84,8 +87,17 @@ func Launch(dataDir string, log *slog.Logger) (string, error) {
 		log.Warn("agent/current names no executable agent; running this one", "link", currentAgentLink(data), "target", target, "err", err)
 		return "", nil
 	}
-	if sfi, err := os.Stat(self); err == nil && os.SameFile(fi, sfi) {
+	if sameFile(bin, self) {
 		return "", nil
 	}
 	return bin, nil
+}
+
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
