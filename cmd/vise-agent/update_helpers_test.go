@@ -25,7 +25,7 @@ import (
 var builds struct {
 	once                      sync.Once
 	err                       error
-	v2, v3, exit, hang, arm64 string
+	v2, exit, hang, arm64 string
 }
 
 func updateBuilds(t testing.TB) {
@@ -39,7 +39,6 @@ func updateBuilds(t testing.TB) {
 			arch, ldflags string
 		}{
 			{&b.v2, "vise-agent-2", ".", "", "-X main.Version=2.0.0"},
-			{&b.v3, "vise-agent-3", ".", "", "-X main.Version=3.0.0"},
 			{&b.exit, "fake-exit", "./testdata/fakeagent", "", "-X main.mode=exit"},
 			{&b.hang, "fake-hang", "./testdata/fakeagent", "", "-X main.mode=hang"},
 			{&b.arm64, "fake-arm64", "./testdata/fakeagent", "arm64", "-X main.mode=hang"},
