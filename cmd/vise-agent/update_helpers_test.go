@@ -23,8 +23,8 @@ import (
 // and broken stand-ins (testdata/fakeagent) — one that exits at once, one
 // that runs and never connects, and an arm64 build.
 var builds struct {
-	once                      sync.Once
-	err                       error
+	once                  sync.Once
+	err                   error
 	v2, exit, hang, arm64 string
 }
 
