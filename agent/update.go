@@ -58,6 +58,7 @@ func (a *Agent) selfUpdate(ctx context.Context, id string, r *vise.Recipe, fetch
 	a.log.Info("self-update: starting the new agent as a candidate", "version", r.Version, "sha256", sha, "timeout", timeout)
 	started := time.Now()
 	cand, err := a.startCandidate(ctx, bin, timeout)
+	a.forgetHealth(deviceapi.AgentComponent) // the candidate's report is not the running agent's health
 	if err != nil {
 		st.Phase, st.Reason = phaseDone, err.Error()
 		saveUpdateState(a.cfg.DataDir, st)
@@ -153,4 +154,11 @@ type selfState struct {
 	selfOnce sync.Once
 	self     string
 	selfErr  error
+}
+
+func (a *Agent) forgetHealth(component string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.ready, component)
+	delete(a.health, component)
 }
