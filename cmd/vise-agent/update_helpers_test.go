@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,7 +34,7 @@ func updateBuilds(t testing.TB) {
 	builds.once.Do(func() {
 		dir := filepath.Dir(agentBin)
 		b := &builds
-		for _, bld := range []struct {
+		bs := []struct {
 			out           *string
 			name, pkg     string
 			arch, ldflags string
@@ -42,18 +43,24 @@ func updateBuilds(t testing.TB) {
 			{&b.exit, "fake-exit", "./testdata/fakeagent", "", "-X main.mode=exit"},
 			{&b.hang, "fake-hang", "./testdata/fakeagent", "", "-X main.mode=hang"},
 			{&b.arm64, "fake-arm64", "./testdata/fakeagent", "arm64", "-X main.mode=hang"},
-		} {
-			*bld.out = filepath.Join(dir, bld.name)
-			cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w "+bld.ldflags, "-o", *bld.out, bld.pkg)
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if bld.arch != "" {
-				cmd.Env = append(cmd.Env, "GOARCH="+bld.arch)
-			}
-			if out, err := cmd.CombinedOutput(); err != nil {
-				b.err = fmt.Errorf("build %s: %w: %s", bld.name, err, out)
-				return
-			}
 		}
+		errs := make([]error, len(bs))
+		var wg sync.WaitGroup
+		for i, bld := range bs {
+			*bld.out = filepath.Join(dir, bld.name)
+			wg.Go(func() {
+				cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w "+bld.ldflags, "-o", *bld.out, bld.pkg)
+				cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+				if bld.arch != "" {
+					cmd.Env = append(cmd.Env, "GOARCH="+bld.arch)
+				}
+				if out, err := cmd.CombinedOutput(); err != nil {
+					errs[i] = fmt.Errorf("build %s: %w: %s", bld.name, err, out)
+				}
+			})
+		}
+		wg.Wait()
+		b.err = errors.Join(errs...)
 	})
 	if builds.err != nil {
 		t.Fatal(builds.err)
