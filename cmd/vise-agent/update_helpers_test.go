@@ -281,3 +281,26 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// deviceRecord waits until the server's record of deployment id shows a
+// final state for device and returns it (what `vise deployment show`
+// prints).
+func (s *server) deviceRecord(id, device string) vise.DeviceDeployment {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var d vise.Deployment
+		out, err := s.vise("deployment", "show", id, "-o", "json")
+		if err == nil && json.Unmarshal([]byte(out), &d) == nil {
+			for _, dd := range d.Devices {
+				if dd.Device == device && (dd.State == vise.DeviceRunning || dd.State == vise.DeviceFailed) {
+					return dd
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("deployment %s: no final state for %s within 30s (%v)", id, device, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

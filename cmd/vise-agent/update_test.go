@@ -98,9 +98,13 @@ func TestSelfUpdate(t *testing.T) {
 			s := s.with(t)
 			s.publishAgent(tc.version, *tc.bin, tc.timeout)
 			d := s.startDevice("bad-" + tc.version[4:])
-			st := s.outcome(d.name, s.deploy(d.name, "vise.agent@"+tc.version))
+			id := s.deploy(d.name, "vise.agent@"+tc.version)
+			st := s.outcome(d.name, id)
 			if st.State != vise.DeviceFailed || !strings.Contains(st.Message, tc.reason) {
 				t.Errorf("deployment %s (%q); want FAILED with %q", st.State, st.Message, tc.reason)
+			}
+			if rec := s.deviceRecord(id, d.name); rec.State != vise.DeviceFailed || !strings.Contains(rec.Message, tc.reason) {
+				t.Errorf("vise deployment show: %s (%q); want FAILED with %q", rec.State, rec.Message, tc.reason)
 			}
 			if _, exe := d.waitOneAgent(); exe != agentBin {
 				t.Errorf("after the failed update the agent runs %s, want %s", exe, agentBin)
