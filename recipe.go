@@ -14,6 +14,8 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"gopkg.in/yaml.v3"
+
+	"github.com/vise-edge/vise/deviceapi"
 )
 
 // Recipe is the immutable description of a component version: what to
@@ -186,6 +188,33 @@ func (r *Recipe) Validate() error {
 	}
 	if _, err := json.Marshal(r.Configuration); err != nil {
 		return bad("configuration cannot be written as JSON: %v", err)
+	}
+	if r.Name == deviceapi.AgentComponent {
+		if err := r.validateAgent(); err != nil {
+			return bad("%v", err)
+		}
+	}
+	return nil
+}
+
+// validateAgent holds the device's own agent (decision 0021) to its shape:
+// the agent runs itself, so its recipe is the binary alone, and how long
+// a new binary has to prove itself is the one setting it takes.
+func (r *Recipe) validateAgent() error {
+	if len(r.Artifacts) != 1 || r.Artifacts[0].Name != deviceapi.AgentArtifact || !r.Artifacts[0].Executable {
+		return fmt.Errorf("%s has exactly one artifact, %s, executable: true (the vise-agent binary)", r.Name, deviceapi.AgentArtifact)
+	}
+	if r.Lifecycle != (Lifecycle{}) || len(r.Dependencies) > 0 {
+		return fmt.Errorf("%s takes no lifecycle steps and no dependencies: the agent starts, checks and stops itself", r.Name)
+	}
+	for k, v := range r.Configuration {
+		if k != deviceapi.CandidateTimeoutKey {
+			return fmt.Errorf("%s: unknown configuration key %q; the only one is %s", r.Name, k, deviceapi.CandidateTimeoutKey)
+		}
+		s, _ := v.(string)
+		if d, err := time.ParseDuration(s); err != nil || d <= 0 || d > time.Hour {
+			return fmt.Errorf("%s: %s %v: give a duration between 1s and 1h, such as \"60s\"", r.Name, k, v)
+		}
 	}
 	return nil
 }

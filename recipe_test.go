@@ -58,6 +58,7 @@ func TestParseRecipe(t *testing.T) {
 
 func TestParseRecipeErrors(t *testing.T) {
 	base := "name: a\nversion: 1.0.0\n"
+	agent, agentBin := "name: vise.agent\nversion: 1.0.0\n", "artifacts: [{name: bin/vise-agent, file: a, executable: true}]\n"
 	tests := []struct {
 		name, in string
 		code     vise.Code
@@ -81,6 +82,12 @@ func TestParseRecipeErrors(t *testing.T) {
 		{"bad duration", base + "lifecycle: {run: {script: x, timeout: soon}}\n", vise.CodeInvalid, `invalid duration "soon"`},
 		{"two documents", base + "---\n" + base, vise.CodeInvalid, "more than one YAML document"},
 		{"not yaml", "{{{", vise.CodeInvalid, "invalid recipe"},
+		{"agent: two artifacts", agent + "artifacts: [{name: bin/vise-agent, file: a, executable: true}, {name: x, file: b}]\n", vise.CodeInvalid, "exactly one artifact, bin/vise-agent"},
+		{"agent: not executable", agent + "artifacts: [{name: bin/vise-agent, file: a}]\n", vise.CodeInvalid, "executable: true"},
+		{"agent: run step", agent + agentBin + "lifecycle: {run: {script: x}}\n", vise.CodeInvalid, "takes no lifecycle steps"},
+		{"agent: dependency", agent + agentBin + "dependencies: {b: {version: '^1'}}\n", vise.CodeInvalid, "no dependencies"},
+		{"agent: unknown setting", agent + agentBin + "configuration: {confidence: 0.4}\n", vise.CodeInvalid, `unknown configuration key "confidence"`},
+		{"agent: bad timeout", agent + agentBin + "configuration: {candidate_timeout: soon}\n", vise.CodeInvalid, "between 1s and 1h"},
 		{"too large", base + "description: " + strings.Repeat("x", 300<<10) + "\n", vise.CodeTooLarge, "limit"},
 	}
 	for _, tt := range tests {
@@ -121,4 +128,11 @@ func FuzzParseRecipe(f *testing.F) {
 			t.Fatalf("digest changed through the canonical form: %s", canon)
 		}
 	})
+}
+
+func TestParseAgentRecipe(t *testing.T) {
+	in := "name: vise.agent\nversion: 2.0.0\nartifacts: [{name: bin/vise-agent, file: vise-agent, executable: true}]\nconfiguration: {candidate_timeout: 30s}\n"
+	if _, err := vise.ParseRecipe([]byte(in)); err != nil {
+		t.Errorf("a vise.agent recipe: %v", err)
+	}
 }

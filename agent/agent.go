@@ -47,7 +47,11 @@ type Config struct {
 	// defaults 256 MiB and 7 days.
 	QueueMaxBytes int64
 	QueueMaxAge   time.Duration
-	Logger        *slog.Logger
+	// SelfUpdate lets a deployment of vise.agent replace this agent's
+	// binary (decision 0021): set by vise-agent, whose caller execs
+	// Launcher() when Run returns ErrTakeover. `vise agent` cannot.
+	SelfUpdate bool
+	Logger     *slog.Logger
 }
 
 func (c *Config) setDefaults() error {
@@ -102,6 +106,7 @@ type Agent struct {
 	ipc     *localipc.Server
 	out     *outbox
 	compat  compat
+	selfState
 	Metrics Metrics
 }
 
@@ -197,6 +202,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if err := a.reconcile(ctx); err != nil && ctx.Err() == nil {
+			if errors.Is(err, ErrTakeover) {
+				a.stopAll()
+				dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				a.mqtt.Disconnect(dctx)
+				cancel()
+				return err
+			}
 			a.log.Warn("reconcile", "err", err)
 		}
 		select {

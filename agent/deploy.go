@@ -30,6 +30,12 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	if !a.resumed {
 		a.resumed = true
 		killStale(a.path("run"), a.path("work"), a.log)
+		if err := a.settleUpdate(ctx); err != nil {
+			if errors.Is(err, ErrTakeover) {
+				return err
+			}
+			a.log.Warn("settle the agent's self-update", "err", err)
+		}
 		if a.State().Generation > 0 {
 			if err := a.resume(ctx); err != nil {
 				a.log.Warn("resume generation", "generation", a.State().Generation, "err", err)
@@ -52,6 +58,10 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	defer cancel()
 	superseded := a.watchSupersede(dctx, d.ID, cancel)
 	err = a.apply(dctx, d.ID, timeout)
+	if errors.Is(err, ErrTakeover) {
+		superseded()
+		return err
+	}
 	if superseded() {
 		a.log.Info("deployment superseded by a newer one", "deployment", d.ID)
 		a.report(ctx, d.ID, vise.DeviceSuperseded, "superseded by a newer deployment")
@@ -136,6 +146,7 @@ func (a *Agent) report(ctx context.Context, id, state, msg string) {
 // becomes healthy in time; otherwise the last good generation comes back.
 func (a *Agent) apply(ctx context.Context, id string, timeout time.Duration) error {
 	a.log.Info("applying deployment", "deployment", id)
+	start := time.Now()
 	a.report(ctx, id, vise.DeviceDownloading, "")
 	v, doc, recipes, err := a.signedDocument(ctx, id)
 	if err != nil {
@@ -157,6 +168,12 @@ func (a *Agent) apply(ctx context.Context, id string, timeout time.Duration) err
 			}
 		}
 		ordered = append(ordered, r)
+	}
+	if r := recipes[deviceapi.AgentComponent]; r != nil {
+		a.report(ctx, id, vise.DeviceInstalling, "")
+		if err := a.selfUpdate(ctx, id, r, time.Since(start)); err != nil {
+			return err // ErrTakeover: the new agent goes on with this deployment
+		}
 	}
 	a.report(ctx, id, vise.DeviceInstalling, "")
 	gen, err := a.prepare(ctx, doc, ordered, timeout)

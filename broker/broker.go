@@ -131,10 +131,12 @@ func (b *Embedded) Subscribe(filter string, fn Handler) error {
 // Disconnect cuts a device off without its will: a revoked device's last
 // words are not delivered either.
 func (b *Embedded) Disconnect(device string) {
-	if cl, ok := b.srv.Clients.Get(device); ok {
-		atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
-		b.srv.DisconnectClient(cl, packets.ErrNotAuthorized)
-		cl.Stop(fmt.Errorf("device %s revoked", device))
+	for _, id := range []string{device, deviceapi.CandidateClientID(device)} {
+		if cl, ok := b.srv.Clients.Get(id); ok {
+			atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
+			b.srv.DisconnectClient(cl, packets.ErrNotAuthorized)
+			cl.Stop(fmt.Errorf("device %s revoked", device))
+		}
 	}
 }
 
@@ -180,8 +182,10 @@ func (h *aclHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 }
 
 // allowed is the per-device rule: a device touches only topics below
-// vise/devices/<its name>/.
-func (h *aclHook) allowed(device, topic string) bool {
+// vise/devices/<its name>/. A candidate agent's client id speaks for its
+// device (deviceapi.ClientDevice), so the same rule holds for it.
+func (h *aclHook) allowed(clientID, topic string) bool {
+	device, _ := deviceapi.ClientDevice(clientID)
 	return device != "" && strings.HasPrefix(topic, DeviceTopic(device)+"/")
 }
 
@@ -202,7 +206,9 @@ func (h *aclHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool
 	if err != nil {
 		return deny("no_identity", "no device identity in the certificate", "err", err)
 	}
-	if cl.ID != device {
+	// The device's own client id, or its candidate agent's during a
+	// self-update (decision 0021); either must match the certificate.
+	if idDevice, _ := deviceapi.ClientDevice(cl.ID); idDevice != device {
 		return deny("client_id", "client id does not match the certificate", "device", device)
 	}
 	if err := h.opts.Authorize(device, serial); err != nil {
@@ -219,6 +225,6 @@ func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return true
 	}
 	h.b.denied.WithLabelValues("acl").Inc()
-	h.b.log.Warn("MQTT topic refused: outside the device's subtree", "device", cl.ID, "topic", topic, "write", write)
+	h.b.log.Warn("MQTT topic refused: outside the device's subtree", "client_id", cl.ID, "topic", topic, "write", write)
 	return false
 }

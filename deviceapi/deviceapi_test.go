@@ -117,3 +117,21 @@ func FuzzDecode(f *testing.F) {
 		Decode(b, &r) // must not panic
 	})
 }
+
+func TestClientDevice(t *testing.T) {
+	tests := []struct {
+		id, device string
+		candidate  bool
+	}{
+		{"press-7", "press-7", false},
+		{CandidateClientID("press-7"), "press-7", true},
+		{"press-7~candidate~candidate", "press-7~candidate", true},
+		{"~candidate", "", true},
+	}
+	for _, tt := range tests {
+		d, c := ClientDevice(tt.id)
+		if d != tt.device || c != tt.candidate {
+			t.Errorf("ClientDevice(%q) = %q, %v; want %q, %v", tt.id, d, c, tt.device, tt.candidate)
+		}
+	}
+}

@@ -74,8 +74,9 @@ func TestAgentPackage(t *testing.T) {
 			t.Errorf("%s has an unfilled placeholder:\n%s", s, b)
 		}
 	}
-	if b, _ := os.ReadFile(filepath.Join(scripts, "postinst")); !strings.Contains(string(b), `user=vise-agent`) || !strings.Contains(string(b), "adduser --system") {
-		t.Errorf("postinst does not create the vise-agent user:\n%s", b)
+	if b, _ := os.ReadFile(filepath.Join(scripts, "postinst")); !strings.Contains(string(b), `user=vise-agent`) || !strings.Contains(string(b), "adduser --system") ||
+		!strings.Contains(string(b), "rm -f /var/lib/vise-agent/agent/current") {
+		t.Errorf("postinst does not create the vise-agent user or does not reset a self-updated agent to the packaged one:\n%s", b)
 	}
 }
 

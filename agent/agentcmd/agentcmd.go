@@ -5,9 +5,12 @@ package agentcmd
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -18,8 +21,14 @@ import (
 
 // Flags are the agent's command-line settings.
 type Flags struct {
+	// SelfUpdate: this binary can be replaced by a deployment of
+	// vise.agent (vise-agent sets it; `vise agent` cannot, see
+	// docs/decisions/0021). Set it before Register.
+	SelfUpdate bool
+
 	cfg                 agent.Config
 	logFormat, logLevel string
+	candidate           bool
 }
 
 // Register adds the agent's flags to f. The data directory is not among
@@ -33,6 +42,10 @@ func (fl *Flags) Register(f *pflag.FlagSet) {
 	f.DurationVar(&fl.cfg.QueueMaxAge, "queue-max-age", 7*24*time.Hour, "results and verdicts waiting longer are dropped")
 	f.StringVar(&fl.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&fl.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	if fl.SelfUpdate {
+		f.BoolVar(&fl.candidate, "candidate", false, "run as a self-update's candidate beside the running agent (started by the agent)")
+		f.MarkHidden("candidate")
+	}
 }
 
 // Run runs the agent on dataDir until ctx ends, logging to logs.
@@ -42,12 +55,39 @@ func (fl *Flags) Run(ctx context.Context, dataDir string, logs io.Writer) error 
 		return err
 	}
 	cfg := fl.cfg
-	cfg.Logger, cfg.DataDir = log, dataDir
+	cfg.Logger, cfg.DataDir, cfg.SelfUpdate = log, dataDir, fl.SelfUpdate
+	if fl.candidate {
+		return agent.RunCandidate(ctx, cfg)
+	}
+	if fl.SelfUpdate && dataDir != "" {
+		// The service starts the packaged binary; a self-updated one in
+		// the data directory takes its place here.
+		bin, err := agent.Launch(dataDir, log)
+		if err != nil {
+			log.Warn("self-update: cannot tell which agent binary to run; running this one", "err", err)
+		} else if bin != "" {
+			return execAgent(bin)
+		}
+	}
 	ag, err := agent.New(cfg)
 	if err != nil {
 		return err
 	}
-	return ag.Run(ctx)
+	err = ag.Run(ctx)
+	if errors.Is(err, agent.ErrTakeover) {
+		return execAgent(agent.Launcher())
+	}
+	return err
+}
+
+// execAgent replaces this process with another agent binary, same
+// arguments and environment: the process id, and with it the service's
+// main process, stays.
+func execAgent(bin string) error {
+	if err := syscall.Exec(bin, append([]string{bin}, os.Args[1:]...), os.Environ()); err != nil {
+		return fmt.Errorf("start agent %s: %w", bin, err)
+	}
+	return nil
 }
 
 // Logger is the logger --log-format and --log-level describe; a bad value

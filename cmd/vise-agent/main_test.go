@@ -45,13 +45,20 @@ func TestMain(m *testing.M) {
 type server struct {
 	t                 testing.TB
 	data, url, device string
+	proc              *exec.Cmd
 }
 
 func startServer(t testing.TB) *server {
 	t.Helper()
-	data := t.TempDir()
-	cmd := exec.Command(viseBin, "server", "--data", data, "--listen", "127.0.0.1:0",
-		"--device-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--log-format", "json")
+	return startServerOn(t, t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0")
+}
+
+// startServerOn starts `vise server` on data with the given API, device
+// API and MQTT listen addresses; it is stopped at the end of the test.
+func startServerOn(t testing.TB, data, listen, deviceListen, mqttListen string) *server {
+	t.Helper()
+	cmd := exec.Command(viseBin, "server", "--data", data, "--listen", listen,
+		"--device-listen", deviceListen, "--mqtt-listen", mqttListen, "--log-format", "json")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -74,7 +81,7 @@ func startServer(t testing.TB) *server {
 	}()
 	select {
 	case l := <-urls:
-		return &server{t: t, data: data, url: l.URL, device: l.DeviceURL}
+		return &server{t: t, data: data, url: l.URL, device: l.DeviceURL, proc: cmd}
 	case <-time.After(60 * time.Second):
 		t.Fatal("server did not report its address within 60s")
 	}

@@ -13,6 +13,12 @@ if [ "$1" = configure ]; then
 	chown "root:$user" "$env"
 	chmod 0640 "$env"
 fi
+# The agent may have replaced itself through Vise (a vise.agent deployment,
+# see the README): the binary it runs is named by agent/current in its data
+# directory. Installing the package makes the packaged binary the agent again.
+if [ "$user" = vise-agent ]; then
+	rm -f /var/lib/vise-agent/agent/current
+fi
 if [ -d /run/systemd/system ]; then
 	systemctl daemon-reload >/dev/null || true
 	# An upgrade restarts a running service on the new binary.
