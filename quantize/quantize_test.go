@@ -88,7 +88,9 @@ func TestQuantizeKeepsContract(t *testing.T) {
 	}
 }
 
-// Every Conv runs on int8 weights; the Detect head's decoding after its last
+// Every Conv runs on int8 weights but the first, whose 3 input channels
+// ONNX Runtime's fast INT8 kernel does not take: it reads the float image
+// and its output is quantized. The Detect head's decoding after its last
 // convolutions stays float, and so does the output.
 func TestQuantizePlacesQDQ(t *testing.T) {
 	pb := parse(t, quantized(t))
@@ -100,10 +102,27 @@ func TestQuantizePlacesQDQ(t *testing.T) {
 			producer[o] = n
 		}
 	}
+	consumers := map[string]string{}
+	for _, n := range pb.GetGraph().GetNode() {
+		for _, x := range n.GetInput() {
+			consumers[x] += n.GetOpType()
+		}
+	}
+	floatConvs := 0
 	for _, n := range pb.GetGraph().GetNode() {
 		in := n.GetInput()
 		switch n.GetOpType() {
 		case "Conv":
+			if in[0] == "images" {
+				floatConvs++
+				if p := producer[in[1]]; p != nil {
+					t.Errorf("first conv %s reads weights made by %s; want its float initializer", n.GetName(), p.GetOpType())
+				}
+				if q := consumers[n.GetOutput()[0]]; q != "QuantizeLinear" {
+					t.Errorf("first conv %s output goes to %q; want a QuantizeLinear", n.GetName(), q)
+				}
+				continue
+			}
 			if p := producer[in[0]]; p == nil || p.GetOpType() != "DequantizeLinear" {
 				t.Errorf("conv %s reads %s, not a dequantized activation", n.GetName(), in[0])
 			}
@@ -118,8 +137,8 @@ func TestQuantizePlacesQDQ(t *testing.T) {
 			}
 		}
 	}
-	if ops["Conv"] != 25 || ops["QuantizeLinear"] == 0 {
-		t.Errorf("ops = %v; want the 25 Convs kept, with QuantizeLinear nodes", ops)
+	if ops["Conv"] != 25 || ops["QuantizeLinear"] == 0 || floatConvs != 1 {
+		t.Errorf("ops = %v, %d convs on the image; want the 25 Convs kept, with QuantizeLinear nodes, one on the image", ops, floatConvs)
 	}
 	if p := producer["output0"]; p == nil || p.GetOpType() != "Concat" {
 		t.Errorf("output0 is made by %v; want the float Concat", p)
@@ -277,7 +296,35 @@ func TestProbeModel(t *testing.T) {
 	if diff := cmp.Diff(want, outs); diff != "" {
 		t.Errorf("outputs (-want +got):\n%s", diff)
 	}
-	if len(m.Tensors()) < 25 || m.Tensors()[0] != "images" {
-		t.Errorf("tensors = %d, first %q; want at least one per Conv, the input first", len(m.Tensors()), m.Tensors()[0])
+	if len(m.Tensors()) < 25 || m.Tensors()[0] != "/stem/stem.0/stem.0.0/Conv_output_0" {
+		t.Errorf("tensors = %d, first %q; want at least one per Conv, the first Conv's output first (its input stays float)", len(m.Tensors()), m.Tensors()[0])
+	}
+}
+
+// Convs ONNX Runtime's symmetric INT8 kernel does not take stay float.
+func TestFastInt8Conv(t *testing.T) {
+	conv := func(group int64) *onnxpb.NodeProto {
+		return &onnxpb.NodeProto{OpType: proto.String("Conv"), Attribute: []*onnxpb.AttributeProto{
+			{Name: proto.String("group"), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(group)}}}
+	}
+	tests := []struct {
+		name  string
+		group int64
+		dims  []int64
+		want  bool
+	}{
+		{"RGB input, 3 channels", 1, []int64{16, 3, 3, 3}, false},
+		{"grey input, 1 channel", 1, []int64{16, 1, 3, 3}, false},
+		{"16 channels", 1, []int64{32, 16, 3, 3}, true},
+		{"1x1, 64 channels", 1, []int64{32, 64, 1, 1}, true},
+		{"depthwise, 32 groups", 32, []int64{32, 1, 3, 3}, true},
+		{"depthwise, 8 groups", 8, []int64{8, 1, 3, 3}, false},
+		{"grouped, 4 channels a group", 2, []int64{8, 4, 3, 3}, false},
+		{"no kernel dims", 1, []int64{16}, false},
+	}
+	for _, tt := range tests {
+		if got := fastInt8Conv(conv(tt.group), floatTensor("w", tt.dims, nil)); got != tt.want {
+			t.Errorf("%s: fastInt8Conv = %v; want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -40,6 +40,7 @@ type BenchReport struct {
 	ORTVersion    string  `json:"ort_version"`
 
 	Compare *BenchCompare `json:"compare,omitempty"` // with --compare
+	Profile *BenchProfile `json:"profile,omitempty"` // with --profile
 }
 
 // CPUMS is CPU milliseconds per frame in the bare and end-to-end runs.
@@ -71,6 +72,7 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	blocks := fs.Int("blocks", 5, "alternate bare and end-to-end runs this many times (on a busy machine both then see the same load)")
 	resize := fs.String("resize", "", "re-encode the images at WxH (RGB JPEG, quality 90) before timing, e.g. 2448x2048")
 	compare := fs.String("compare", "", "another model (e.g. the float parent of an INT8 one) whose bare speed is measured beside --model's")
+	profile := fs.Bool("profile", false, "then run --frames frames of the model (and the --compare one) again with ONNX Runtime's profiler and report the time by op type")
 	signal := registerSignalBench(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -110,12 +112,20 @@ func benchCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 			return err
 		}
 	}
+	if *profile {
+		if rep.Profile, err = benchProfile(c, *compare, tensors, *frames); err != nil {
+			return err
+		}
+	}
 	if c.output == "json" {
 		return printJSON(stdout, rep)
 	}
 	printBench(stdout, rep)
 	if rep.Compare != nil {
 		printCompare(stdout, rep.Model, rep.Compare)
+	}
+	if rep.Profile != nil {
+		printProfile(stdout, rep.Model, filepath.Base(*compare), rep.Profile)
 	}
 	return nil
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/vise-edge/vise/infer"
+	"github.com/vise-edge/vise/infer/ort"
 	"github.com/vise-edge/vise/quantize"
 )
 
@@ -107,7 +109,7 @@ func TestQuantizeKeepsAccuracy(t *testing.T) {
 // bench --compare times both models in one run and reports the speed-up.
 func TestBenchCompare(t *testing.T) {
 	needORT(t)
-	stdout, stderr, code := vi(t, "bench", "--model", shipped, "--compare", model, "--images", samples, "--frames", "20", "--ort-lib", ortLib, "-o", "json")
+	stdout, stderr, code := vi(t, "bench", "--model", shipped, "--compare", model, "--images", samples, "--frames", "20", "--profile", "--ort-lib", ortLib, "-o", "json")
 	if code != 0 {
 		t.Fatalf("bench --compare: exit %d: %s", code, stderr)
 	}
@@ -123,6 +125,24 @@ func TestBenchCompare(t *testing.T) {
 	// The tiny placeholder has a fraction of the shipped model's work.
 	if c.Speedup >= 1 {
 		t.Errorf("metal-tags.onnx measured %.2fx as fast as sample-tiny.onnx; want slower", c.Speedup)
+	}
+	// --profile: the shipped model's time is mostly its convolutions, and
+	// each model's shares add up to all of its kernel time.
+	p := r.Profile
+	if p == nil || p.Frames != 20 || len(p.Model) == 0 || len(p.Compare) == 0 {
+		t.Fatalf("profile = %+v", p)
+	}
+	if p.Model[0].Op != "Conv" || p.Model[0].Share < 0.5 || p.Model[0].Nodes != 25 {
+		t.Errorf("metal-tags.onnx profile starts with %+v; want its 25 Convs taking most of the time", p.Model[0])
+	}
+	for name, ops := range map[string][]ort.OpTime{"model": p.Model, "compare": p.Compare} {
+		var sum float64
+		for _, o := range ops {
+			sum += o.Share
+		}
+		if math.Abs(sum-1) > 1e-6 {
+			t.Errorf("%s profile shares add up to %g", name, sum)
+		}
 	}
 }
 

@@ -83,6 +83,8 @@ type Options struct {
 	// core a decoder needs.
 	NoSpin bool
 	Size   int // input size for models with dynamic height/width; default 640
+
+	profile string // ONNX Runtime's profile file prefix (Profile sets it)
 }
 
 // Open checks the model against the contract and creates the session.
@@ -111,6 +113,11 @@ func Open(modelPath string, opts Options) (*Session, error) {
 	}
 	if err := so.SetInterOpNumThreads(1); err != nil {
 		return nil, err
+	}
+	if opts.profile != "" {
+		if err := so.EnableProfiling(opts.profile); err != nil {
+			return nil, err
+		}
 	}
 	s := &Session{Contract: c}
 	if s.in, err = ortgo.NewEmptyTensor[float32](ortgo.NewShape(1, 3, int64(c.Height), int64(c.Width))); err != nil {
