@@ -9,6 +9,7 @@ import (
 	"image"
 	_ "image/jpeg" // result images
 	_ "image/png"
+	"io"
 	"io/fs"
 	"syscall"
 
@@ -34,11 +35,15 @@ type ParsedResult struct {
 // depth, msg_id, the device it names and its detection count. The error
 // is a *Refusal naming the rule.
 func ParseResult(device string, payload []byte) (*ParsedResult, error) {
-	if err := checkJSON(payload, MaxResultBytes); err != nil {
+	sh, err := checkShape(payload, MaxResultBytes)
+	if err != nil {
 		return nil, err
 	}
 	if !mayHoldImage(payload) {
-		return parsePlain(device, payload)
+		return parsePlain(device, payload, sh)
+	}
+	if !json.Valid(payload) {
+		return nil, refuse("json", "not well-formed JSON")
 	}
 	var msg map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &msg); err != nil || msg == nil {
@@ -65,13 +70,25 @@ func mayHoldImage(payload []byte) bool {
 	return bytes.Contains(payload, []byte(`"image_data"`)) || bytes.Contains(payload, []byte(`\u`))
 }
 
-// parsePlain parses a result without an image, the common case, in one
-// decoding pass: its stored form is the message made compact.
-func parsePlain(device string, payload []byte) (*ParsedResult, error) {
+// parsePlain parses a result without an image, the common case: its stored
+// form is the message made compact, and one that is compact already (what
+// devices send) is decoded as it came, with no pass over it but the
+// decoder's own, which also checks it is well-formed.
+func parsePlain(device string, payload []byte, sh shape) (*ParsedResult, error) {
 	if i := bytes.IndexFunc(payload, func(r rune) bool { return r != ' ' && r != '\t' && r != '\n' && r != '\r' }); i < 0 || payload[i] != '{' {
 		return nil, refuse("json", "a result is a JSON object")
 	}
-	return checkResult(device, compact(payload))
+	fields := payload
+	if sh.spaced {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, payload); err != nil {
+			return nil, refuse("json", "not well-formed JSON")
+		}
+		fields = buf.Bytes()
+	} else if sh.end != len(payload) { // something after the object
+		return nil, refuse("json", "not well-formed JSON")
+	}
+	return checkResult(device, fields)
 }
 
 // checkResult decodes a result's fields, as they will be stored, into the
@@ -79,6 +96,10 @@ func parsePlain(device string, payload []byte) (*ParsedResult, error) {
 func checkResult(device string, fields []byte) (*ParsedResult, error) {
 	var r deviceapi.Result
 	info, err := deviceapi.Decode(fields, &r)
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, refuse("json", "not well-formed JSON")
+	}
 	if err != nil {
 		return nil, refuse("json", "a field has the wrong type: %v", err)
 	}
