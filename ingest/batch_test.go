@@ -107,8 +107,9 @@ func gather(t *testing.T, in *Ingester, first call, rest []call) (wait func() []
 	if err != nil {
 		t.Fatal(err)
 	}
+	headDone := make(chan answer, 1)
 	head := &pending{r: vise.Result{MsgID: p.MsgID, Device: first.device, Component: "vise.inspect", Defects: p.Defects, Payload: p.fields},
-		done: make(chan answer, 1)}
+		done: func(a answer) { headDone <- a }}
 	in.queue <- head
 	poll(t, func() bool { return gauge(in.m.committing) == 1 })
 	errs := make([]error, 1+len(rest))
@@ -119,7 +120,7 @@ func gather(t *testing.T, in *Ingester, first call, rest []call) (wait func() []
 	poll(t, func() bool { return len(in.queue) == len(rest) })
 	return func() []error {
 		wg.Wait()
-		a := <-head.done
+		a := <-headDone
 		if a.err == nil {
 			in.m.results.WithLabelValues(map[bool]string{true: "stored", false: "duplicate"}[a.inserted]).Inc() // as Result counts
 		} else {
