@@ -114,7 +114,9 @@ func directResults(ctx context.Context, cl *client.Client, agents []*agent.Agent
 			return nil, err
 		}
 		rep.Baseline.StoredRatio = rep.StoredPerSec / rep.Baseline.RowsPerSec
-		rep.Baseline.CPURatio = rep.ServerCPUPerResultUS / rep.Baseline.CPUPerRowUS
+		if rep.Baseline.CPUPerRowUS > 0 { // 0: too few rows for the clock
+			rep.Baseline.CPURatio = rep.ServerCPUPerResultUS / rep.Baseline.CPUPerRowUS
+		}
 	}
 	slices.Sort(lat)
 	if n := len(lat); n > 0 {
