@@ -81,6 +81,8 @@ type Embedded struct {
 	log      *slog.Logger
 	denied   *prometheus.CounterVec
 
+	acks ackOrder
+
 	mu   sync.Mutex
 	subs []Subscription
 }
@@ -126,6 +128,13 @@ func (b *Embedded) Subscribe(filter string, fn Handler) error {
 	defer b.mu.Unlock()
 	b.subs = append(b.subs, Subscription{Filter: filter, Fn: fn})
 	return nil
+}
+
+// Add is Subscribe with the Subscription's options (Concurrent).
+func (b *Embedded) Add(sub Subscription) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.subs = append(b.subs, sub)
 }
 
 // Disconnect cuts a device off without its will: a revoked device's last

@@ -50,6 +50,38 @@ type ExternalOptions struct {
 type Subscription struct {
 	Filter string
 	Fn     Handler
+	// Async, if set, takes QoS 1 messages instead of Fn (which may then
+	// be nil), and answers each later; up to Concurrent messages of one
+	// connection (the embedded broker: of one device; an external one: of
+	// the server's one connection) are in it at once, and acknowledged
+	// in the order received all the same. Messages whose order matters
+	// (status) go to Fn, one at a time. See acks.go.
+	Async      AsyncHandler
+	Concurrent int
+}
+
+// AsyncHandler is a Handler that answers through done, exactly once, from
+// any goroutine, with what a Handler would return. It must not wait for
+// the answer itself: the broker reads nothing more from the connection
+// until it returns.
+type AsyncHandler func(topic string, payload []byte, done func(error))
+
+// handler is the Subscription's one-at-a-time function: Fn, or Async
+// waited for.
+func (s Subscription) handler() Handler {
+	if s.Fn != nil || s.Async == nil {
+		return s.Fn
+	}
+	return func(topic string, payload []byte) error {
+		got := make(chan error, 1)
+		s.Async(topic, payload, func(err error) { got <- err })
+		return <-got
+	}
+}
+
+// concurrent tells whether a QoS qos message goes to Async.
+func (s Subscription) concurrent(qos byte) bool {
+	return s.Async != nil && qos == 1 && s.Concurrent > 1
 }
 
 // External is the server's side of an external broker. Device
@@ -64,6 +96,12 @@ type External struct {
 	// lastErr is the latest failed connection attempt, for error messages.
 	lastErr atomic.Pointer[error]
 	errs    chan error
+
+	// conn counts connections: a message handed to a handler on one is
+	// acknowledged only on that one (concurrent.go).
+	conn     atomic.Int64
+	inflight chan struct{} // bounds the messages in Async handlers
+	acks     chan *asyncMsg
 
 	mu   sync.Mutex
 	subs []Subscription
@@ -96,7 +134,10 @@ func NewExternal(ctx context.Context, opts ExternalOptions) (*External, error) {
 	if opts.PublicAddr == "" {
 		opts.PublicAddr = u.Host
 	}
-	e := &External{opts: opts, host: u.Host, errs: make(chan error, 1), subs: opts.Subscriptions}
+	inflight := maxConcurrent(opts.Subscriptions)
+	e := &External{opts: opts, host: u.Host, errs: make(chan error, 1), subs: opts.Subscriptions,
+		inflight: make(chan struct{}, inflight), acks: make(chan *asyncMsg, inflight)}
+	go e.ack(ctx)
 	e.cm, err = autopaho.NewConnection(ctx, autopaho.ClientConfig{
 		ServerUrls: []*url.URL{{Scheme: "tls", Host: u.Host}}, TlsCfg: opts.TLS, KeepAlive: 30,
 		ConnectRetryDelay: time.Second, ConnectTimeout: 10 * time.Second,
@@ -110,6 +151,7 @@ func NewExternal(ctx context.Context, opts ExternalOptions) (*External, error) {
 		},
 		OnConnectionDown: func() bool {
 			e.up.Store(false)
+			e.conn.Add(1)
 			opts.Logger.Warn("lost the external MQTT broker; reconnecting", "broker", u.Host)
 			return true
 		},
@@ -124,11 +166,7 @@ func NewExternal(ctx context.Context, opts ExternalOptions) (*External, error) {
 		ClientConfig: paho.ClientConfig{ClientID: opts.ClientID, EnableManualAcknowledgment: true,
 			OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 				func(pr paho.PublishReceived) (bool, error) {
-					// A QoS 1 message is acknowledged only once handled, so
-					// an outage or a crash mid-way means redelivery, not loss.
-					if e.dispatch(ctx, pr.Packet.Topic, pr.Packet.Payload) {
-						pr.Client.Ack(pr.Packet)
-					}
+					e.receive(ctx, pr)
 					return true, nil
 				}}},
 	})
@@ -249,22 +287,21 @@ func (e *External) subscribe(ctx context.Context, filter string) error {
 // "not now" (the database or blob store is away): holding the message
 // back holds back the broker's next ones too, so the server stops taking
 // messages until it can store them. It tells whether to acknowledge: not
-// when the server stops first, so the broker delivers it again.
-func (e *External) dispatch(ctx context.Context, topic string, payload []byte) bool {
-	e.mu.Lock()
-	subs := append([]Subscription(nil), e.subs...)
-	e.mu.Unlock()
+// when the server stops first, or the connection the message came on is
+// gone, so the broker delivers it again.
+func (e *External) dispatch(ctx context.Context, conn int64, topic string, payload []byte) bool {
 	handled := false
-	for _, s := range subs {
-		if !Matches(s.Filter, topic) {
-			continue
-		}
+	for _, s := range e.matching(topic) {
 		handled = true
-		for wait := 100 * time.Millisecond; s.Fn(topic, payload) != nil; wait = min(2*wait, 5*time.Second) {
+		fn := s.handler()
+		for wait := 100 * time.Millisecond; fn(topic, payload) != nil; wait = min(2*wait, 5*time.Second) {
 			select {
 			case <-ctx.Done():
 				return false
 			case <-time.After(wait):
+			}
+			if e.conn.Load() != conn {
+				return false
 			}
 		}
 	}
@@ -272,6 +309,18 @@ func (e *External) dispatch(ctx context.Context, topic string, payload []byte) b
 		e.opts.Logger.Warn("message on no subscribed topic dropped", "topic", topic)
 	}
 	return true
+}
+
+func (e *External) matching(topic string) []Subscription {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Subscription
+	for _, s := range e.subs {
+		if Matches(s.Filter, topic) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Publish sends a message as the server, waiting up to 10 s for a
@@ -294,7 +343,7 @@ func (e *External) Publish(topic string, payload []byte, retain bool, qos byte) 
 // ExternalOptions.Subscriptions instead (see there).
 func (e *External) Subscribe(filter string, fn Handler) error {
 	e.mu.Lock()
-	e.subs = append(e.subs, Subscription{filter, fn})
+	e.subs = append(e.subs, Subscription{Filter: filter, Fn: fn})
 	e.mu.Unlock()
 	return e.subscribe(context.Background(), filter)
 }

@@ -9,7 +9,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/broker"
@@ -269,5 +272,59 @@ func TestExternalErrors(t *testing.T) {
 				t.Errorf("took %s to give up on an error retrying cannot cure", time.Since(start))
 			}
 		})
+	}
+}
+
+// asyncHolder is an Async handler that keeps messages until answered.
+type asyncHolder struct {
+	mu   sync.Mutex
+	held map[string]func(error)
+	seen map[string]int // payload -> times handed over
+}
+
+func (h *asyncHolder) fn(_ string, payload []byte, done func(error)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.held[string(payload)] = done
+	h.seen[string(payload)]++
+}
+
+func (h *asyncHolder) state() (held int, seen map[string]int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.held), maps.Clone(h.seen)
+}
+
+func (h *asyncHolder) answer(payload string, err error) {
+	h.mu.Lock()
+	done := h.held[payload]
+	delete(h.held, payload)
+	h.mu.Unlock()
+	done(err)
+}
+
+// Results from an external broker reach an Async handler together, not
+// one at a time, so they can share a transaction; one the server cannot
+// take now is handed over again.
+func TestExternalAsyncResultsTogether(t *testing.T) {
+	ca := newCA(t)
+	mq := mosquittotest.Start(t, ca)
+	h := &asyncHolder{held: map[string]func(error){}, seen: map[string]int{}}
+	if _, err := external(t, ca, mq.URL(), "vise:server:0", broker.Subscription{Filter: "vise/devices/+/inference/+", Async: h.fn, Concurrent: 10}); err != nil {
+		t.Fatal(err)
+	}
+	cam := device(t, ca, mq.Addr, "cam-1")
+	for i := range 5 {
+		publish(t, cam, "vise/devices/cam-1/inference/vise.inspect", fmt.Sprint(i))
+	}
+	waitFor(t, "5 results in the handler at once", 30*time.Second, func() bool { held, _ := h.state(); return held == 5 })
+	h.answer("2", errors.New("database away"))
+	for _, p := range []string{"0", "1", "3", "4"} {
+		h.answer(p, nil)
+	}
+	waitFor(t, "result 2 handed over again", 30*time.Second, func() bool { held, seen := h.state(); return held == 1 && seen["2"] == 2 })
+	h.answer("2", nil)
+	if _, seen := h.state(); !cmp.Equal(seen, map[string]int{"0": 1, "1": 1, "2": 2, "3": 1, "4": 1}) {
+		t.Errorf("handed over %v", seen)
 	}
 }

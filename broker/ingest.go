@@ -21,12 +21,16 @@ func (h *aclHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 	if cl.Net.Inline {
 		return pk, nil
 	}
-	fns := h.b.handlers(pk.TopicName)
-	if len(fns) == 0 {
+	subs := h.b.handlers(pk.TopicName)
+	if len(subs) == 0 {
 		return pk, nil
 	}
-	for _, fn := range fns {
-		if err := fn(pk.TopicName, pk.Payload); err != nil {
+	if len(subs) == 1 && subs[0].concurrent(pk.FixedHeader.Qos) {
+		h.b.acks.handOff(cl, pk, subs[0].Async, subs[0].Concurrent)
+		return pk, packets.ErrRejectPacket // acks.go writes the PUBACK
+	}
+	for _, sub := range subs {
+		if err := sub.handler()(pk.TopicName, pk.Payload); err != nil {
 			if pk.FixedHeader.Qos == 0 || cl.Properties.ProtocolVersion < 5 {
 				return pk, packets.ErrRejectPacket // no way to say "again" but silence
 			}
@@ -39,13 +43,13 @@ func (h *aclHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 	return pk, packets.CodeSuccessIgnore
 }
 
-func (b *Embedded) handlers(topic string) []Handler {
+func (b *Embedded) handlers(topic string) []Subscription {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var out []Handler
+	var out []Subscription
 	for _, s := range b.subs {
 		if Matches(s.Filter, topic) {
-			out = append(out, s.Fn)
+			out = append(out, s)
 		}
 	}
 	return out

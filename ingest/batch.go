@@ -18,7 +18,7 @@ import (
 // pending is a result waiting for the writer, and where its answer goes.
 type pending struct {
 	r    vise.Result
-	done chan answer // buffered: the writer never waits for a caller
+	done func(answer) // called by the writer: must not block
 }
 
 type answer struct {
@@ -30,17 +30,25 @@ type answer struct {
 // that the caller stopped waiting (ctx): then it may have been stored after
 // all, and the device's next send of it is a duplicate, which is harmless.
 func (in *Ingester) insert(ctx context.Context, r vise.Result) (bool, error) {
-	p := &pending{r: r, done: make(chan answer, 1)}
-	select {
-	case in.queue <- p:
-	case <-ctx.Done():
-		return false, ctx.Err()
+	got := make(chan answer, 1)
+	if err := in.enqueue(ctx, &pending{r: r, done: func(a answer) { got <- a }}); err != nil {
+		return false, err
 	}
 	select {
-	case a := <-p.done:
+	case a := <-got:
 		return a.inserted, a.err
 	case <-ctx.Done():
 		return false, ctx.Err()
+	}
+}
+
+// enqueue hands p to the writer, waiting while its queue is full.
+func (in *Ingester) enqueue(ctx context.Context, p *pending) error {
+	select {
+	case in.queue <- p:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -89,14 +97,14 @@ func (in *Ingester) commit(batch []*pending) {
 	if err == nil {
 		in.m.batches.WithLabelValues("stored").Inc()
 		for i, p := range batch {
-			p.done <- answer{inserted: inserted[i]}
+			p.done(answer{inserted: inserted[i]})
 		}
 		return
 	}
 	in.m.batches.WithLabelValues("failed").Inc()
 	if len(batch) == 1 || vise.ErrorCode(err) == vise.CodeUnavailable || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		for _, p := range batch {
-			p.done <- answer{err: err}
+			p.done(answer{err: err})
 		}
 		return
 	}

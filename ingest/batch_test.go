@@ -107,8 +107,9 @@ func gather(t *testing.T, in *Ingester, first call, rest []call) (wait func() []
 	if err != nil {
 		t.Fatal(err)
 	}
+	headDone := make(chan answer, 1)
 	head := &pending{r: vise.Result{MsgID: p.MsgID, Device: first.device, Component: "vise.inspect", Defects: p.Defects, Payload: p.fields},
-		done: make(chan answer, 1)}
+		done: func(a answer) { headDone <- a }}
 	in.queue <- head
 	poll(t, func() bool { return gauge(in.m.committing) == 1 })
 	errs := make([]error, 1+len(rest))
@@ -119,7 +120,7 @@ func gather(t *testing.T, in *Ingester, first call, rest []call) (wait func() []
 	poll(t, func() bool { return len(in.queue) == len(rest) })
 	return func() []error {
 		wg.Wait()
-		a := <-head.done
+		a := <-headDone
 		if a.err == nil {
 			in.m.results.WithLabelValues(map[bool]string{true: "stored", false: "duplicate"}[a.inserted]).Inc() // as Result counts
 		} else {
@@ -244,5 +245,34 @@ func TestBadResultDoesNotHoldBackItsBatch(t *testing.T) {
 	}
 	if rs, _ := s.ListResults(ctx, "", time.Time{}, 0); len(rs) != 3 {
 		t.Errorf("%d results stored, want 3 (all but the poisoned one)", len(rs))
+	}
+}
+
+// ResultAsync hands one device's results to the writer without waiting
+// for their commit, so they share a transaction, and answers each only
+// once it is committed.
+func TestResultAsyncAnswersAfterCommit(t *testing.T) {
+	in, s := newIngester(t, store.SQLite, 30*time.Second)
+	release := lock(t, s)
+	const n = 20
+	answers := make(chan error, n)
+	for i := range n {
+		in.ResultAsync("vise/devices/cam-1/inference/vise.inspect", resultMsg(fmt.Sprintf("m-%d", i)), func(err error) { answers <- err })
+	}
+	poll(t, func() bool { return gauge(in.m.committing) >= 1 }) // the writer is at it, stuck on the lock
+	if len(answers) != 0 {
+		t.Fatalf("%d results answered before anything was committed", len(answers))
+	}
+	release()
+	for range n {
+		if err := <-answers; err != nil {
+			t.Errorf("answer: %v", err)
+		}
+	}
+	if got := value(in.m.batches.WithLabelValues("stored")); got > 2 {
+		t.Errorf("%v transactions for one device's %d results, want at most 2", got, n)
+	}
+	if stored := count(in, "stored"); stored != n {
+		t.Errorf("stored %d, want %d", stored, n)
 	}
 }

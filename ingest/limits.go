@@ -54,9 +54,19 @@ func checkJSON(payload []byte, maxBytes int) error {
 
 // depth is the deepest nesting of arrays and objects in JSON, counted on
 // the bytes before parsing, so a deep message costs no more than a flat one.
-func depth(b []byte) int {
-	d, deepest, inString, escaped := 0, 0, false, false
-	for _, c := range b {
+func depth(b []byte) int { return shapeOf(b).depth }
+
+// shape is what one pass over a message's bytes tells before decoding.
+type shape struct {
+	depth  int  // deepest nesting of arrays and objects
+	spaced bool // whitespace outside strings: not compact
+	end    int  // offset just past the first value that closes at depth 0; -1: none did
+}
+
+func shapeOf(b []byte) shape {
+	s := shape{end: -1}
+	d, inString, escaped := 0, false, false
+	for i, c := range b {
 		switch {
 		case inString && escaped:
 			escaped = false
@@ -67,12 +77,33 @@ func depth(b []byte) int {
 		case inString:
 		case c == '[' || c == '{':
 			d++
-			deepest = max(deepest, d)
+			s.depth = max(s.depth, d)
 		case c == ']' || c == '}':
 			d--
+			if d == 0 && s.end < 0 {
+				s.end = i + 1
+			}
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			s.spaced = true
 		}
 	}
-	return deepest
+	return s
+}
+
+// checkShape is checkJSON without the well-formedness check, left to the
+// decoder that follows: one pass fewer over every result.
+func checkShape(payload []byte, maxBytes int) (shape, error) {
+	if len(payload) > maxBytes {
+		return shape{}, refuse("too_large", "%d bytes, more than the %d allowed", len(payload), maxBytes)
+	}
+	if !utf8.Valid(payload) {
+		return shape{}, refuse("utf8", "not valid UTF-8")
+	}
+	sh := shapeOf(payload)
+	if sh.depth > MaxDepth {
+		return shape{}, refuse("depth", "nested %d deep, more than %d", sh.depth, MaxDepth)
+	}
+	return sh, nil
 }
 
 // checkMsgID: 1 to MaxMsgID bytes of printable ASCII (space to tilde), so

@@ -9,6 +9,7 @@ import (
 	"image"
 	_ "image/jpeg" // result images
 	_ "image/png"
+	"io"
 	"io/fs"
 	"syscall"
 
@@ -34,11 +35,15 @@ type ParsedResult struct {
 // depth, msg_id, the device it names and its detection count. The error
 // is a *Refusal naming the rule.
 func ParseResult(device string, payload []byte) (*ParsedResult, error) {
-	if err := checkJSON(payload, MaxResultBytes); err != nil {
+	sh, err := checkShape(payload, MaxResultBytes)
+	if err != nil {
 		return nil, err
 	}
 	if !mayHoldImage(payload) {
-		return parsePlain(device, payload)
+		return parsePlain(device, payload, sh)
+	}
+	if !json.Valid(payload) {
+		return nil, refuse("json", "not well-formed JSON")
 	}
 	var msg map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &msg); err != nil || msg == nil {
@@ -65,13 +70,25 @@ func mayHoldImage(payload []byte) bool {
 	return bytes.Contains(payload, []byte(`"image_data"`)) || bytes.Contains(payload, []byte(`\u`))
 }
 
-// parsePlain parses a result without an image, the common case, in one
-// decoding pass: its stored form is the message made compact.
-func parsePlain(device string, payload []byte) (*ParsedResult, error) {
+// parsePlain parses a result without an image, the common case: its stored
+// form is the message made compact, and one that is compact already (what
+// devices send) is decoded as it came, with no pass over it but the
+// decoder's own, which also checks it is well-formed.
+func parsePlain(device string, payload []byte, sh shape) (*ParsedResult, error) {
 	if i := bytes.IndexFunc(payload, func(r rune) bool { return r != ' ' && r != '\t' && r != '\n' && r != '\r' }); i < 0 || payload[i] != '{' {
 		return nil, refuse("json", "a result is a JSON object")
 	}
-	return checkResult(device, compact(payload))
+	fields := payload
+	if sh.spaced {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, payload); err != nil {
+			return nil, refuse("json", "not well-formed JSON")
+		}
+		fields = buf.Bytes()
+	} else if sh.end != len(payload) { // something after the object
+		return nil, refuse("json", "not well-formed JSON")
+	}
+	return checkResult(device, fields)
 }
 
 // checkResult decodes a result's fields, as they will be stored, into the
@@ -79,6 +96,10 @@ func parsePlain(device string, payload []byte) (*ParsedResult, error) {
 func checkResult(device string, fields []byte) (*ParsedResult, error) {
 	var r deviceapi.Result
 	info, err := deviceapi.Decode(fields, &r)
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, refuse("json", "not well-formed JSON")
+	}
 	if err != nil {
 		return nil, refuse("json", "a field has the wrong type: %v", err)
 	}
@@ -149,37 +170,74 @@ func lostForGood(err error) bool {
 // duplicate, or refused for good. An error means nothing was stored and
 // the device must keep the message and send it again.
 func (in *Ingester) Result(topic string, payload []byte) error {
+	r, err := in.prepare(topic, payload)
+	if err != nil || r == nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(in.ctx, in.timeout)
+	defer cancel()
+	inserted, err := in.insert(ctx, *r)
+	return in.outcome(r, answer{inserted: inserted, err: err})
+}
+
+// ResultAsync is Result for a broker that acknowledges later (the
+// broker's Subscription.Async): it checks the result on the caller's
+// goroutine, hands it to the writer and returns; done gets what Result
+// would have returned, from the writer once the batch is committed, or
+// at once for a result refused or not taken. done must not block.
+func (in *Ingester) ResultAsync(topic string, payload []byte, done func(error)) {
+	r, err := in.prepare(topic, payload)
+	if err != nil || r == nil {
+		done(err)
+		return
+	}
+	p := &pending{r: *r, done: func(a answer) { done(in.outcome(r, a)) }}
+	if err := in.enqueue(in.ctx, p); err != nil {
+		done(in.outcome(r, answer{err: err}))
+	}
+}
+
+// prepare holds a result to the rules and stores its image: it returns
+// the row to insert, or nil and what to answer without one.
+func (in *Ingester) prepare(topic string, payload []byte) (*vise.Result, error) {
 	device, component, ok := ResultTopic(topic)
 	if !ok {
 		in.refused("result", "topic", "device", device, "topic", topic)
-		return nil
+		return nil, nil
 	}
 	if in.rates != nil && !in.rates.allow(device) {
 		in.m.results.WithLabelValues("over_quota").Inc()
-		return fmt.Errorf("result of %s: more than %g a second: %w", device, in.rates.rate, broker.ErrOverQuota)
+		return nil, fmt.Errorf("result of %s: more than %g a second: %w", device, in.rates.rate, broker.ErrOverQuota)
 	}
 	p, err := ParseResult(device, payload)
 	var ref *Refusal
 	if errors.As(err, &ref) {
 		in.refused("result", ref.Rule, "device", device, "component", component, "bytes", len(payload), "why", ref.Detail)
-		return nil
+		return nil, nil
 	}
 	in.compat.note(in, "result", device, p.Compat)
-	ctx, cancel := context.WithTimeout(in.ctx, in.timeout)
-	defer cancel()
-	if err := in.storeImage(ctx, device, p); err != nil {
-		return err
+	if p.ImageData != nil {
+		ctx, cancel := context.WithTimeout(in.ctx, in.timeout)
+		defer cancel()
+		if err := in.storeImage(ctx, device, p); err != nil {
+			return nil, err
+		}
 	}
-	inserted, err := in.insert(ctx, vise.Result{MsgID: p.MsgID, Device: device, Component: component, Defects: p.Defects, Payload: p.fields,
-		ModelSHA256: p.Model, TopConfidence: p.TopConf})
-	if err != nil {
+	return &vise.Result{MsgID: p.MsgID, Device: device, Component: component, Defects: p.Defects, Payload: p.fields,
+		ModelSHA256: p.Model, TopConfidence: p.TopConf}, nil
+}
+
+// outcome counts what became of a result handed to the writer and says
+// whether it may be acknowledged.
+func (in *Ingester) outcome(r *vise.Result, a answer) error {
+	switch {
+	case a.err != nil:
 		in.m.results.WithLabelValues("unavailable").Inc()
-		in.log.Warn("result not stored; the device keeps it and sends it again", "device", device, "msg_id", p.MsgID, "err", err)
-		return fmt.Errorf("store result %s of %s: %w", p.MsgID, device, err)
-	}
-	if inserted {
+		in.log.Warn("result not stored; the device keeps it and sends it again", "device", r.Device, "msg_id", r.MsgID, "err", a.err)
+		return fmt.Errorf("store result %s of %s: %w", r.MsgID, r.Device, a.err)
+	case a.inserted:
 		in.m.results.WithLabelValues("stored").Inc()
-	} else {
+	default:
 		in.m.results.WithLabelValues("duplicate").Inc()
 	}
 	return nil

@@ -18,6 +18,14 @@ import (
 	"github.com/vise-edge/vise/ingest"
 )
 
+// How many results may be in the server at once before it stops reading
+// more: from one device on the embedded broker (its own connection), and
+// from the one connection to an external broker (all devices together).
+const (
+	ResultsInFlightPerDevice = 64
+	ResultsInFlightExternal  = 2000
+)
+
 // startBroker starts the embedded broker, or connects to the external one
 // (Config.MQTTBroker), with the ingestion subscriptions in place.
 func (s *Server) startBroker(cert tls.Certificate) error {
@@ -27,9 +35,13 @@ func (s *Server) startBroker(cert tls.Certificate) error {
 	}
 	s.ingest = ingest.New(ingest.Options{Context: s.stopCtx, Store: s.Store, Blobs: s.Blobs, Wake: s.Pipeline.Wake,
 		DeviceRate: rate, DeviceBurst: s.cfg.DeviceResultBurst, Logger: s.log.With("part", "ingest"), Metrics: s.metrics})
-	subs := []broker.Subscription{{Filter: deviceapi.StatusFilter, Fn: s.ingest.Status}, {Filter: deviceapi.ResultFilter, Fn: s.ingest.Result},
-		{Filter: deviceapi.VerdictFilter, Fn: s.ingest.Verdict}}
+	// Results are stored by group commit: the more of them reach the
+	// writer together, the fewer commits (and index pages written) a
+	// result costs, so they are handed over concurrently (decision 0022).
+	results := broker.Subscription{Filter: deviceapi.ResultFilter, Fn: s.ingest.Result, Async: s.ingest.ResultAsync, Concurrent: ResultsInFlightPerDevice}
+	subs := []broker.Subscription{{Filter: deviceapi.StatusFilter, Fn: s.ingest.Status}, results, {Filter: deviceapi.VerdictFilter, Fn: s.ingest.Verdict}}
 	if s.cfg.MQTTBroker != "" {
+		subs[1].Concurrent = ResultsInFlightExternal
 		return s.connectExternal(subs)
 	}
 	mqttTLS := &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert,
@@ -47,9 +59,7 @@ func (s *Server) startBroker(cert tls.Certificate) error {
 	}
 	s.Broker = b
 	for _, sub := range subs {
-		if err := b.Subscribe(sub.Filter, sub.Fn); err != nil {
-			return err
-		}
+		b.Add(sub)
 	}
 	return nil
 }
@@ -84,8 +94,14 @@ func (s *Server) connectExternal(subs []broker.Subscription) error {
 			}
 			return nil
 		}}
+	s.revokedDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "vise_mqtt_revoked_dropped_total",
+		Help: "Messages from revoked devices dropped by the server (external broker)."})
+	s.metrics.MustRegister(s.revokedDropped)
 	for i, sub := range subs {
 		subs[i].Fn = s.dropRevoked(sub.Fn)
+		if sub.Async != nil {
+			subs[i].Async = s.dropRevokedAsync(sub.Async)
+		}
 	}
 	clientID := s.cfg.MQTTClientID
 	if clientID == "" {
@@ -114,25 +130,38 @@ func pool(certs []*x509.Certificate) *x509.CertPool {
 // keeps its connection, and admits new ones until it reloads a CRL that
 // lists it (the embedded broker disconnects it).
 func (s *Server) dropRevoked(fn broker.Handler) broker.Handler {
-	dropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "vise_mqtt_revoked_dropped_total",
-		Help: "Messages from revoked devices dropped by the server (external broker)."})
-	if err := s.metrics.Register(dropped); err != nil {
-		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
-			dropped = are.ExistingCollector.(prometheus.Counter)
-		}
-	}
 	return func(topic string, payload []byte) error {
-		device := deviceapi.TopicDevice(topic)
-		ctx, cancel := context.WithTimeout(s.stopCtx, 5*time.Second)
-		_, revoked, err := s.Store.DeviceCertificate(ctx, device)
-		cancel()
-		if err == nil && revoked {
-			dropped.Inc()
-			s.log.Warn("message from a revoked device dropped; it is still connected to the external broker (a CRL from --mqtt-crl refuses only its next connection)", "device", device, "topic", topic)
+		if s.revoked(topic) {
 			return nil
 		}
 		return fn(topic, payload)
 	}
+}
+
+// dropRevokedAsync is dropRevoked for an Async handler.
+func (s *Server) dropRevokedAsync(fn broker.AsyncHandler) broker.AsyncHandler {
+	return func(topic string, payload []byte, done func(error)) {
+		if s.revoked(topic) {
+			done(nil)
+			return
+		}
+		fn(topic, payload, done)
+	}
+}
+
+// revoked tells whether the device that published on topic is revoked, and
+// counts and logs the message it sent, which is dropped.
+func (s *Server) revoked(topic string) bool {
+	device := deviceapi.TopicDevice(topic)
+	ctx, cancel := context.WithTimeout(s.stopCtx, 5*time.Second)
+	_, revoked, err := s.Store.DeviceCertificate(ctx, device)
+	cancel()
+	if err != nil || !revoked {
+		return false
+	}
+	s.revokedDropped.Inc()
+	s.log.Warn("message from a revoked device dropped; it is still connected to the external broker (a CRL from --mqtt-crl refuses only its next connection)", "device", device, "topic", topic)
+	return true
 }
 
 // ready tells whether the server can do its work beyond its database

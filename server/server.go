@@ -192,9 +192,11 @@ type Server struct {
 	deviceLn  net.Listener
 	stopCtx   context.Context
 	ingest    *ingest.Ingester
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	token     string
+	// revokedDropped counts messages of revoked devices dropped (external broker).
+	revokedDropped prometheus.Counter
+	cancel         context.CancelFunc
+	wg             sync.WaitGroup
+	token          string
 
 	pipelineStarted bool
 }

@@ -78,9 +78,14 @@ func (t *tx) insertResultsEach(rs []vise.Result, rows []int, at int64, stored fu
 		return err
 	}
 	defer stmt.Close()
+	// The rows are executed without the transaction's deadline: with one,
+	// the driver starts a goroutine per statement to watch it and sets a
+	// progress handler, for a statement that takes microseconds. The
+	// deadline still bounds BEGIN, the wait for the lock and COMMIT.
+	rowCtx := context.WithoutCancel(t.ctx)
 	for n, i := range rows {
 		r := rs[i]
-		res, err := stmt.ExecContext(t.ctx, r.MsgID, r.Device, r.Component, r.Defects, string(r.Payload), at+int64(n), r.ModelSHA256, r.TopConfidence)
+		res, err := stmt.ExecContext(rowCtx, r.MsgID, r.Device, r.Component, r.Defects, string(r.Payload), at+int64(n), r.ModelSHA256, r.TopConfidence)
 		if err != nil {
 			return err
 		}

@@ -233,3 +233,16 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// SQLite commits with synchronous=FULL: a result acknowledged after its
+// commit is on disk, and survives a power loss as well as a crash.
+func TestSQLiteCommitsAreSynchronous(t *testing.T) {
+	s := openStore(t, store.SQLite, store.Options{})
+	var level int
+	if err := s.DB().QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil {
+		t.Fatal(err)
+	}
+	if level != 2 {
+		t.Errorf("PRAGMA synchronous = %d, want 2 (FULL)", level)
+	}
+}

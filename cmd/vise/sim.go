@@ -43,7 +43,8 @@ type simOpts struct {
 	deploy                    string
 	resultsPerSec             float64
 	duration, drain           time.Duration
-	direct                    bool
+	direct, baseline          bool
+	baselineDB                string
 	inFlight                  int
 }
 
@@ -91,7 +92,9 @@ func (a *app) simCmd() *cobra.Command {
 	f.DurationVar(&o.duration, "duration", 0, "how long to keep running after the measurement (0: stop)")
 	f.DurationVar(&o.drain, "drain", time.Minute, "at the end, how long to wait for the devices' queues to empty")
 	f.BoolVar(&o.direct, "direct", false, "publish results straight to the broker at QoS 1 (no per-device queue) for --duration, and report ingestion: offered, acknowledged, stored, latency")
-	f.IntVar(&o.inFlight, "in-flight", 2, "with --direct, unacknowledged results a device may have before it waits (the server takes one at a time from each device; more only queue)")
+	f.BoolVar(&o.baseline, "baseline", true, "with --direct, then insert the same rows straight into a database, in batches of the server's average size, and report the ratio (sim_baseline.go)")
+	f.StringVar(&o.baselineDB, "baseline-db", "", "with --direct: the database for --baseline, an empty postgres:// one to compare a PostgreSQL server (default a new SQLite file)")
+	f.IntVar(&o.inFlight, "in-flight", 32, "with --direct, unacknowledged results a device may have before it waits (the server takes up to 64 of one device into its batches)")
 	return a.addOutput(c)
 }
 

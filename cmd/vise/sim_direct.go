@@ -39,6 +39,9 @@ type IngestReport struct {
 	// shared machine these hold still when the rates swing.
 	ServerCPUPerResultUS float64 `json:"server_cpu_us_per_result"`
 	SimCPUPerResultUS    float64 `json:"sim_cpu_us_per_result"`
+	// AverageBatch is results per transaction on the server over the run.
+	AverageBatch float64      `json:"average_batch"`
+	Baseline     *RawBaseline `json:"raw_insert_baseline,omitempty"`
 }
 
 const storedSample = `vise_results_total{outcome="stored"}`
@@ -53,6 +56,10 @@ func directResults(ctx context.Context, cl *client.Client, agents []*agent.Agent
 		return nil, err
 	}
 	serverCPU, err := cl.Metric(ctx, "process_cpu_seconds_total")
+	if err != nil {
+		return nil, err
+	}
+	batchesBefore, err := batchTotals(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
@@ -91,9 +98,25 @@ func directResults(ctx context.Context, cl *client.Client, agents []*agent.Agent
 		}
 		rep.ServerCPUPerResultUS = (serverAfter - serverCPU) * 1e6 / float64(stored)
 		rep.SimCPUPerResultUS = float64((cpuTime() - simCPU).Microseconds()) / float64(stored)
+		batchesAfter, err := batchTotals(ctx, cl)
+		if err != nil {
+			return nil, err
+		}
+		if n := batchesAfter[1] - batchesBefore[1]; n > 0 {
+			rep.AverageBatch = (batchesAfter[0] - batchesBefore[0]) / n
+		}
 	}
 	if rep.Seconds > 0 {
 		rep.OfferedPerSec, rep.StoredPerSec = float64(rep.Offered)/rep.Seconds, float64(rep.Stored)/rep.Seconds
+	}
+	if o.baseline && stored > 0 {
+		if rep.Baseline, err = rawBaseline(ctx, o.baselineDB, o.data, devs, int(stored), int(rep.AverageBatch+0.5)); err != nil {
+			return nil, err
+		}
+		rep.Baseline.StoredRatio = rep.StoredPerSec / rep.Baseline.RowsPerSec
+		if rep.Baseline.CPUPerRowUS > 0 { // 0: too few rows for the clock
+			rep.Baseline.CPURatio = rep.ServerCPUPerResultUS / rep.Baseline.CPUPerRowUS
+		}
 	}
 	slices.Sort(lat)
 	if n := len(lat); n > 0 {
@@ -101,6 +124,19 @@ func directResults(ctx context.Context, cl *client.Client, agents []*agent.Agent
 		rep.LatencyP50MS, rep.LatencyP99MS, rep.LatencyMaxMS = ms(lat[n/2]), ms(lat[min(n-1, n*99/100)]), ms(lat[n-1])
 	}
 	return rep, nil
+}
+
+// batchTotals reads the server's results in batches so far and batches.
+func batchTotals(ctx context.Context, cl *client.Client) ([2]float64, error) {
+	var t [2]float64
+	for i, name := range []string{"vise_result_batch_size_sum", "vise_result_batch_size_count"} {
+		v, err := cl.Metric(ctx, name)
+		if err != nil {
+			return t, err
+		}
+		t[i] = v
+	}
+	return t, nil
 }
 
 // awaitStored waits (up to within) until the server counts want more

@@ -42,6 +42,12 @@ func TestSimDirect(t *testing.T) {
 		ing.LatencyP50MS <= 0 || ing.LatencyP99MS < ing.LatencyP50MS || ing.StoredPerSec <= 0 || rep.ResultsQueued != int(ing.Offered) {
 		t.Fatalf("ingest report = %+v", ing)
 	}
+	// The raw INSERT baseline stored the same number of rows, in batches
+	// of the server's average size.
+	if b := ing.Baseline; b == nil || b.DB != "sqlite" || b.Rows != int(ing.Stored) || ing.AverageBatch < 1 || b.BatchSize != int(ing.AverageBatch+0.5) ||
+		b.RowsPerSec <= 0 || b.StoredRatio <= 0 {
+		t.Fatalf("baseline = %+v (average batch %g)", b, ing.AverageBatch)
+	}
 	seen := map[string]bool{}
 	for _, r := range e.results("") {
 		var res infer.Result
