@@ -106,7 +106,7 @@ func (a action) check(with map[string]any) error {
 			return fmt.Errorf("unknown setting %q", k)
 		}
 		if err := checkKind(kd, v); err != nil {
-			return fmt.Errorf("setting %s: %v", k, err)
+			return fmt.Errorf("setting %s: %w", k, err)
 		}
 	}
 	return nil

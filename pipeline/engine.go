@@ -179,7 +179,7 @@ func openQueue(ctx context.Context, st *store.Store, log *slog.Logger) (riverdri
 		return nil, fmt.Errorf("pipeline job queue: %w", err)
 	}
 	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return nil, vise.Errorf(vise.CodeUnavailable, "pipeline job queue: migrate: %v", err)
+		return nil, vise.Errorf(vise.CodeUnavailable, "pipeline job queue: migrate: %w", err)
 	}
 	if st.Engine() == store.SQLite {
 		if err := reclaim(ctx, st.DB(), log); err != nil {

@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return fmt.Errorf("%w: %v (see '%s --help')", errUsage, err, c.CommandPath())
+		return fmt.Errorf("%w: %w (see '%s --help')", errUsage, err, c.CommandPath())
 	})
 	f := root.Flags()
 	f.StringVar(&dataDir, "data", os.Getenv("VISE_DATA"), "data directory: identity, state, component generations, result queue (env VISE_DATA)")

@@ -127,7 +127,7 @@ func readLabels(dataset, image string, w, h int) ([]infer.GroundTruth, error) {
 		v := make([]float64, 4)
 		for i := range v {
 			if v[i], err = strconv.ParseFloat(fields[i+1], 64); err != nil {
-				return nil, fmt.Errorf("%s line %d: %v", name, line, err)
+				return nil, fmt.Errorf("%s line %d: %w", name, line, err)
 			}
 		}
 		out = append(out, infer.GroundTruth{ClassID: cls, Box: infer.Box{X: (v[0] - v[2]/2) * float64(w), Y: (v[1] - v[3]/2) * float64(h),

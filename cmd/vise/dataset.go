@@ -26,7 +26,7 @@ func checkDataset(dir string) (datasetSummary, error) {
 	var sum datasetSummary
 	imgs, err := os.ReadDir(filepath.Join(dir, "images"))
 	if err != nil {
-		return sum, vise.Errorf(vise.CodeInvalid, "dataset %s has no readable images/ folder (YOLO layout: images/ and labels/): %v", dir, err)
+		return sum, vise.Errorf(vise.CodeInvalid, "dataset %s has no readable images/ folder (YOLO layout: images/ and labels/): %w", dir, err)
 	}
 	if sum.Classes, err = datasetClasses(dir); err != nil {
 		return sum, err
@@ -80,7 +80,7 @@ func datasetClasses(dir string) ([]string, error) {
 		err = yaml.Unmarshal(b, &d)
 	}
 	if err != nil || len(d.Names) == 0 {
-		return nil, vise.Errorf(vise.CodeInvalid, "dataset %s: data.yaml needs names (0: scratch, ...): %v", dir, err)
+		return nil, vise.Errorf(vise.CodeInvalid, "dataset %s: data.yaml needs names (0: scratch, ...): %w", dir, err)
 	}
 	names := make([]string, len(d.Names))
 	for i := range names {

@@ -120,7 +120,7 @@ func yoloFiles(dir string) (images map[string]string, labels map[string]bool, er
 	images, labels = map[string]string{}, map[string]bool{}
 	imgs, err := os.ReadDir(filepath.Join(dir, "images"))
 	if err != nil {
-		return nil, nil, vise.Errorf(vise.CodeInvalid, "dataset %s has no readable images/ folder (YOLO layout: images/ and labels/): %v", dir, err)
+		return nil, nil, vise.Errorf(vise.CodeInvalid, "dataset %s has no readable images/ folder (YOLO layout: images/ and labels/): %w", dir, err)
 	}
 	for _, f := range imgs {
 		ext := strings.ToLower(filepath.Ext(f.Name()))
@@ -130,7 +130,7 @@ func yoloFiles(dir string) (images map[string]string, labels map[string]bool, er
 	}
 	lbls, err := os.ReadDir(filepath.Join(dir, "labels"))
 	if err != nil && !os.IsNotExist(err) {
-		return nil, nil, vise.Errorf(vise.CodeInvalid, "dataset %s: labels/: %v", dir, err)
+		return nil, nil, vise.Errorf(vise.CodeInvalid, "dataset %s: labels/: %w", dir, err)
 	}
 	for _, f := range lbls {
 		if !f.IsDir() && strings.HasSuffix(f.Name(), ".txt") {
@@ -178,7 +178,7 @@ func readSources(dir string) (map[string]vise.DatasetSource, error) {
 		err = json.Unmarshal(b, &m)
 	}
 	if err != nil {
-		return nil, vise.Errorf(vise.CodeInvalid, "dataset %s: manifest.json: %v (delete it to import without the provenance)", dir, err)
+		return nil, vise.Errorf(vise.CodeInvalid, "dataset %s: manifest.json: %w (delete it to import without the provenance)", dir, err)
 	}
 	out := map[string]vise.DatasetSource{}
 	for _, it := range m.Items {

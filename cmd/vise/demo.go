@@ -98,7 +98,7 @@ func (a *app) demoCmd() *cobra.Command {
 
 func openDemoLog(dir string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, vise.Errorf(vise.CodeUnavailable, "cannot create %s: %v", dir, err)
+		return nil, vise.Errorf(vise.CodeUnavailable, "cannot create %s: %w", dir, err)
 	}
 	return os.OpenFile(filepath.Join(dir, "demo.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 }
