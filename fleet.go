@@ -162,39 +162,3 @@ type CreateDeploymentRequest struct {
 	// canary stage. The rest of the group is left as it is.
 	Devices []string `json:"devices,omitempty"`
 }
-
-// Event is something that happened, recorded durably in the same transaction
-// as the change, so subscribers (the pipeline engine, the dashboard) never
-// miss one.
-type Event struct {
-	ID        string    `json:"id"`
-	Type      string    `json:"type"`
-	Subject   string    `json:"subject"`
-	Data      []byte    `json:"data,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-// Event types.
-const (
-	EventModelRegistered   = "model.registered"
-	EventModelApproved     = "model.approved"
-	EventModelRejected     = "model.rejected"
-	EventComponentCreated  = "component.created"
-	EventDeploymentCreated = "deployment.created"
-)
-
-// Result is one inference result as stored: the device's JSON message
-// (DESIGN.md's result schema) plus what the server indexes.
-type Result struct {
-	MsgID      string          `json:"msg_id"`
-	Device     string          `json:"device"`
-	Component  string          `json:"component"`
-	Defects    int             `json:"defects"`
-	Payload    json.RawMessage `json:"payload"`
-	ReceivedAt time.Time       `json:"received_at"`
-	// ModelSHA256 and TopConfidence are indexed from the payload at ingest
-	// for model-quality windows: the model that inferred (empty for an
-	// unreadable image) and the highest detection confidence (nil without one).
-	ModelSHA256   string   `json:"-"`
-	TopConfidence *float64 `json:"-"`
-}
