@@ -107,22 +107,33 @@ const (
 	FailureNone     = "none"
 )
 
-// Deployment states (of the whole) and device states (of one device).
-const (
-	DeploymentInProgress = "IN_PROGRESS"
-	DeploymentSucceeded  = "SUCCEEDED"
-	DeploymentFailed     = "FAILED"
-	DeploymentCanceled   = "CANCELED"
-	DeploymentSuperseded = "SUPERSEDED"
+// DeploymentState is the state of a deployment as a whole. States are
+// typed so a device's or an execution's "FAILED" cannot stand in for it.
+type DeploymentState string
 
-	DevicePending     = "PENDING"
-	DeviceDownloading = "DOWNLOADING"
-	DeviceInstalling  = "INSTALLING"
-	DeviceRunning     = "RUNNING"
-	DeviceFailed      = "FAILED"
-	DeviceRolledBack  = "ROLLED_BACK"
-	DeviceCanceled    = "CANCELED"
-	DeviceSuperseded  = "SUPERSEDED"
+// Deployment states (of the whole).
+const (
+	DeploymentInProgress DeploymentState = "IN_PROGRESS"
+	DeploymentSucceeded  DeploymentState = "SUCCEEDED"
+	DeploymentFailed     DeploymentState = "FAILED"
+	DeploymentCanceled   DeploymentState = "CANCELED"
+	DeploymentSuperseded DeploymentState = "SUPERSEDED"
+)
+
+// DeviceState is a device's progress on one deployment; the device reports
+// it, so its one type is in deviceapi.
+type DeviceState = deviceapi.DeviceState
+
+// Device states (of one device).
+const (
+	DevicePending     = deviceapi.DevicePending
+	DeviceDownloading = deviceapi.DeviceDownloading
+	DeviceInstalling  = deviceapi.DeviceInstalling
+	DeviceRunning     = deviceapi.DeviceRunning
+	DeviceFailed      = deviceapi.DeviceFailed
+	DeviceRolledBack  = deviceapi.DeviceRolledBack
+	DeviceCanceled    = deviceapi.DeviceCanceled
+	DeviceSuperseded  = deviceapi.DeviceSuperseded
 )
 
 // Deployment is a set of component versions for a target.
@@ -134,7 +145,7 @@ type Deployment struct {
 	Configuration map[string]map[string]any `json:"configuration,omitempty"` // per component overrides
 	Rollout       RolloutPolicy             `json:"rollout"`
 	FailurePolicy string                    `json:"failure_policy"`
-	Status        string                    `json:"status"`
+	Status        DeploymentState           `json:"status"`
 	Message       string                    `json:"message,omitempty"`
 	CreatedBy     string                    `json:"created_by,omitempty"`
 	CreatedAt     time.Time                 `json:"created_at"`
@@ -144,10 +155,10 @@ type Deployment struct {
 
 // DeviceDeployment is a deployment's progress on one device.
 type DeviceDeployment struct {
-	Device    string    `json:"device"`
-	State     string    `json:"state"`
-	Message   string    `json:"message,omitempty"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Device    string      `json:"device"`
+	State     DeviceState `json:"state"`
+	Message   string      `json:"message,omitempty"`
+	UpdatedAt time.Time   `json:"updated_at"`
 }
 
 // CreateDeploymentRequest asks for a deployment. Component versions may be

@@ -124,7 +124,7 @@ func (a *Agent) kickAgain() {
 	}
 }
 
-func (a *Agent) report(ctx context.Context, id, state, msg string) {
+func (a *Agent) report(ctx context.Context, id string, state vise.DeviceState, msg string) {
 	if err := a.save(func(st *State) { st.Deployment, st.DeploymentState, st.Message = id, state, msg }); err != nil {
 		a.log.Error("save state", "err", err)
 	}

@@ -328,7 +328,7 @@ func waitDeployment(ctx context.Context, e *Engine, r *run) (outcome, error) {
 			failed++
 			failures = append(failures, dd.Device+": "+dd.Message)
 		default:
-			open = append(open, dd.Device+" "+dd.State)
+			open = append(open, dd.Device+" "+string(dd.State))
 		}
 	}
 	progress := map[string]any{"deployment": id, "running": running, "failed": failed, "devices": len(d.Devices), "waiting_for": open}
@@ -337,7 +337,7 @@ func waitDeployment(ctx context.Context, e *Engine, r *run) (outcome, error) {
 		return outcome{output: progress}, fail("deployment %s: %d of %d devices failed (%s)", id, failed, total, strings.Join(failures, "; "))
 	}
 	if d.Status == vise.DeploymentSuperseded || d.Status == vise.DeploymentCanceled {
-		return outcome{output: progress}, fail("deployment %s was %s: %s", id, strings.ToLower(d.Status), d.Message)
+		return outcome{output: progress}, fail("deployment %s was %s: %s", id, strings.ToLower(string(d.Status)), d.Message)
 	}
 	if len(open) > 0 {
 		return outcome{wait: true, output: progress}, nil
@@ -414,7 +414,7 @@ func toMap(v any) (map[string]any, error) {
 // counted.
 func (e *Engine) unverified(ctx context.Context, dd vise.DeviceDeployment, d *vise.Deployment, sha string, need int, counted map[string]resultsSoFar) string {
 	if dd.State != vise.DeviceRunning {
-		return "deployment state " + dd.State
+		return "deployment state " + string(dd.State)
 	}
 	dev, err := e.store.GetDevice(ctx, dd.Device)
 	if err != nil {

@@ -73,7 +73,7 @@ func (w *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
 	}
 	if x.Finished() { // canceled while this step was queued
 		return e.finish(ctx, job, nil, store.StepResult{ExecID: x.ID, Step: a.Step, Status: vise.ExecutionCanceled,
-			Attempts: job.Attempt, Error: "execution " + x.Status})
+			Attempts: job.Attempt, Error: "execution " + string(x.Status)})
 	}
 	d, _, err := e.definition(ctx, x.Pipeline, x.Version)
 	if err != nil {

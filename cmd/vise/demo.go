@@ -286,7 +286,7 @@ func summaryLine(ctx context.Context, cl *client.Client, execID string) string {
 	if err != nil {
 		return "edge-deploy: " + err.Error()
 	}
-	line := "edge-deploy " + x.Status + "; "
+	line := "edge-deploy " + string(x.Status) + "; "
 	switch {
 	case x.Status == vise.ExecutionRunning && len(x.Steps) > 0:
 		line = fmt.Sprintf("edge-deploy %s %s; ", x.Step, x.Steps[len(x.Steps)-1].Status)
