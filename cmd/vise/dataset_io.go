@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -154,14 +153,11 @@ func readBoxesYOLO(path string, classes int) ([]vise.DatasetBox, error) {
 		if len(fields) == 0 {
 			continue
 		}
-		if why := badBox(fields, classes); why != "" {
-			return nil, fmt.Errorf("%s line %d: %s", filepath.Base(path), line, why)
+		b, err := vise.ParseYOLOBox(fields, classes)
+		if err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", filepath.Base(path), line, err)
 		}
-		var v [5]float64
-		for i, s := range fields {
-			v[i], _ = strconv.ParseFloat(s, 64)
-		}
-		boxes = append(boxes, vise.DatasetBox{Class: int(v[0]), CX: v[1], CY: v[2], W: v[3], H: v[4]})
+		boxes = append(boxes, b)
 	}
 	return boxes, sc.Err()
 }
