@@ -107,22 +107,33 @@ const (
 	FailureNone     = "none"
 )
 
-// Deployment states (of the whole) and device states (of one device).
-const (
-	DeploymentInProgress = "IN_PROGRESS"
-	DeploymentSucceeded  = "SUCCEEDED"
-	DeploymentFailed     = "FAILED"
-	DeploymentCanceled   = "CANCELED"
-	DeploymentSuperseded = "SUPERSEDED"
+// DeploymentState is the state of a deployment as a whole. States are
+// typed so a device's or an execution's "FAILED" cannot stand in for it.
+type DeploymentState string
 
-	DevicePending     = "PENDING"
-	DeviceDownloading = "DOWNLOADING"
-	DeviceInstalling  = "INSTALLING"
-	DeviceRunning     = "RUNNING"
-	DeviceFailed      = "FAILED"
-	DeviceRolledBack  = "ROLLED_BACK"
-	DeviceCanceled    = "CANCELED"
-	DeviceSuperseded  = "SUPERSEDED"
+// Deployment states (of the whole).
+const (
+	DeploymentInProgress DeploymentState = "IN_PROGRESS"
+	DeploymentSucceeded  DeploymentState = "SUCCEEDED"
+	DeploymentFailed     DeploymentState = "FAILED"
+	DeploymentCanceled   DeploymentState = "CANCELED"
+	DeploymentSuperseded DeploymentState = "SUPERSEDED"
+)
+
+// DeviceState is a device's progress on one deployment; the device reports
+// it, so its one type is in deviceapi.
+type DeviceState = deviceapi.DeviceState
+
+// Device states (of one device).
+const (
+	DevicePending     = deviceapi.DevicePending
+	DeviceDownloading = deviceapi.DeviceDownloading
+	DeviceInstalling  = deviceapi.DeviceInstalling
+	DeviceRunning     = deviceapi.DeviceRunning
+	DeviceFailed      = deviceapi.DeviceFailed
+	DeviceRolledBack  = deviceapi.DeviceRolledBack
+	DeviceCanceled    = deviceapi.DeviceCanceled
+	DeviceSuperseded  = deviceapi.DeviceSuperseded
 )
 
 // Deployment is a set of component versions for a target.
@@ -134,7 +145,7 @@ type Deployment struct {
 	Configuration map[string]map[string]any `json:"configuration,omitempty"` // per component overrides
 	Rollout       RolloutPolicy             `json:"rollout"`
 	FailurePolicy string                    `json:"failure_policy"`
-	Status        string                    `json:"status"`
+	Status        DeploymentState           `json:"status"`
 	Message       string                    `json:"message,omitempty"`
 	CreatedBy     string                    `json:"created_by,omitempty"`
 	CreatedAt     time.Time                 `json:"created_at"`
@@ -144,10 +155,10 @@ type Deployment struct {
 
 // DeviceDeployment is a deployment's progress on one device.
 type DeviceDeployment struct {
-	Device    string    `json:"device"`
-	State     string    `json:"state"`
-	Message   string    `json:"message,omitempty"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Device    string      `json:"device"`
+	State     DeviceState `json:"state"`
+	Message   string      `json:"message,omitempty"`
+	UpdatedAt time.Time   `json:"updated_at"`
 }
 
 // CreateDeploymentRequest asks for a deployment. Component versions may be
@@ -161,40 +172,4 @@ type CreateDeploymentRequest struct {
 	// Devices, if given, limits a group deployment to these members: a
 	// canary stage. The rest of the group is left as it is.
 	Devices []string `json:"devices,omitempty"`
-}
-
-// Event is something that happened, recorded durably in the same transaction
-// as the change, so subscribers (the pipeline engine, the dashboard) never
-// miss one.
-type Event struct {
-	ID        string    `json:"id"`
-	Type      string    `json:"type"`
-	Subject   string    `json:"subject"`
-	Data      []byte    `json:"data,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-// Event types.
-const (
-	EventModelRegistered   = "model.registered"
-	EventModelApproved     = "model.approved"
-	EventModelRejected     = "model.rejected"
-	EventComponentCreated  = "component.created"
-	EventDeploymentCreated = "deployment.created"
-)
-
-// Result is one inference result as stored: the device's JSON message
-// (DESIGN.md's result schema) plus what the server indexes.
-type Result struct {
-	MsgID      string          `json:"msg_id"`
-	Device     string          `json:"device"`
-	Component  string          `json:"component"`
-	Defects    int             `json:"defects"`
-	Payload    json.RawMessage `json:"payload"`
-	ReceivedAt time.Time       `json:"received_at"`
-	// ModelSHA256 and TopConfidence are indexed from the payload at ingest
-	// for model-quality windows: the model that inferred (empty for an
-	// unreadable image) and the highest detection confidence (nil without one).
-	ModelSHA256   string   `json:"-"`
-	TopConfidence *float64 `json:"-"`
 }

@@ -18,13 +18,18 @@ type PipelineDefinition struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
+// ExecutionState is the status of a pipeline execution or of one of its
+// step runs. Typed so a deployment's or a device's "FAILED" cannot stand in
+// for it.
+type ExecutionState string
+
 // Execution statuses; step runs use the same words (a step also WAITS).
 const (
-	ExecutionRunning   = "RUNNING"
-	ExecutionSucceeded = "SUCCEEDED"
-	ExecutionFailed    = "FAILED"
-	ExecutionCanceled  = "CANCELED"
-	StepWaiting        = "WAITING"
+	ExecutionRunning   ExecutionState = "RUNNING"
+	ExecutionSucceeded ExecutionState = "SUCCEEDED"
+	ExecutionFailed    ExecutionState = "FAILED"
+	ExecutionCanceled  ExecutionState = "CANCELED"
+	StepWaiting        ExecutionState = "WAITING"
 )
 
 // Execution is one run of a pipeline definition version.
@@ -36,7 +41,7 @@ type Execution struct {
 	// State accumulates what steps produced (the model component made,
 	// the deployment created, the one it replaced), as steps read it.
 	State      map[string]any `json:"state"`
-	Status     string         `json:"status"`
+	Status     ExecutionState `json:"status"`
 	Step       string         `json:"step,omitempty"` // the step running now, or the last one
 	Error      string         `json:"error,omitempty"`
 	Cause      string         `json:"cause,omitempty"` // what started it: a user, an approval
@@ -54,7 +59,7 @@ type StepRun struct {
 	Seq        int             `json:"seq"`
 	Step       string          `json:"step"`
 	Action     string          `json:"action"`
-	Status     string          `json:"status"`
+	Status     ExecutionState  `json:"status"`
 	Input      json.RawMessage `json:"input,omitempty"`
 	Output     json.RawMessage `json:"output,omitempty"`
 	Error      string          `json:"error,omitempty"`

@@ -42,7 +42,7 @@ type resolver struct {
 func (r *resolver) choose(name, want, by string) error {
 	c, err := constraint(want)
 	if err != nil {
-		return Errorf(CodeInvalid, "%s: component %s: invalid version or range %q: %v", by, name, want, err)
+		return Errorf(CodeInvalid, "%s: component %s: invalid version or range %q: %w", by, name, want, err)
 	}
 	if got, ok := r.chosen[name]; ok {
 		if c.Check(semver.MustParse(got.Version)) {

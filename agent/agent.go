@@ -145,11 +145,11 @@ func New(cfg Config) (*Agent, error) {
 	// agent hands them (configuration, dependencies) must be absolute.
 	abs, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
-		return nil, vise.Errorf(vise.CodeInvalid, "data directory %s: %v", cfg.DataDir, err)
+		return nil, vise.Errorf(vise.CodeInvalid, "data directory %s: %w", cfg.DataDir, err)
 	}
 	cfg.DataDir = abs
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, vise.Errorf(vise.CodeUnavailable, "cannot create data directory %s: %v", cfg.DataDir, err)
+		return nil, vise.Errorf(vise.CodeUnavailable, "cannot create data directory %s: %w", cfg.DataDir, err)
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("device", cfg.Name), kick: make(chan struct{}, 1)}
 	st, err := loadState(cfg.DataDir)

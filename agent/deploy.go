@@ -134,7 +134,7 @@ func (a *Agent) kickAgain() {
 	}
 }
 
-func (a *Agent) report(ctx context.Context, id, state, msg string) {
+func (a *Agent) report(ctx context.Context, id string, state vise.DeviceState, msg string) {
 	if err := a.save(func(st *State) { st.Deployment, st.DeploymentState, st.Message = id, state, msg }); err != nil {
 		a.log.Error("save state", "err", err)
 	}
@@ -256,7 +256,7 @@ func (a *Agent) prepare(ctx context.Context, doc *deviceapi.Document, recipes []
 			env := a.componentEnv(tmp, r)
 			if err := runStep(ctx, s.Script, filepath.Join(tmp, r.Name), env, stepTimeout(s, 5*time.Minute), a.log); err != nil {
 				os.RemoveAll(tmp)
-				return 0, vise.Errorf(vise.CodeInvalid, "install step of %s@%s failed: %v", r.Name, r.Version, err)
+				return 0, vise.Errorf(vise.CodeUnavailable, "install step of %s@%s failed: %w", r.Name, r.Version, err)
 			}
 		}
 	}
@@ -314,14 +314,15 @@ func (a *Agent) switchTo(ctx context.Context, id string, gen int64) error {
 		// does not start the failed one.
 		os.Remove(a.path("current"))
 		a.save(func(st *State) { st.Generation = 0 })
-		return vise.Errorf(vise.CodeInvalid, "stopped it; the device runs nothing: %v", err)
+		return vise.Errorf(vise.CodeUnavailable, "stopped it; the device runs nothing: %w", err)
 	}
 	if cerr := a.commit(prev); cerr == nil {
 		if pm, merr := readManifest(a.genDir(prev)); merr == nil {
 			a.startGeneration(context.WithoutCancel(ctx), prev, pm)
 		}
 	}
-	return vise.Errorf(vise.CodeInvalid, "rolled back to generation %d: %v", prev, err)
+	// Unhealthy on the device is a runtime failure, not bad input.
+	return vise.Errorf(vise.CodeUnavailable, "rolled back to generation %d: %w", prev, err)
 }
 
 // commit points "current" at generation n atomically (symlink + rename)

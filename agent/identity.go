@@ -89,7 +89,7 @@ func loadIdentity(dir string) (*identity, error) {
 func (a *Agent) enroll(ctx context.Context) (*identity, error) {
 	_, pin, err := deviceapi.SplitToken(a.cfg.Token)
 	if err != nil {
-		return nil, vise.Errorf(vise.CodeInvalid, "--token: %v", err)
+		return nil, vise.Errorf(vise.CodeInvalid, "--token: %w", err)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -109,7 +109,7 @@ func (a *Agent) enroll(ctx context.Context) (*identity, error) {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, vise.Errorf(vise.CodeUnavailable, "enroll at %s: %v", a.cfg.Server, err)
+		return nil, vise.Errorf(vise.CodeUnavailable, "enroll at %s: %w", a.cfg.Server, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {

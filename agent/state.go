@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/vise-edge/vise/atomicfile"
+	"github.com/vise-edge/vise/deviceapi"
 	"os"
 	"path/filepath"
 )
@@ -12,12 +13,12 @@ import (
 // State is persisted at every transition a device must survive: a crash
 // at any point restarts from the last written state.
 type State struct {
-	Generation      int64             `json:"generation"`       // committed generation (0: none)
-	LastGood        int64             `json:"last_good"`        // last generation that became healthy
-	Deployment      string            `json:"deployment"`       // deployment the device is working on or runs
-	DeploymentState string            `json:"deployment_state"` // vise.Device* state for it
-	Message         string            `json:"message,omitempty"`
-	Components      map[string]string `json:"components,omitempty"` // name -> component state
+	Generation      int64                 `json:"generation"`       // committed generation (0: none)
+	LastGood        int64                 `json:"last_good"`        // last generation that became healthy
+	Deployment      string                `json:"deployment"`       // deployment the device is working on or runs
+	DeploymentState deviceapi.DeviceState `json:"deployment_state"` // vise.Device* state for it
+	Message         string                `json:"message,omitempty"`
+	Components      map[string]string     `json:"components,omitempty"` // name -> component state
 }
 
 func statePath(dir string) string { return filepath.Join(dir, "state.json") }

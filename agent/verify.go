@@ -46,10 +46,10 @@ func (a *Agent) newVerifier() (*verifier, error) {
 	}
 	up, err := updater.New(cfg)
 	if err != nil {
-		return nil, vise.Errorf(vise.CodeInvalid, "release metadata: %v", err)
+		return nil, vise.Errorf(vise.CodeInvalid, "release metadata: %w", err)
 	}
 	if err := up.Refresh(); err != nil {
-		return nil, vise.Errorf(vise.CodeInvalid, "release metadata did not verify: %v", err)
+		return nil, vise.Errorf(vise.CodeInvalid, "release metadata did not verify: %w", err)
 	}
 	return &verifier{up: up}, nil
 }
@@ -61,6 +61,7 @@ var errUnlisted = errors.New("not in the signed release metadata")
 func (v *verifier) small(path string) ([]byte, error) {
 	ti, err := v.up.GetTargetInfo(path)
 	if err != nil {
+		// %v for err: an *Error keeps one cause, and callers branch on errUnlisted.
 		return nil, vise.Errorf(vise.CodeInvalid, "%s is %w: %v", path, errUnlisted, err)
 	}
 	if ti.Length > 1<<20 {
@@ -68,7 +69,7 @@ func (v *verifier) small(path string) ([]byte, error) {
 	}
 	_, b, err := v.up.DownloadTarget(ti, "", "")
 	if err != nil {
-		return nil, vise.Errorf(vise.CodeInvalid, "%s failed verification: %v", path, err)
+		return nil, vise.Errorf(vise.CodeInvalid, "%s failed verification: %w", path, err)
 	}
 	return b, nil
 }
@@ -105,7 +106,7 @@ func (v *verifier) document(id string) (*deviceapi.Document, map[string]*vise.Re
 		}
 		var r vise.Recipe
 		if err := json.Unmarshal(b, &r); err != nil {
-			return nil, nil, vise.Errorf(vise.CodeInvalid, "recipe %s@%s: %v", c.Name, c.Version, err)
+			return nil, nil, vise.Errorf(vise.CodeInvalid, "recipe %s@%s: %w", c.Name, c.Version, err)
 		}
 		recipes[c.Name] = &r
 	}

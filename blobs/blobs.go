@@ -47,7 +47,7 @@ func Open(ctx context.Context, rawURL string, maxSize int64) (*Store, error) {
 	var err error
 	if dir, ok := localDir(rawURL); ok {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, vise.Errorf(vise.CodeUnavailable, "cannot create the blob directory %s: %v", dir, err)
+			return nil, vise.Errorf(vise.CodeUnavailable, "cannot create the blob directory %s: %w", dir, err)
 		}
 		// No sidecar attribute files: the key says everything we need.
 		s.bucket, err = fileblob.OpenBucket(dir, &fileblob.Options{Metadata: fileblob.MetadataDontWrite, DirFileMode: 0o700})
@@ -55,7 +55,7 @@ func Open(ctx context.Context, rawURL string, maxSize int64) (*Store, error) {
 		s.bucket, err = blob.OpenBucket(ctx, rawURL)
 	}
 	if err != nil {
-		return nil, vise.Errorf(vise.CodeInvalid, "cannot open blob store %q: %v", rawURL, err)
+		return nil, vise.Errorf(vise.CodeInvalid, "cannot open blob store %q: %w", rawURL, err)
 	}
 	return s, nil
 }
@@ -167,9 +167,7 @@ func (s *Store) Open(ctx context.Context, sha string, offset, length int64) (*bl
 }
 
 func (s *Store) unavailable(op string, err error) error {
-	e := vise.Errorf(vise.CodeUnavailable, "%s: blob store %s: %v", op, s.where, err)
-	e.Err = err
-	return e
+	return vise.Errorf(vise.CodeUnavailable, "%s: blob store %s: %w", op, s.where, err)
 }
 
 // Ping tells whether the store answers: the directory is there, or the

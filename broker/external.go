@@ -180,7 +180,7 @@ func NewExternal(ctx context.Context, opts ExternalOptions) (*External, error) {
 	for _, sub := range opts.Subscriptions {
 		if err := e.subscribe(ctx, sub.Filter); err != nil {
 			e.Close()
-			return nil, vise.Errorf(vise.CodeUnavailable, "external MQTT broker %s: %v; the broker's ACL must let the server's user (its certificate's CN) read and write vise/#", u.Host, err)
+			return nil, vise.Errorf(vise.CodeUnavailable, "external MQTT broker %s: %w; the broker's ACL must let the server's user (its certificate's CN) read and write vise/#", u.Host, err)
 		}
 	}
 	return e, nil
@@ -231,11 +231,11 @@ func (e *External) fatal(err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &verr):
-		return vise.Errorf(vise.CodeUnavailable, "external MQTT broker %s: TLS: its certificate is not trusted (%v); pass the CA that issued it with --mqtt-ca, or issue it with 'vise broker cert'", e.host, err)
+		return vise.Errorf(vise.CodeUnavailable, "external MQTT broker %s: TLS: its certificate is not trusted (%w); pass the CA that issued it with --mqtt-ca, or issue it with 'vise broker cert'", e.host, err)
 	case errors.As(err, &alert) || (errors.As(err, &op) && op.Op == "remote error"):
-		return vise.Errorf(vise.CodeUnavailable, "external MQTT broker %s: TLS: it refused the server's client certificate (%v); give the broker the Vise CA (<data>/pki/ca.pem, also written by 'vise broker cert') as its cafile", e.host, err)
+		return vise.Errorf(vise.CodeUnavailable, "external MQTT broker %s: TLS: it refused the server's client certificate (%w); give the broker the Vise CA (<data>/pki/ca.pem, also written by 'vise broker cert') as its cafile", e.host, err)
 	case errors.As(err, &connack):
-		return vise.Errorf(vise.CodeUnavailable, "external MQTT broker %s refused the connection (%v); check use_identity_as_username and the ACL for the server's user", e.host, err)
+		return vise.Errorf(vise.CodeUnavailable, "external MQTT broker %s refused the connection (%w); check use_identity_as_username and the ACL for the server's user", e.host, err)
 	}
 	return nil
 }

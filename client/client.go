@@ -54,7 +54,7 @@ type request struct {
 func (c *Client) do(ctx context.Context, req request, out any) error {
 	hr, err := http.NewRequestWithContext(ctx, req.method, c.BaseURL+req.path, req.body)
 	if err != nil {
-		return vise.Errorf(vise.CodeInvalid, "bad server URL %q: %v", c.BaseURL, err)
+		return vise.Errorf(vise.CodeInvalid, "bad server URL %q: %w", c.BaseURL, err)
 	}
 	if req.body != nil {
 		hr.ContentLength = req.size
@@ -99,7 +99,7 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 		return err
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return vise.Errorf(vise.CodeInternal, "unreadable answer from %s %s: %v", req.method, req.path, err)
+		return vise.Errorf(vise.CodeInternal, "unreadable answer from %s %s: %w", req.method, req.path, err)
 	}
 	return nil
 }
@@ -141,13 +141,13 @@ type Progress interface {
 func (c *Client) UploadFile(ctx context.Context, path string, progress func(size int64) Progress) (vise.Artifact, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return vise.Artifact{}, vise.Errorf(vise.CodeInvalid, "cannot read %s: %v", path, err)
+		return vise.Artifact{}, vise.Errorf(vise.CodeInvalid, "cannot read %s: %w", path, err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
-		return vise.Artifact{}, vise.Errorf(vise.CodeInvalid, "cannot read %s: %v", path, err)
+		return vise.Artifact{}, vise.Errorf(vise.CodeInvalid, "cannot read %s: %w", path, err)
 	}
 	a := vise.Artifact{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}
 	if ok, err := c.HasArtifact(ctx, a.SHA256); err != nil {

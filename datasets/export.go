@@ -31,7 +31,7 @@ func WriteYOLO(ctx context.Context, dv *vise.DatasetVersion, dir string, fetch F
 	}
 	for _, sub := range []string{"images", "labels"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			return nil, vise.Errorf(vise.CodeInvalid, "cannot write the export: %v", err)
+			return nil, vise.Errorf(vise.CodeInvalid, "cannot write the export: %w", err)
 		}
 	}
 	raw, err := fetchFile(ctx, fetch, dv.Digest, filepath.Join(dir, "manifest.json"), true)

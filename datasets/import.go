@@ -64,7 +64,7 @@ func checkImport(req vise.ImportDatasetRequest) error {
 	}
 	for _, it := range req.Items {
 		if err := checkItem(it, len(req.Classes)); err != nil {
-			return vise.Errorf(vise.CodeInvalid, "%s: %v", it.Name, err)
+			return vise.Errorf(vise.CodeInvalid, "%s: %w", it.Name, err)
 		}
 		if names[it.Name] {
 			return vise.Errorf(vise.CodeInvalid, "%s: two images of one name", it.Name)

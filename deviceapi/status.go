@@ -4,11 +4,11 @@ package deviceapi
 // generation, its progress on a deployment, its components and how the
 // device is doing. The server stores it as sent and shows it.
 type Status struct {
-	Schema     int    `json:"schema,omitempty"`
-	Generation int64  `json:"generation"`
-	Deployment string `json:"deployment,omitempty"`
-	State      string `json:"state,omitempty"` // the device's state for Deployment (RUNNING, FAILED, ...)
-	Message    string `json:"message,omitempty"`
+	Schema     int         `json:"schema,omitempty"`
+	Generation int64       `json:"generation"`
+	Deployment string      `json:"deployment,omitempty"`
+	State      DeviceState `json:"state,omitempty"` // the device's state for Deployment (RUNNING, FAILED, ...)
+	Message    string      `json:"message,omitempty"`
 	// Components maps a component's name to the agent's state for it
 	// (STARTING, RUNNING, FINISHED, BROKEN).
 	Components map[string]string `json:"components,omitempty"`
@@ -16,6 +16,23 @@ type Status struct {
 	Health    map[string]ComponentHealth `json:"health,omitempty"`
 	Telemetry *Telemetry                 `json:"telemetry,omitempty"`
 }
+
+// DeviceState is a device's progress on one deployment, as it reports it
+// (Status.State). A named type so it cannot be passed where a deployment's
+// or an execution's state is meant, though all spell "FAILED".
+type DeviceState string
+
+// Device states.
+const (
+	DevicePending     DeviceState = "PENDING"
+	DeviceDownloading DeviceState = "DOWNLOADING"
+	DeviceInstalling  DeviceState = "INSTALLING"
+	DeviceRunning     DeviceState = "RUNNING"
+	DeviceFailed      DeviceState = "FAILED"
+	DeviceRolledBack  DeviceState = "ROLLED_BACK"
+	DeviceCanceled    DeviceState = "CANCELED"
+	DeviceSuperseded  DeviceState = "SUPERSEDED"
+)
 
 // Component states a component reports about itself (ComponentHealth.State).
 const (

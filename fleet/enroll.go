@@ -46,7 +46,7 @@ func hashSecret(s string) string {
 func SplitToken(token string) (secret, caPin string, err error) {
 	secret, caPin, err = deviceapi.SplitToken(token)
 	if err != nil {
-		return "", "", vise.Errorf(vise.CodeInvalid, "%s", err)
+		return "", "", vise.Errorf(vise.CodeInvalid, "%w", err)
 	}
 	return secret, caPin, nil
 }
@@ -66,7 +66,7 @@ func (f *Fleet) Enroll(ctx context.Context, token, device string, csrPEM []byte)
 	}
 	cert, serial, err := f.ca.SignDevice(csrPEM, device, DeviceCertValidity)
 	if err != nil {
-		return nil, vise.Errorf(vise.CodeInvalid, "cannot sign the device's certificate request: %v", err)
+		return nil, vise.Errorf(vise.CodeInvalid, "cannot sign the device's certificate request: %w", err)
 	}
 	if _, err := f.store.Enroll(ctx, hash, device, serial); err != nil {
 		return nil, err

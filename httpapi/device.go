@@ -117,7 +117,7 @@ var errNoTarget = vise.Errorf(vise.CodeNotFound, "no such target")
 func (a *API) view(r *http.Request, repo *release.Repo, device string) (*release.View, error) {
 	v, err := repo.View(device, func() ([]release.Grant, error) { return a.fleet.Grants(r.Context(), device) })
 	if err != nil && vise.ErrorCode(err) == vise.CodeInternal {
-		return nil, vise.Errorf(vise.CodeUnavailable, "release metadata for %s: %v", device, err)
+		return nil, vise.Errorf(vise.CodeUnavailable, "release metadata for %s: %w", device, err)
 	}
 	return v, err
 }
@@ -146,7 +146,7 @@ func PeerDevice(state *tls.ConnectionState) (device, serial string, err error) {
 	leaf := state.PeerCertificates[0]
 	name, err := pki.DeviceName(leaf)
 	if err != nil {
-		return "", "", vise.Errorf(vise.CodeUnauthorized, "%v", err)
+		return "", "", vise.Errorf(vise.CodeUnauthorized, "%w", err)
 	}
 	return name, pki.Serial(leaf), nil
 }

@@ -122,7 +122,7 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request) error {
 	}
 	if a.readyFn != nil {
 		if err := a.readyFn(r.Context()); err != nil {
-			return vise.Errorf(vise.CodeUnavailable, "not ready: %v", err)
+			return vise.Errorf(vise.CodeUnavailable, "not ready: %w", err)
 		}
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "database": a.store.Engine()})
@@ -222,7 +222,7 @@ func decodeLimit(r *http.Request, v any, limit int64) error {
 		if errors.Is(err, io.EOF) {
 			return vise.Errorf(vise.CodeInvalid, "request body is empty; send a JSON object")
 		}
-		return vise.Errorf(vise.CodeInvalid, "invalid JSON body: %v", err)
+		return vise.Errorf(vise.CodeInvalid, "invalid JSON body: %w", err)
 	}
 	if dec.More() {
 		return vise.Errorf(vise.CodeInvalid, "invalid JSON body: more than one JSON value")

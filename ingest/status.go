@@ -13,7 +13,7 @@ import (
 type Status = deviceapi.Status
 
 // deviceStates are the deployment states a device may report.
-var deviceStates = map[string]bool{vise.DeviceDownloading: true, vise.DeviceInstalling: true, vise.DeviceRunning: true,
+var deviceStates = map[vise.DeviceState]bool{vise.DeviceDownloading: true, vise.DeviceInstalling: true, vise.DeviceRunning: true,
 	vise.DeviceFailed: true, vise.DeviceRolledBack: true, vise.DeviceSuperseded: true}
 
 // ParseStatus checks a status report: size, UTF-8, JSON, depth, types and

@@ -17,7 +17,7 @@ func ParseClassNames(s string) ([]string, error) {
 	if strings.HasPrefix(s, "[") {
 		var names []string
 		if err := json.Unmarshal([]byte(s), &names); err != nil {
-			return nil, fmt.Errorf("class names %q: not a JSON list of strings: %v", short(s), err)
+			return nil, fmt.Errorf("class names %q: not a JSON list of strings: %w", short(s), err)
 		}
 		return names, nil
 	}
@@ -29,7 +29,7 @@ func ParseClassNames(s string) ([]string, error) {
 	for rest != "" {
 		key, after, err := pyToken(rest)
 		if err != nil {
-			return nil, fmt.Errorf("class names %q: %v", short(s), err)
+			return nil, fmt.Errorf("class names %q: %w", short(s), err)
 		}
 		after = strings.TrimSpace(after)
 		if !strings.HasPrefix(after, ":") {
@@ -37,7 +37,7 @@ func ParseClassNames(s string) ([]string, error) {
 		}
 		val, after, err := pyToken(strings.TrimSpace(after[1:]))
 		if err != nil {
-			return nil, fmt.Errorf("class names %q: %v", short(s), err)
+			return nil, fmt.Errorf("class names %q: %w", short(s), err)
 		}
 		i, err := strconv.Atoi(key)
 		if err != nil || i < 0 || i >= 1<<16 {

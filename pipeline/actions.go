@@ -22,7 +22,7 @@ type action struct {
 	with     map[string]kind
 	required []string // settings that must be given
 	waits    bool     // checks a condition until it holds: the step's timeout bounds the whole wait
-	run      func(ctx context.Context, e *Engine, r *run) (outcome, error)
+	run      func(ctx context.Context, e *env, r *run) (outcome, error)
 }
 
 type kind int
@@ -106,7 +106,7 @@ func (a action) check(with map[string]any) error {
 			return fmt.Errorf("unknown setting %q", k)
 		}
 		if err := checkKind(kd, v); err != nil {
-			return fmt.Errorf("setting %s: %v", k, err)
+			return fmt.Errorf("setting %s: %w", k, err)
 		}
 	}
 	return nil
@@ -157,7 +157,7 @@ func (r *run) number(key string, def float64) float64 {
 // prepareModel makes a signed model component from the newest approved
 // version of the model group (of the execution's variant, if it names
 // one), or ends the execution quietly when none is approved.
-func prepareModel(ctx context.Context, e *Engine, r *run) (outcome, error) {
+func prepareModel(ctx context.Context, e *env, r *run) (outcome, error) {
 	group, variant := r.param("model"), r.param("variant")
 	mv, err := latestApproved(ctx, e, group, variant)
 	if vise.ErrorCode(err) == vise.CodeNotFound {
@@ -186,7 +186,7 @@ const (
 )
 
 // latestApproved is the newest approved version of group of the variant.
-func latestApproved(ctx context.Context, e *Engine, group, variant string) (*vise.ModelVersion, error) {
+func latestApproved(ctx context.Context, e *env, group, variant string) (*vise.ModelVersion, error) {
 	switch variant {
 	case "":
 		return e.store.LatestModelVersion(ctx, group, vise.Approved)
@@ -218,7 +218,7 @@ func ModelComponent(mv *vise.ModelVersion) *vise.Recipe {
 // inference component to the target, or with `fraction` below 1 to that
 // share of a group's devices first (a canary). The first deploy of an
 // execution remembers what the target ran before, for rollback.
-func deploy(ctx context.Context, e *Engine, r *run) (outcome, error) {
+func deploy(ctx context.Context, e *env, r *run) (outcome, error) {
 	target, _, err := vise.ParseTarget(r.param("target"))
 	if err != nil {
 		return outcome{}, permanent{err}
@@ -256,7 +256,7 @@ func deploy(ctx context.Context, e *Engine, r *run) (outcome, error) {
 
 // stageDevices picks the first share of a group's devices by name; nil
 // means the whole target.
-func stageDevices(ctx context.Context, e *Engine, t vise.Target, fraction float64) ([]string, error) {
+func stageDevices(ctx context.Context, e *env, t vise.Target, fraction float64) ([]string, error) {
 	if fraction >= 1 || t.Kind != vise.TargetGroup {
 		return nil, nil
 	}
@@ -274,7 +274,7 @@ func stageDevices(ctx context.Context, e *Engine, t vise.Target, fraction float6
 
 // deployOnce creates the step's deployment unless an earlier try of the
 // same step already did (found by its creator, which names the step).
-func (e *Engine) deployOnce(ctx context.Context, r *run, req vise.CreateDeploymentRequest) (*vise.Deployment, error) {
+func (e *env) deployOnce(ctx context.Context, r *run, req vise.CreateDeploymentRequest) (*vise.Deployment, error) {
 	by := "pipeline " + r.exec.ID + "/" + r.step.Name
 	ds, err := e.store.ListDeployments(ctx, &req.Target, 50)
 	if err != nil {
@@ -290,7 +290,7 @@ func (e *Engine) deployOnce(ctx context.Context, r *run, req vise.CreateDeployme
 }
 
 // previousComponents is what the target last ran successfully, or nil.
-func (e *Engine) previousComponents(ctx context.Context, t vise.Target) []string {
+func (e *env) previousComponents(ctx context.Context, t vise.Target) []string {
 	ds, err := e.store.ListDeployments(ctx, &t, 100)
 	if err != nil {
 		return nil
@@ -309,7 +309,7 @@ func (e *Engine) previousComponents(ctx context.Context, t vise.Target) []string
 
 // waitDeployment waits until every device of the step's deployment runs it,
 // failing as soon as the failed share passes max_failure_rate.
-func waitDeployment(ctx context.Context, e *Engine, r *run) (outcome, error) {
+func waitDeployment(ctx context.Context, e *env, r *run) (outcome, error) {
 	id, _ := r.state["deployment"].(string)
 	if id == "" {
 		return outcome{output: map[string]any{"note": "no deployment to wait for"}}, nil
@@ -328,7 +328,7 @@ func waitDeployment(ctx context.Context, e *Engine, r *run) (outcome, error) {
 			failed++
 			failures = append(failures, dd.Device+": "+dd.Message)
 		default:
-			open = append(open, dd.Device+" "+dd.State)
+			open = append(open, dd.Device+" "+string(dd.State))
 		}
 	}
 	progress := map[string]any{"deployment": id, "running": running, "failed": failed, "devices": len(d.Devices), "waiting_for": open}
@@ -337,7 +337,7 @@ func waitDeployment(ctx context.Context, e *Engine, r *run) (outcome, error) {
 		return outcome{output: progress}, fail("deployment %s: %d of %d devices failed (%s)", id, failed, total, strings.Join(failures, "; "))
 	}
 	if d.Status == vise.DeploymentSuperseded || d.Status == vise.DeploymentCanceled {
-		return outcome{output: progress}, fail("deployment %s was %s: %s", id, strings.ToLower(d.Status), d.Message)
+		return outcome{output: progress}, fail("deployment %s was %s: %s", id, strings.ToLower(string(d.Status)), d.Message)
 	}
 	if len(open) > 0 {
 		return outcome{wait: true, output: progress}, nil
@@ -365,7 +365,7 @@ type resultsSoFar struct {
 
 // verify waits until every device of the deployment is healthy and has
 // sent at least min_results results made by the new model.
-func verify(ctx context.Context, e *Engine, r *run) (outcome, error) {
+func verify(ctx context.Context, e *env, r *run) (outcome, error) {
 	id, _ := r.state["deployment"].(string)
 	sha, _ := r.state["model_sha256"].(string)
 	if id == "" || sha == "" {
@@ -412,9 +412,9 @@ func toMap(v any) (map[string]any, error) {
 // unverified says why a device does not pass yet, or "". It counts the
 // device's results of the new model that arrived since the last check into
 // counted.
-func (e *Engine) unverified(ctx context.Context, dd vise.DeviceDeployment, d *vise.Deployment, sha string, need int, counted map[string]resultsSoFar) string {
+func (e *env) unverified(ctx context.Context, dd vise.DeviceDeployment, d *vise.Deployment, sha string, need int, counted map[string]resultsSoFar) string {
 	if dd.State != vise.DeviceRunning {
-		return "deployment state " + dd.State
+		return "deployment state " + string(dd.State)
 	}
 	dev, err := e.store.GetDevice(ctx, dd.Device)
 	if err != nil {
@@ -459,7 +459,7 @@ func (e *Engine) unverified(ctx context.Context, dd vise.DeviceDeployment, d *vi
 
 // rollback deploys to the whole target what it ran before the execution's
 // first deploy. With nothing before, there is nothing to return to.
-func rollback(ctx context.Context, e *Engine, r *run) (outcome, error) {
+func rollback(ctx context.Context, e *env, r *run) (outcome, error) {
 	target, _, err := vise.ParseTarget(r.param("target"))
 	if err != nil {
 		return outcome{}, permanent{err}
@@ -480,7 +480,7 @@ func rollback(ctx context.Context, e *Engine, r *run) (outcome, error) {
 }
 
 // wait waits for `duration` from the step's start.
-func wait(_ context.Context, e *Engine, r *run) (outcome, error) {
+func wait(_ context.Context, e *env, r *run) (outcome, error) {
 	d, _ := time.ParseDuration(fmt.Sprint(r.step.With["duration"]))
 	if e.now().Before(r.started.Add(d)) {
 		return outcome{wait: true}, nil

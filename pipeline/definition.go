@@ -99,7 +99,7 @@ func Parse(r io.Reader) (*Definition, []byte, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil, vise.Errorf(vise.CodeInvalid, "pipeline definition is empty")
 		}
-		return nil, nil, vise.Errorf(vise.CodeInvalid, "pipeline definition: %v", err)
+		return nil, nil, vise.Errorf(vise.CodeInvalid, "pipeline definition: %w", err)
 	}
 	d.setDefaults()
 	if errs := d.check(); len(errs) > 0 {

@@ -63,18 +63,11 @@ type Options struct {
 
 // Engine starts and runs executions.
 type Engine struct {
-	store *store.Store
-	reg   *registry.Registry
-	fleet *fleet.Fleet
+	env
 	log   *slog.Logger
 	poll  time.Duration
-	now   func() time.Time
 	river *river.Client[*sql.Tx]
 	defs  sync.Map // "name/version" -> *Definition
-
-	training train.Config
-	datasets *datasets.Service
-	workDir  string
 
 	mu      sync.Mutex
 	waiters map[string]*waiter // deployment id -> the step waiting on it
@@ -98,8 +91,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	e := &Engine{store: opts.Store, reg: opts.Registry, fleet: opts.Fleet, log: opts.Logger, poll: opts.Poll, now: opts.Now,
-		waiters: map[string]*waiter{}, training: opts.Training, datasets: opts.Datasets, workDir: opts.WorkDir}
+	e := &Engine{env: env{store: opts.Store, reg: opts.Registry, fleet: opts.Fleet, now: opts.Now,
+		training: opts.Training, datasets: opts.Datasets, workDir: opts.WorkDir}, log: opts.Logger, poll: opts.Poll,
+		waiters: map[string]*waiter{}}
 	driver, err := openQueue(ctx, opts.Store, opts.Logger)
 	if err != nil {
 		return nil, err
@@ -179,7 +173,7 @@ func openQueue(ctx context.Context, st *store.Store, log *slog.Logger) (riverdri
 		return nil, fmt.Errorf("pipeline job queue: %w", err)
 	}
 	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return nil, vise.Errorf(vise.CodeUnavailable, "pipeline job queue: migrate: %v", err)
+		return nil, vise.Errorf(vise.CodeUnavailable, "pipeline job queue: migrate: %w", err)
 	}
 	if st.Engine() == store.SQLite {
 		if err := reclaim(ctx, st.DB(), log); err != nil {

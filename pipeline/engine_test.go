@@ -34,7 +34,7 @@ var ctx = context.Background()
 var flakyTries sync.Map // execution id -> attempts so far
 
 func init() {
-	actions["test-flaky"] = action{run: func(_ context.Context, _ *Engine, r *run) (outcome, error) {
+	actions["test-flaky"] = action{run: func(_ context.Context, _ *env, r *run) (outcome, error) {
 		n, _ := flakyTries.LoadOrStore(r.exec.ID, new(int))
 		*n.(*int)++
 		if *n.(*int) < 3 {
@@ -42,11 +42,11 @@ func init() {
 		}
 		return outcome{output: map[string]any{"tries": *n.(*int)}}, nil
 	}}
-	actions["test-hang"] = action{run: func(ctx context.Context, _ *Engine, _ *run) (outcome, error) {
+	actions["test-hang"] = action{run: func(ctx context.Context, _ *env, _ *run) (outcome, error) {
 		<-ctx.Done()
 		return outcome{}, ctx.Err()
 	}}
-	actions["test-broken"] = action{run: func(context.Context, *Engine, *run) (outcome, error) {
+	actions["test-broken"] = action{run: func(context.Context, *env, *run) (outcome, error) {
 		return outcome{}, fail("the model file is corrupt")
 	}}
 }

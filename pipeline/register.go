@@ -15,7 +15,7 @@ import (
 // benchmark as the trained one and fails when the new one is worse by more
 // than max_drop (mAP50-95). Both numbers go into the step's output. With no
 // approved version there is nothing to be worse than.
-func gate(ctx context.Context, e *Engine, r *run) (outcome, error) {
+func gate(ctx context.Context, e *env, r *run) (outcome, error) {
 	got, ok := r.state["benchmark_map50_95"].(float64)
 	if !ok {
 		return outcome{}, fail("no benchmark score: a gate step must follow evaluate with on: benchmark")
@@ -64,7 +64,7 @@ func gate(ctx context.Context, e *Engine, r *run) (outcome, error) {
 // approval, with its scores and lineage. It is idempotent per execution: a
 // rerun after a crash between registering and recording the step finds the
 // version it made (its lineage names the execution as the training run).
-func register(ctx context.Context, e *Engine, r *run) (outcome, error) {
+func register(ctx context.Context, e *env, r *run) (outcome, error) {
 	sha, _ := r.state["trained_sha256"].(string)
 	if sha == "" {
 		return outcome{}, fail("no trained model: a register step must follow train")

@@ -32,7 +32,7 @@ const noteEvery = 2 * time.Second
 // into the blob store (content-addressed, so a rerun after a restart
 // stores the same file once). Its log streams into the step's output while
 // it runs; a failure carries the last lines.
-func trainModel(ctx context.Context, e *Engine, r *run) (outcome, error) {
+func trainModel(ctx context.Context, e *env, r *run) (outcome, error) {
 	if err := e.canTrain(); err != nil {
 		return outcome{}, permanent{err}
 	}
@@ -87,7 +87,7 @@ func trainModel(ctx context.Context, e *Engine, r *run) (outcome, error) {
 // canTrain checks, before any work, that this server trains. (The server
 // checked the Python modules at start; a module gone since is named by the
 // trainer's failure.)
-func (e *Engine) canTrain() error {
+func (e *env) canTrain() error {
 	if e.training.Script == "" || e.training.Infer == "" {
 		return fmt.Errorf("this server does not train: start it with --trainer train/train.py and --vise-infer bin/vise-infer (see the README's Training section)")
 	}
@@ -97,7 +97,7 @@ func (e *Engine) canTrain() error {
 // exportDataset writes the dataset version ref (NAME@VERSION, or NAME for
 // its newest) into dir in YOLO layout, out of the blob store, and returns
 // the version. param names the execution parameter, for the messages.
-func (e *Engine) exportDataset(ctx context.Context, param, ref, dir string) (*vise.DatasetVersion, error) {
+func (e *env) exportDataset(ctx context.Context, param, ref, dir string) (*vise.DatasetVersion, error) {
 	if ref == "" {
 		return nil, fail("no %s: pass --param %s=NAME@VERSION, a dataset version ('vise dataset list' shows them)", param, param)
 	}
@@ -120,7 +120,7 @@ func (e *Engine) exportDataset(ctx context.Context, param, ref, dir string) (*vi
 
 // trainProgress streams the trainer's log into the step history.
 type trainProgress struct {
-	e    *Engine
+	e    *env
 	r    *run
 	mu   sync.Mutex
 	log  *[]string
@@ -166,7 +166,7 @@ func (p *trainProgress) outputLocked() map[string]any {
 // evaluate scores the trained model with vise-infer eval on the validation
 // split of the version it was trained on (`on: validation`) or on every
 // image of the benchmark dataset version (`on: benchmark`).
-func evaluate(ctx context.Context, e *Engine, r *run) (outcome, error) {
+func evaluate(ctx context.Context, e *env, r *run) (outcome, error) {
 	sha, _ := r.state["trained_sha256"].(string)
 	if sha == "" {
 		return outcome{}, fail("no trained model: an evaluate step must follow train")
@@ -228,7 +228,7 @@ func joinAny(v []any) string {
 }
 
 // materialize copies a blob (a model) into dir, named for vise-infer.
-func (e *Engine) materialize(ctx context.Context, sha, dir string) (string, error) {
+func (e *env) materialize(ctx context.Context, sha, dir string) (string, error) {
 	rc, err := e.reg.OpenArtifact(ctx, sha, 0, -1)
 	if err != nil {
 		return "", unlessUnavailable(err)

@@ -216,7 +216,7 @@ func TestEvaluate(t *testing.T) {
 	} {
 		t.Run(tc.on+tc.benchmark, func(t *testing.T) {
 			r := directRun("x-eval", map[string]string{"model": "tags", "dataset": "tags@9", "benchmark": tc.benchmark}, map[string]any{"on": tc.on}, state)
-			out, err := evaluate(ctx, e, r)
+			out, err := evaluate(ctx, &e.env, r)
 			if tc.want != "" {
 				var p permanent
 				if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "does not detect") || !asPermanent(err, &p) {
@@ -267,7 +267,7 @@ func TestGate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := directRun("x-gate", map[string]string{"model": "tags", "benchmark": "bench@7", "max_drop": tc.maxDrop}, nil,
 				map[string]any{"benchmark_map50_95": tc.score, "benchmark_dataset": bench})
-			out, err := gate(ctx, e, r)
+			out, err := gate(ctx, &e.env, r)
 			approved, _ := out.output["approved_map50_95"].(float64)
 			var p permanent
 			if tc.fails != (err != nil) || (tc.fails && (!asPermanent(err, &p) || !strings.Contains(err.Error(), tc.failWith))) {
@@ -294,7 +294,7 @@ func TestRegisterOnce(t *testing.T) {
 	params := map[string]string{"model": "tags", "dataset": "tags", "benchmark": "bench@1", "epochs": "3"}
 	var versions []any
 	for range 2 {
-		out, err := register(ctx, e, directRun("x-reg", params, nil, state))
+		out, err := register(ctx, &e.env, directRun("x-reg", params, nil, state))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,7 +311,7 @@ func TestRegisterOnce(t *testing.T) {
 		t.Errorf("registered %+v lineage %+v metrics %v", mv.Approval, mv.Lineage, mv.Metrics)
 	}
 	// Another execution training the same file is another version.
-	if out, err := register(ctx, e, directRun("x-other", params, nil, state)); err != nil || out.output["registered_version"] != 3 {
+	if out, err := register(ctx, &e.env, directRun("x-other", params, nil, state)); err != nil || out.output["registered_version"] != 3 {
 		t.Errorf("another execution: %v %v", out.output, err)
 	}
 }
@@ -336,7 +336,7 @@ func TestTrainRefuses(t *testing.T) {
 		{"no epochs", trains, map[string]string{"dataset": "tags@1", "epochs": "0"}, `epochs "0": give a whole number`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := trainModel(ctx, tc.e, directRun("x-train", tc.params, nil, map[string]any{}))
+			_, err := trainModel(ctx, &tc.e.env, directRun("x-train", tc.params, nil, map[string]any{}))
 			var p permanent
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !asPermanent(err, &p) {
 				t.Fatalf("got %v, want a permanent error with %q", err, tc.want)

@@ -19,7 +19,7 @@ func TestVerifyNeedsResultsOfTheNewModel(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		oldModel bool
-		want     string
+		want     vise.ExecutionState
 	}{
 		{"results of the old model", true, vise.ExecutionFailed},
 		{"results of the new model", false, vise.ExecutionSucceeded},

@@ -73,7 +73,7 @@ func (w *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
 	}
 	if x.Finished() { // canceled while this step was queued
 		return e.finish(ctx, job, nil, store.StepResult{ExecID: x.ID, Step: a.Step, Status: vise.ExecutionCanceled,
-			Attempts: job.Attempt, Error: "execution " + x.Status})
+			Attempts: job.Attempt, Error: "execution " + string(x.Status)})
 	}
 	d, _, err := e.definition(ctx, x.Pipeline, x.Version)
 	if err != nil {
@@ -99,7 +99,7 @@ func (e *Engine) attempt(ctx context.Context, job *river.Job[stepArgs], x *vise.
 	r := &run{exec: x, step: step, started: sr.StartedAt, state: maps.Clone(x.State), last: sr.Output,
 		attempt: job.Attempt}
 	actx, cancel := context.WithTimeout(ctx, job.Args.attemptTimeout())
-	out, err := actions[step.Action].run(actx, e, r)
+	out, err := actions[step.Action].run(actx, &e.env, r)
 	cancel()
 	if err == nil && out.wait {
 		if e.now().Before(sr.StartedAt.Add(time.Duration(step.Timeout))) {

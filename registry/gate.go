@@ -33,7 +33,7 @@ func ParseGate(s string) ([]Rule, error) {
 		}
 		v, err := strconv.ParseFloat(m[3], 64)
 		if err != nil {
-			return nil, vise.Errorf(vise.CodeInvalid, "gate rule %q: %v", strings.TrimSpace(part), err)
+			return nil, vise.Errorf(vise.CodeInvalid, "gate rule %q: %w", strings.TrimSpace(part), err)
 		}
 		out = append(out, Rule{Metric: m[1], Op: m[2], Value: v})
 	}

@@ -81,7 +81,7 @@ func (r *Registry) readONNX(ctx context.Context, a vise.Artifact) (*onnx.Info, e
 	defer rc.Close()
 	info, err := onnx.Read(rc)
 	if err != nil {
-		return nil, vise.Errorf(vise.CodeInvalid, "artifact %s is not a usable ONNX model: %v; export the model to ONNX (e.g. yolo export format=onnx) and register that file", a.SHA256[:12], err)
+		return nil, vise.Errorf(vise.CodeInvalid, "artifact %s is not a usable ONNX model: %w; export the model to ONNX (e.g. yolo export format=onnx) and register that file", a.SHA256[:12], err)
 	}
 	if len(info.Inputs) == 0 || len(info.Outputs) == 0 {
 		return nil, vise.Errorf(vise.CodeInvalid, "ONNX model %s has %d inputs and %d outputs; a detector needs at least one of each", a.SHA256[:12], len(info.Inputs), len(info.Outputs))

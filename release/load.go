@@ -52,7 +52,7 @@ func readMeta[T metadata.Roles](r *Repo, into *metadata.Metadata[T], name string
 	}
 	md, err := into.FromBytes(b)
 	if err != nil {
-		return nil, fmt.Errorf("release: %s is corrupt: %v; restore it from backup", path, err)
+		return nil, fmt.Errorf("release: %s is corrupt: %w; restore it from backup", path, err)
 	}
 	r.files[name] = b
 	return md, nil

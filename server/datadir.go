@@ -14,11 +14,11 @@ import (
 // and the log says so; if that fails the server still starts, with a warning.
 func prepareDataDir(dir string, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return vise.Errorf(vise.CodeUnavailable, "cannot create data directory %s: %v", dir, err)
+		return vise.Errorf(vise.CodeUnavailable, "cannot create data directory %s: %w", dir, err)
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return vise.Errorf(vise.CodeUnavailable, "data directory %s: %v", dir, err)
+		return vise.Errorf(vise.CodeUnavailable, "data directory %s: %w", dir, err)
 	}
 	perm := fi.Mode().Perm()
 	if perm&0o077 == 0 {

@@ -28,7 +28,7 @@ func (s *Server) startDevices() error {
 	}
 	ln, err := net.Listen("tcp", s.cfg.DeviceListen)
 	if err != nil {
-		return vise.Errorf(vise.CodeUnavailable, "cannot listen on %s: %v; pick another address with --device-listen", s.cfg.DeviceListen, err)
+		return vise.Errorf(vise.CodeUnavailable, "cannot listen on %s: %w; pick another address with --device-listen", s.cfg.DeviceListen, err)
 	}
 	s.deviceLn = ln
 	api := httpapi.NewDevice(httpapi.DeviceOptions{

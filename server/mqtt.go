@@ -75,7 +75,7 @@ func (s *Server) connectExternal(subs []broker.Subscription) error {
 	if s.cfg.MQTTCA != "" {
 		pemBytes, err := os.ReadFile(s.cfg.MQTTCA)
 		if err != nil {
-			return vise.Errorf(vise.CodeInvalid, "--mqtt-ca: %v", err)
+			return vise.Errorf(vise.CodeInvalid, "--mqtt-ca: %w", err)
 		}
 		roots = x509.NewCertPool()
 		if !roots.AppendCertsFromPEM(pemBytes) {

@@ -321,7 +321,7 @@ func (s *Server) AdminToken() string { return s.token }
 func (s *Server) Start() error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
-		return vise.Errorf(vise.CodeUnavailable, "cannot listen on %s: %v; pick another address with --listen", s.cfg.Listen, err)
+		return vise.Errorf(vise.CodeUnavailable, "cannot listen on %s: %w; pick another address with --listen", s.cfg.Listen, err)
 	}
 	s.ln = ln
 	dash, err := web.New(web.Options{Store: s.Store, Users: s.Users, Registry: s.Registry, Pipeline: s.Pipeline, Labels: s.Labels, Quality: s.Quality, DataDir: s.cfg.DataDir, Logger: s.log.With("part", "web")})

@@ -23,7 +23,7 @@ func findFFmpeg(name string) (string, error) {
 	}
 	p, err := exec.LookPath(name)
 	if err != nil {
-		return "", fmt.Errorf("%w (looked for %q: %v)", ErrNoFFmpeg, name, err)
+		return "", fmt.Errorf("%w (looked for %q: %w)", ErrNoFFmpeg, name, err)
 	}
 	return p, nil
 }

@@ -158,11 +158,11 @@ func TestDeployments(t *testing.T) {
 		if got.Status != vise.DeploymentSuperseded {
 			t.Errorf("first deployment status = %s, want SUPERSEDED", got.Status)
 		}
-		states := map[string]string{}
+		states := map[string]vise.DeviceState{}
 		for _, dd := range got.Devices {
 			states[dd.Device] = dd.State
 		}
-		if diff := cmp.Diff(map[string]string{"cam-1": vise.DeviceDownloading, "cam-2": vise.DeviceSuperseded}, states); diff != "" {
+		if diff := cmp.Diff(map[string]vise.DeviceState{"cam-1": vise.DeviceDownloading, "cam-2": vise.DeviceSuperseded}, states); diff != "" {
 			t.Errorf("device states of the superseded deployment (-want +got):\n%s", diff)
 		}
 		cur, _ := s.GetDeployment(ctx, second.ID)

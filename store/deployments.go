@@ -105,7 +105,7 @@ func (s *Store) ListDeployments(ctx context.Context, target *vise.Target, limit 
 }
 
 // SetDeviceState records a device's progress on a deployment.
-func (s *Store) SetDeviceState(ctx context.Context, id, device, state, message string) error {
+func (s *Store) SetDeviceState(ctx context.Context, id, device string, state vise.DeviceState, message string) error {
 	return s.write(ctx, "set device deployment state", func(t *tx) error {
 		res, err := t.exec(`UPDATE deployment_devices SET state = ?, message = ?, updated_at = ? WHERE deployment_id = ? AND device = ?`,
 			state, message, micros(s.clock()), id, device)

@@ -128,7 +128,7 @@ func (s *Store) StartStep(ctx context.Context, execID, step, action string, inpu
 
 // NoteStep records a step's progress short of finishing: an attempt that
 // failed and will be retried, or a wait that goes on (status WAITING).
-func (s *Store) NoteStep(ctx context.Context, execID, step, status string, attempts int, output any, msg string) error {
+func (s *Store) NoteStep(ctx context.Context, execID, step string, status vise.ExecutionState, attempts int, output any, msg string) error {
 	return s.write(ctx, "note pipeline step", func(t *tx) error {
 		out, err := jsonText(output)
 		if err != nil {
@@ -143,7 +143,7 @@ func (s *Store) NoteStep(ctx context.Context, execID, step, status string, attem
 // StepResult is how a step ended and where the execution goes next.
 type StepResult struct {
 	ExecID, Step string
-	Status       string // SUCCEEDED or FAILED
+	Status       vise.ExecutionState // SUCCEEDED or FAILED
 	Attempts     int
 	Output       any
 	Error        string
@@ -151,7 +151,7 @@ type StepResult struct {
 	// Next is the step to run next; when empty, the execution ends with
 	// ExecStatus and ExecError.
 	Next       string
-	ExecStatus string
+	ExecStatus vise.ExecutionState
 	ExecError  string
 }
 
@@ -161,7 +161,7 @@ type StepResult struct {
 // not to proceed.
 func (s *Store) FinishStep(ctx context.Context, r StepResult, then func(tx *sql.Tx, proceed bool) error) error {
 	return s.write(ctx, "finish pipeline step", func(t *tx) error {
-		var status string
+		var status vise.ExecutionState
 		if err := t.queryRow(`SELECT status FROM pipeline_executions WHERE id = ?`, r.ExecID).Scan(&status); err != nil {
 			return err
 		}
@@ -192,7 +192,7 @@ func (s *Store) FinishStep(ctx context.Context, r StepResult, then func(tx *sql.
 			state, r.ExecStatus, r.ExecError, now, now, r.ExecID); err != nil {
 			return err
 		}
-		if err := t.emit(vise.EventExecutionFinished, r.ExecID, map[string]string{"status": r.ExecStatus, "error": r.ExecError}); err != nil {
+		if err := t.emit(vise.EventExecutionFinished, r.ExecID, map[string]string{"status": string(r.ExecStatus), "error": r.ExecError}); err != nil {
 			return err
 		}
 		return then(t.tx, false)
@@ -203,7 +203,7 @@ func (s *Store) FinishStep(ctx context.Context, r StepResult, then func(tx *sql.
 // progress finishes its current attempt and nothing further runs.
 func (s *Store) CancelExecution(ctx context.Context, id, by string) (*vise.Execution, error) {
 	err := s.write(ctx, "cancel pipeline execution", func(t *tx) error {
-		var status string
+		var status vise.ExecutionState
 		err := t.queryRow(`SELECT status FROM pipeline_executions WHERE id = ?`, id).Scan(&status)
 		if errors.Is(err, sql.ErrNoRows) {
 			return executionNotFound(id)
@@ -219,7 +219,7 @@ func (s *Store) CancelExecution(ctx context.Context, id, by string) (*vise.Execu
 			vise.ExecutionCanceled, "canceled by "+by, now, now, id); err != nil {
 			return err
 		}
-		return t.emit(vise.EventExecutionFinished, id, map[string]string{"status": vise.ExecutionCanceled, "by": by})
+		return t.emit(vise.EventExecutionFinished, id, map[string]string{"status": string(vise.ExecutionCanceled), "by": by})
 	})
 	if err != nil {
 		return nil, err

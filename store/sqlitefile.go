@@ -18,7 +18,7 @@ import (
 func ownerOnly(path string, log *slog.Logger) error {
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
-		return vise.Errorf(vise.CodeUnavailable, "cannot open the database file %s: %v", path, err)
+		return vise.Errorf(vise.CodeUnavailable, "cannot open the database file %s: %w", path, err)
 	}
 	f.Close()
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
@@ -27,7 +27,7 @@ func ownerOnly(path string, log *slog.Logger) error {
 			continue
 		}
 		if err != nil {
-			return vise.Errorf(vise.CodeUnavailable, "database file %s: %v", p, err)
+			return vise.Errorf(vise.CodeUnavailable, "database file %s: %w", p, err)
 		}
 		perm := fi.Mode().Perm()
 		if perm&0o077 == 0 {

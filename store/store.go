@@ -137,7 +137,7 @@ func (s *Store) openSQLite(opts Options) error {
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return vise.Errorf(vise.CodeUnavailable, "cannot create the database directory %s: %v", dir, err)
+			return vise.Errorf(vise.CodeUnavailable, "cannot create the database directory %s: %w", dir, err)
 		}
 	}
 	if err := ownerOnly(path, opts.Logger); err != nil {

@@ -133,6 +133,8 @@ func (s *Store) classify(op string, err error) error {
 		e.Err = err
 		return e
 	}
+	// The driver's error text, not the error: callers get a vise code and
+	// must not come to depend on driver types through errors.As.
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {

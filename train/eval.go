@@ -50,7 +50,8 @@ func Evaluate(ctx context.Context, c Config, model, dataset, list string) (Repor
 		err = json.Unmarshal(stdout.Bytes(), &r)
 	}
 	if err != nil {
-		return r, vise.Errorf(vise.CodeInvalid, "evaluation of %s on %s failed: %v: %s", filepath.Base(model), dataset, err, lastLines(stderr.String(), 5))
+		// vise-infer failing at run time is not bad input (that is checked above).
+		return r, vise.Errorf(vise.CodeInternal, "evaluation of %s on %s failed: %w: %s", filepath.Base(model), dataset, err, lastLines(stderr.String(), 5))
 	}
 	if r.Images == 0 {
 		return r, vise.Errorf(vise.CodeInvalid, "evaluation of %s on %s scored no images: the dataset needs images/ and labels/ (YOLO layout)", filepath.Base(model), dataset)
@@ -72,7 +73,7 @@ func CoversClasses(model, dataset string) error {
 	defer f.Close()
 	info, err := onnx.Read(f)
 	if err != nil {
-		return vise.Errorf(vise.CodeInvalid, "model %s: %v", filepath.Base(model), err)
+		return vise.Errorf(vise.CodeInvalid, "model %s: %w", filepath.Base(model), err)
 	}
 	have := info.ClassNames
 	if want == nil || have == nil { // no names on one side: numbered classes, nothing to compare
@@ -95,7 +96,7 @@ func CoversClasses(model, dataset string) error {
 // it has none (one unnamed class).
 func Classes(dataset string) ([]string, error) {
 	if _, err := os.Stat(filepath.Join(dataset, "images")); err != nil {
-		return nil, vise.Errorf(vise.CodeInvalid, "dataset %s has no images/ folder (YOLO layout: images/ and labels/): %v", dataset, err)
+		return nil, vise.Errorf(vise.CodeInvalid, "dataset %s has no images/ folder (YOLO layout: images/ and labels/): %w", dataset, err)
 	}
 	b, err := os.ReadFile(filepath.Join(dataset, "data.yaml"))
 	if os.IsNotExist(err) {
@@ -108,7 +109,7 @@ func Classes(dataset string) ([]string, error) {
 		err = yaml.Unmarshal(b, &d)
 	}
 	if err != nil || len(d.Names) == 0 {
-		return nil, vise.Errorf(vise.CodeInvalid, "dataset %s: data.yaml needs names (0: scratch, ...): %v", dataset, err)
+		return nil, vise.Errorf(vise.CodeInvalid, "dataset %s: data.yaml needs names (0: scratch, ...): %w", dataset, err)
 	}
 	keys := make([]int, 0, len(d.Names))
 	for k := range d.Names {

@@ -74,7 +74,7 @@ for m in sys.argv[1:]:
 func Check(ctx context.Context, c Config, modules []Module) error {
 	c = c.withDefaults()
 	if _, err := os.Stat(c.Script); err != nil {
-		return vise.Errorf(vise.CodeInvalid, "trainer script not found at %s: run from the repository root or pass its path (train/train.py): %v", c.Script, err)
+		return vise.Errorf(vise.CodeInvalid, "trainer script not found at %s: run from the repository root or pass its path (train/train.py): %w", c.Script, err)
 	}
 	names := make([]string, len(modules))
 	for i, m := range modules {
@@ -83,7 +83,7 @@ func Check(ctx context.Context, c Config, modules []Module) error {
 	// One Python for all modules: importing torch takes seconds.
 	out, err := exec.CommandContext(ctx, c.Python, append([]string{"-c", importCheck}, names...)...).CombinedOutput()
 	if err != nil {
-		return vise.Errorf(vise.CodeInvalid, "cannot run Python at %s (apt-get install python3): %v: %s", c.Python, err, lastLines(string(out), 3))
+		return vise.Errorf(vise.CodeInvalid, "cannot run Python at %s (apt-get install python3): %w: %s", c.Python, err, lastLines(string(out), 3))
 	}
 	var missing []string
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
@@ -189,7 +189,7 @@ func Run(ctx context.Context, c Config, o Options, onLine func(string), onEvent 
 	<-done
 	res.Tail = tail.lines
 	if err != nil {
-		return res, vise.Errorf(vise.CodeInvalid, "trainer failed (%v)%s; its last lines:\n%s", err, missingHint(res.Tail), strings.Join(res.Tail, "\n"))
+		return res, vise.Errorf(vise.CodeInvalid, "trainer failed (%w)%s; its last lines:\n%s", err, missingHint(res.Tail), strings.Join(res.Tail, "\n"))
 	}
 	return res, nil
 }

@@ -86,7 +86,7 @@ func (h *Handler) saveLabelItem(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		h.jsonError(w, vise.Errorf(vise.CodeInvalid, "invalid label: %v", err))
+		h.jsonError(w, vise.Errorf(vise.CodeInvalid, "invalid label: %w", err))
 		return
 	}
 	im, err := h.lab.Save(r.Context(), r.PathValue("device"), r.PathValue("msg_id"), req, u.Name)

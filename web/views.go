@@ -34,7 +34,7 @@ func (h *Handler) fleet(ctx context.Context, v *view) error {
 	for _, d := range ds {
 		var st deviceapi.Status
 		json.Unmarshal(d.Status, &st) // stored as the device sent it: show what is there
-		row := deviceRow{Name: d.Name, Groups: strings.Join(d.Groups, ", "), State: st.State, Generation: d.Generation,
+		row := deviceRow{Name: d.Name, Groups: strings.Join(d.Groups, ", "), State: string(st.State), Generation: d.Generation,
 			Revoked: d.RevokedAt != nil, Seen: "never"}
 		if st.Telemetry != nil {
 			row.Queue = st.Telemetry.QueueDepth

@@ -76,7 +76,7 @@ func TestSelfUpdate(t *testing.T) {
 			if isNew := filepath.Base(exe) == newSHA; isNew != tc.wantNew {
 				t.Errorf("the agent runs %s; want the new binary: %v", exe, tc.wantNew)
 			}
-			want := map[bool]string{true: vise.DeviceRunning, false: vise.DeviceFailed}[tc.wantNew]
+			want := map[bool]vise.DeviceState{true: vise.DeviceRunning, false: vise.DeviceFailed}[tc.wantNew]
 			if st.State != want || !strings.Contains(st.Message, tc.reason) {
 				t.Errorf("deployment %s (%q); want %s with %q", st.State, st.Message, want, tc.reason)
 			}

@@ -180,7 +180,7 @@ func (s *settings) checkAll() error {
 func (s *settings) checkSource() error {
 	kind, err := source.Classify(s.Source)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	switch s.Trigger {
 	case triggerNone:

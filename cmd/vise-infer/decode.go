@@ -47,7 +47,7 @@ func (d *decoder) load(path string) (decoded, error) {
 	}
 	out, err := d.decode(d.file)
 	if err != nil {
-		return decoded{}, fmt.Errorf("%w: %s: %v", infer.ErrBadImage, path, err)
+		return decoded{}, fmt.Errorf("%w: %s: %w", infer.ErrBadImage, path, err)
 	}
 	return out, nil
 }

@@ -9,9 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
+	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/infer"
 	"github.com/vise-edge/vise/infer/turbo"
 	"github.com/vise-edge/vise/source"
@@ -120,18 +120,12 @@ func readLabels(dataset, image string, w, h int) ([]infer.GroundTruth, error) {
 		if len(fields) == 0 {
 			continue
 		}
-		if len(fields) != 5 {
-			return nil, fmt.Errorf("%s line %d: want 5 fields", name, line)
+		b, err := vise.ParseYOLOBox(fields, 0)
+		if err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", name, line, err)
 		}
-		cls, err := strconv.Atoi(fields[0])
-		v := make([]float64, 4)
-		for i := range v {
-			if v[i], err = strconv.ParseFloat(fields[i+1], 64); err != nil {
-				return nil, fmt.Errorf("%s line %d: %v", name, line, err)
-			}
-		}
-		out = append(out, infer.GroundTruth{ClassID: cls, Box: infer.Box{X: (v[0] - v[2]/2) * float64(w), Y: (v[1] - v[3]/2) * float64(h),
-			Width: v[2] * float64(w), Height: v[3] * float64(h)}})
+		out = append(out, infer.GroundTruth{ClassID: b.Class, Box: infer.Box{X: (b.CX - b.W/2) * float64(w), Y: (b.CY - b.H/2) * float64(h),
+			Width: b.W * float64(w), Height: b.H * float64(h)}})
 	}
 	return out, sc.Err()
 }

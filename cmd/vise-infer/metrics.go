@@ -80,7 +80,7 @@ func (c runnerCollector) Collect(ch chan<- prometheus.Metric) {
 func (r *runner) serveMetrics(addr string) (func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: metrics listener: %v (pass another --metrics address, e.g. 127.0.0.1:9464)", errUsage, err)
+		return nil, fmt.Errorf("%w: metrics listener: %w (pass another --metrics address, e.g. 127.0.0.1:9464)", errUsage, err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(runnerCollector{r})

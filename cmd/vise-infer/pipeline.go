@@ -250,7 +250,7 @@ func (w *worker) decode(src source.Frame) (decoded, error) {
 	case src.Data != nil:
 		d, err := w.dec.decode(src.Data)
 		if err != nil {
-			return d, fmt.Errorf("%w: %s: %v", infer.ErrBadImage, src.Name, err)
+			return d, fmt.Errorf("%w: %s: %w", infer.ErrBadImage, src.Name, err)
 		}
 		return d, nil
 	}

@@ -48,7 +48,7 @@ func parseQuantizeFlags(args []string) (quantizeFlags, error) {
 	}
 	var err error
 	if f.method, err = quantize.ParseMethod(*method); err != nil {
-		return f, fmt.Errorf("%w: %v", errUsage, err)
+		return f, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	switch {
 	case f.bits != 7 && f.bits != 8:

@@ -33,7 +33,7 @@ to the recipe) are uploaded first, unless the server has them already.`,
 			}
 			data, err := os.ReadFile(file)
 			if err != nil {
-				return vise.Errorf(vise.CodeInvalid, "cannot read recipe: %v", err)
+				return vise.Errorf(vise.CodeInvalid, "cannot read recipe: %w", err)
 			}
 			rc, err := vise.ParseRecipe(data)
 			if err != nil {

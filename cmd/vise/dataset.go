@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -26,7 +25,7 @@ func checkDataset(dir string) (datasetSummary, error) {
 	var sum datasetSummary
 	imgs, err := os.ReadDir(filepath.Join(dir, "images"))
 	if err != nil {
-		return sum, vise.Errorf(vise.CodeInvalid, "dataset %s has no readable images/ folder (YOLO layout: images/ and labels/): %v", dir, err)
+		return sum, vise.Errorf(vise.CodeInvalid, "dataset %s has no readable images/ folder (YOLO layout: images/ and labels/): %w", dir, err)
 	}
 	if sum.Classes, err = datasetClasses(dir); err != nil {
 		return sum, err
@@ -80,7 +79,7 @@ func datasetClasses(dir string) ([]string, error) {
 		err = yaml.Unmarshal(b, &d)
 	}
 	if err != nil || len(d.Names) == 0 {
-		return nil, vise.Errorf(vise.CodeInvalid, "dataset %s: data.yaml needs names (0: scratch, ...): %v", dir, err)
+		return nil, vise.Errorf(vise.CodeInvalid, "dataset %s: data.yaml needs names (0: scratch, ...): %w", dir, err)
 	}
 	names := make([]string, len(d.Names))
 	for i := range names {
@@ -126,18 +125,8 @@ func checkLabels(path string, classes int) (boxes int, errs labelErrors) {
 }
 
 func badBox(fields []string, classes int) string {
-	if len(fields) != 5 {
-		return fmt.Sprintf("%d values, want 5 (class cx cy w h)", len(fields))
-	}
-	c, err := strconv.Atoi(fields[0])
-	if err != nil || c < 0 || c >= classes {
-		return fmt.Sprintf("class %q is not one of 0..%d", fields[0], classes-1)
-	}
-	for i, s := range fields[1:] {
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil || !(v >= 0 && v <= 1) || (i >= 2 && v == 0) { // !(…) refuses NaN too
-			return fmt.Sprintf("%s %q is not a normalised coordinate (0..1)", []string{"cx", "cy", "w", "h"}[i], s)
-		}
+	if _, err := vise.ParseYOLOBox(fields, classes); err != nil {
+		return err.Error()
 	}
 	return ""
 }

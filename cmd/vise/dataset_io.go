@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -120,7 +119,7 @@ func yoloFiles(dir string) (images map[string]string, labels map[string]bool, er
 	images, labels = map[string]string{}, map[string]bool{}
 	imgs, err := os.ReadDir(filepath.Join(dir, "images"))
 	if err != nil {
-		return nil, nil, vise.Errorf(vise.CodeInvalid, "dataset %s has no readable images/ folder (YOLO layout: images/ and labels/): %v", dir, err)
+		return nil, nil, vise.Errorf(vise.CodeInvalid, "dataset %s has no readable images/ folder (YOLO layout: images/ and labels/): %w", dir, err)
 	}
 	for _, f := range imgs {
 		ext := strings.ToLower(filepath.Ext(f.Name()))
@@ -130,7 +129,7 @@ func yoloFiles(dir string) (images map[string]string, labels map[string]bool, er
 	}
 	lbls, err := os.ReadDir(filepath.Join(dir, "labels"))
 	if err != nil && !os.IsNotExist(err) {
-		return nil, nil, vise.Errorf(vise.CodeInvalid, "dataset %s: labels/: %v", dir, err)
+		return nil, nil, vise.Errorf(vise.CodeInvalid, "dataset %s: labels/: %w", dir, err)
 	}
 	for _, f := range lbls {
 		if !f.IsDir() && strings.HasSuffix(f.Name(), ".txt") {
@@ -154,14 +153,11 @@ func readBoxesYOLO(path string, classes int) ([]vise.DatasetBox, error) {
 		if len(fields) == 0 {
 			continue
 		}
-		if why := badBox(fields, classes); why != "" {
-			return nil, fmt.Errorf("%s line %d: %s", filepath.Base(path), line, why)
+		b, err := vise.ParseYOLOBox(fields, classes)
+		if err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", filepath.Base(path), line, err)
 		}
-		var v [5]float64
-		for i, s := range fields {
-			v[i], _ = strconv.ParseFloat(s, 64)
-		}
-		boxes = append(boxes, vise.DatasetBox{Class: int(v[0]), CX: v[1], CY: v[2], W: v[3], H: v[4]})
+		boxes = append(boxes, b)
 	}
 	return boxes, sc.Err()
 }
@@ -178,7 +174,7 @@ func readSources(dir string) (map[string]vise.DatasetSource, error) {
 		err = json.Unmarshal(b, &m)
 	}
 	if err != nil {
-		return nil, vise.Errorf(vise.CodeInvalid, "dataset %s: manifest.json: %v (delete it to import without the provenance)", dir, err)
+		return nil, vise.Errorf(vise.CodeInvalid, "dataset %s: manifest.json: %w (delete it to import without the provenance)", dir, err)
 	}
 	out := map[string]vise.DatasetSource{}
 	for _, it := range m.Items {

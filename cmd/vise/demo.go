@@ -98,7 +98,7 @@ func (a *app) demoCmd() *cobra.Command {
 
 func openDemoLog(dir string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, vise.Errorf(vise.CodeUnavailable, "cannot create %s: %v", dir, err)
+		return nil, vise.Errorf(vise.CodeUnavailable, "cannot create %s: %w", dir, err)
 	}
 	return os.OpenFile(filepath.Join(dir, "demo.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 }
@@ -286,7 +286,7 @@ func summaryLine(ctx context.Context, cl *client.Client, execID string) string {
 	if err != nil {
 		return "edge-deploy: " + err.Error()
 	}
-	line := "edge-deploy " + x.Status + "; "
+	line := "edge-deploy " + string(x.Status) + "; "
 	switch {
 	case x.Status == vise.ExecutionRunning && len(x.Steps) > 0:
 		line = fmt.Sprintf("edge-deploy %s %s; ", x.Step, x.Steps[len(x.Steps)-1].Status)

@@ -48,7 +48,7 @@ func startDemoLine(images, cameraListen, plcListen string) (*demoLine, error) {
 	l := &demoLine{}
 	ln, err := net.Listen("tcp", cameraListen)
 	if err != nil {
-		return nil, vise.Errorf(vise.CodeUnavailable, "demo camera on %s: %v (pass --camera-listen)", cameraListen, err)
+		return nil, vise.Errorf(vise.CodeUnavailable, "demo camera on %s: %w (pass --camera-listen)", cameraListen, err)
 	}
 	l.CameraURL = "http://" + ln.Addr().String() + "/video.mjpg"
 	l.cam = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serveMJPEG(w, r, frames) })}
@@ -69,7 +69,7 @@ func startDemoLine(images, cameraListen, plcListen string) (*demoLine, error) {
 	}
 	if err != nil {
 		l.Close()
-		return nil, vise.Errorf(vise.CodeUnavailable, "demo PLC on %s: %v (pass --plc-listen)", plcListen, err)
+		return nil, vise.Errorf(vise.CodeUnavailable, "demo PLC on %s: %w (pass --plc-listen)", plcListen, err)
 	}
 	return l, nil
 }

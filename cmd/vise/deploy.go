@@ -156,7 +156,7 @@ func showDeployment(w *tabwriter.Writer, d *vise.Deployment) {
 		d.CreatedAt.Format(time.RFC3339), orNone(d.CreatedBy))
 	counts := map[string]int{}
 	for _, dd := range d.Devices {
-		counts[dd.State]++
+		counts[string(dd.State)]++
 	}
 	var parts []string
 	for s, n := range counts {

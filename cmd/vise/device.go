@@ -136,7 +136,7 @@ func (a *app) deviceListCmd() *cobra.Command {
 					}
 					st := parseStatus(d.Status)
 					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", d.Name, orNone(strings.Join(d.Groups, ",")), d.Generation,
-						orNone(st.State), st.components(), st.Telemetry.QueueDepth, seen, labelText(d.Labels))
+						orNone(string(st.State)), st.components(), st.Telemetry.QueueDepth, seen, labelText(d.Labels))
 				}
 			})
 		},

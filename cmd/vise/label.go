@@ -175,7 +175,7 @@ func readBoxes(stdin io.Reader, name string, boxes *[]vise.LabelBox) error {
 	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
-			return fmt.Errorf("%w: --boxes: %v", errUsage, err)
+			return fmt.Errorf("%w: --boxes: %w", errUsage, err)
 		}
 		defer f.Close()
 		r = f
@@ -183,7 +183,7 @@ func readBoxes(stdin io.Reader, name string, boxes *[]vise.LabelBox) error {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(boxes); err != nil {
-		return fmt.Errorf("%w: --boxes %s: not a JSON array of boxes (%v)", errUsage, strconv.Quote(name), err)
+		return fmt.Errorf("%w: --boxes %s: not a JSON array of boxes (%w)", errUsage, strconv.Quote(name), err)
 	}
 	return nil
 }

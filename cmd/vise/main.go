@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return fmt.Errorf("%w: %v (see '%s --help')", errUsage, err, c.CommandPath())
+		return fmt.Errorf("%w: %w (see '%s --help')", errUsage, err, c.CommandPath())
 	})
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.server, "server", envOr("VISE_SERVER", "http://"+server.DefaultListen), "server URL (env VISE_SERVER)")

@@ -82,11 +82,11 @@ func (a *app) modelRegisterCmd() *cobra.Command {
 func checkONNX(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return vise.Errorf(vise.CodeInvalid, "cannot read %s: %v", path, err)
+		return vise.Errorf(vise.CodeInvalid, "cannot read %s: %w", path, err)
 	}
 	defer f.Close()
 	if _, err := onnx.Read(f); err != nil {
-		return vise.Errorf(vise.CodeInvalid, "%s is not a usable ONNX model: %v", path, err)
+		return vise.Errorf(vise.CodeInvalid, "%s is not a usable ONNX model: %w", path, err)
 	}
 	return nil
 }

@@ -158,7 +158,7 @@ func runInfer(ctx context.Context, o optimizeOpts, out any, args ...string) erro
 		return vise.Errorf(vise.CodeInvalid, "vise-infer %s: %s", args[0], msg)
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return vise.Errorf(vise.CodeInternal, "vise-infer %s printed no report: %v", args[0], err)
+		return vise.Errorf(vise.CodeInternal, "vise-infer %s printed no report: %w", args[0], err)
 	}
 	return nil
 }

@@ -198,7 +198,7 @@ func (a *app) pipelineApplyCmd() *cobra.Command {
 		RunE: func(c *cobra.Command, args []string) error {
 			b, err := os.ReadFile(args[0])
 			if err != nil {
-				return vise.Errorf(vise.CodeInvalid, "read pipeline definition: %v", err)
+				return vise.Errorf(vise.CodeInvalid, "read pipeline definition: %w", err)
 			}
 			d, created, err := a.client().ApplyPipeline(c.Context(), b)
 			if err != nil {

@@ -89,20 +89,20 @@ func ipcPublish(ctx context.Context, addr, user, token, topic string, payload []
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return vise.Errorf(vise.CodeUnavailable, "local agent at %s: %v", addr, err)
+		return vise.Errorf(vise.CodeUnavailable, "local agent at %s: %w", addr, err)
 	}
 	cl := paho.NewClient(paho.ClientConfig{Conn: conn})
 	ca, err := cl.Connect(ctx, &paho.Connect{ClientID: user + "-" + fmt.Sprint(os.Getpid()), CleanStart: true, KeepAlive: 10,
 		Username: user, UsernameFlag: true, Password: []byte(token), PasswordFlag: true})
 	if err != nil {
-		return vise.Errorf(vise.CodeUnavailable, "local agent: %v", err)
+		return vise.Errorf(vise.CodeUnavailable, "local agent: %w", err)
 	}
 	if ca.ReasonCode != 0 {
 		return vise.Errorf(vise.CodeUnauthorized, "local agent refused the connection (reason %d)", ca.ReasonCode)
 	}
 	defer cl.Disconnect(&paho.Disconnect{})
 	if _, err := cl.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: payload}); err != nil {
-		return vise.Errorf(vise.CodeUnavailable, "publish to the local agent: %v", err)
+		return vise.Errorf(vise.CodeUnavailable, "publish to the local agent: %w", err)
 	}
 	return nil
 }

@@ -136,7 +136,7 @@ func (a *app) newPassword(ctx context.Context, fromStdin bool) (string, error) {
 	} else {
 		line, err := bufio.NewReader(io.LimitReader(os.Stdin, 64<<10)).ReadString('\n')
 		if err != nil && err != io.EOF {
-			return "", vise.Errorf(vise.CodeInvalid, "cannot read the password from stdin: %v", err)
+			return "", vise.Errorf(vise.CodeInvalid, "cannot read the password from stdin: %w", err)
 		}
 		pw = strings.TrimRight(line, "\r\n")
 		if pw == "" {

@@ -95,7 +95,7 @@ func start() (string, error) {
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(dataDir, "data"), "-U", "vise", "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C")
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if out, err := initdb.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("initdb: %v: %s", err, out)
+		return "", fmt.Errorf("initdb: %w: %s", err, out)
 	}
 	port, err := freePort()
 	if err != nil {
