@@ -30,7 +30,7 @@ func RunCandidate(ctx context.Context, cfg Config) error {
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("candidate", true)}
 	id, err := loadIdentity(a.identityDir())
 	if err != nil {
-		return vise.Errorf(vise.CodeInvalid, "candidate: no device identity in %s (%v): a candidate never enrolls", a.identityDir(), err)
+		return vise.Errorf(vise.CodeInvalid, "candidate: no device identity in %s: a candidate never enrolls: %w", a.identityDir(), err)
 	}
 	holdAt(ctx, cfg.DataDir, "candidate-starting", a.log)
 	tlsCfg := &tls.Config{Certificates: []tls.Certificate{id.cert}, RootCAs: id.ca, MinVersion: tls.VersionTLS12}

@@ -47,7 +47,7 @@ func (a *Agent) selfUpdate(ctx context.Context, id string, r *vise.Recipe, fetch
 		return err
 	}
 	if err := checkArch(bin); err != nil {
-		return vise.Errorf(vise.CodeInvalid, "%s@%s: %v; this agent stays", r.Name, r.Version, err)
+		return vise.Errorf(vise.CodeInvalid, "%s@%s: %w; this agent stays", r.Name, r.Version, err)
 	}
 	prev, _ := os.Readlink(currentAgentLink(a.cfg.DataDir))
 	st := &updateState{Deployment: id, Phase: phaseCandidate, From: self, To: sha, Previous: prev, Timeout: timeout,
@@ -63,7 +63,7 @@ func (a *Agent) selfUpdate(ctx context.Context, id string, r *vise.Recipe, fetch
 		st.Phase, st.Reason = phaseDone, err.Error()
 		saveUpdateState(a.cfg.DataDir, st)
 		os.Remove(bin)
-		return vise.Errorf(vise.CodeInvalid, "%s@%s: the new agent %v; this agent stays", r.Name, r.Version, err)
+		return vise.Errorf(vise.CodeUnavailable, "%s@%s: the new agent %w; this agent stays", r.Name, r.Version, err)
 	}
 	healthy := time.Now()
 	st.Timings.CandidateMS = ms(healthy.Sub(started))

@@ -49,8 +49,11 @@ func Profile(modelPath string, opts Options, inputs [][]float32, frames int) ([]
 	}
 	s.Close() // ONNX Runtime writes the profile when the session ends
 	files, err := filepath.Glob(opts.profile + "*.json")
-	if err != nil || len(files) != 1 {
-		return nil, fmt.Errorf("profile: ONNX Runtime wrote %d profile files in %s, want 1 (%v)", len(files), dir, err)
+	if err != nil {
+		return nil, fmt.Errorf("profile files in %s: %w", dir, err)
+	}
+	if len(files) != 1 {
+		return nil, fmt.Errorf("profile: ONNX Runtime wrote %d profile files in %s, want 1", len(files), dir)
 	}
 	return readProfile(files[0], frames)
 }
@@ -76,7 +79,7 @@ func readProfile(path string, frames int) ([]OpTime, error) {
 	defer f.Close()
 	dec := json.NewDecoder(f)
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
-		return nil, fmt.Errorf("profile %s: not a JSON array of trace events (%v)", path, err)
+		return nil, fmt.Errorf("profile %s: not a JSON array of trace events: %w", path, err)
 	}
 	dur, count := map[string]int64{}, map[string]int{}
 	var total int64
