@@ -137,6 +137,7 @@ func (a *Agent) report(ctx context.Context, id, state, msg string) {
 func (a *Agent) apply(ctx context.Context, id string, timeout time.Duration) error {
 	a.log.Info("applying deployment", "deployment", id)
 	a.report(ctx, id, vise.DeviceDownloading, "")
+	a.phase("download")
 	v, doc, recipes, err := a.signedDocument(ctx, id)
 	if err != nil {
 		return err
@@ -159,6 +160,7 @@ func (a *Agent) apply(ctx context.Context, id string, timeout time.Duration) err
 		ordered = append(ordered, r)
 	}
 	a.report(ctx, id, vise.DeviceInstalling, "")
+	a.phase("install")
 	gen, err := a.prepare(ctx, doc, ordered, timeout)
 	if err != nil {
 		return err
@@ -275,9 +277,11 @@ func (a *Agent) nextGeneration() int64 {
 func (a *Agent) switchTo(ctx context.Context, id string, gen int64) error {
 	prev := a.State().LastGood
 	a.stopAll()
+	a.phase("switch") // the old generation stopped, the new one not committed
 	if err := a.commit(gen); err != nil {
 		return err
 	}
+	a.phase("health") // committed, not known healthy yet
 	m, err := readManifest(a.genDir(gen))
 	if err != nil {
 		return err

@@ -179,8 +179,8 @@ func TestLink(t *testing.T) {
 	if _, err := c2.Read(make([]byte, 1)); err == nil {
 		t.Error("read after the server closed = nil error")
 	}
-	if l.Cuts() != 1 || l.Drops() != 1 {
-		t.Errorf("cuts %d, drops %d; want 1 and 1", l.Cuts(), l.Drops())
+	if l.Cuts() != 1 || l.Drops() != 1 || l.Dials(ln.Addr().String()) != 2 {
+		t.Errorf("cuts %d, drops %d, dials %d; want 1, 1 and 2", l.Cuts(), l.Drops(), l.Dials(ln.Addr().String()))
 	}
 	l.Kill()
 	l.Restore()

@@ -22,6 +22,7 @@ type Link struct {
 	cut   bool
 	conns map[*conn]struct{}
 	dead  bool // Kill: cut for good
+	dials map[string]int64
 
 	cuts  atomic.Int64 // connections this link cut
 	drops atomic.Int64 // connections the other end (or the network) ended
@@ -50,8 +51,19 @@ func (l *Link) Dial(ctx context.Context, network, addr string) (net.Conn, error)
 	if l.conns == nil {
 		l.conns = map[*conn]struct{}{}
 	}
+	if l.dials == nil {
+		l.dials = map[string]int64{}
+	}
 	l.conns[w] = struct{}{}
+	l.dials[addr]++
 	return w, nil
+}
+
+// Dials is how many connections to addr this link opened.
+func (l *Link) Dials(addr string) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dials[addr]
 }
 
 // Cut drops every open connection and refuses new ones.

@@ -9,6 +9,9 @@ type Report struct {
 	Lost       int    `json:"results_lost"`       // published, never stored
 	Duplicated int    `json:"results_duplicated"` // msg_ids stored more than once
 	Unexpected int    `json:"results_unexpected"` // stored, never published
+	// Redelivered counts results the server was sent again after storing
+	// them (an acknowledgement lost to a fault) and did not store again.
+	Redelivered int64 `json:"results_redelivered"`
 	// Deployment is the rollout the faults struck, if any.
 	Deployment *DeploymentOutcome `json:"deployment,omitempty"`
 	Faults     []FaultOutcome     `json:"faults"`

@@ -45,6 +45,7 @@ type simOpts struct {
 	duration, drain           time.Duration
 	direct                    bool
 	inFlight                  int
+	fo                        faultOpts // --faults (sim_faults.go)
 }
 
 // simCmd runs many lightweight agents in one process: real enrollment,
@@ -59,6 +60,9 @@ func (a *app) simCmd() *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			if o.devices <= 0 {
 				return fmt.Errorf("%w: --devices must be positive", errUsage)
+			}
+			if c.Flags().Changed("faults") {
+				return a.simFaults(c.Context(), o)
 			}
 			if o.direct && (o.resultsPerSec <= 0 || o.duration <= 0 || o.inFlight <= 0) {
 				return fmt.Errorf("%w: --direct needs --results-per-sec and --duration above 0 (and --in-flight at least 1)", errUsage)
@@ -92,6 +96,7 @@ func (a *app) simCmd() *cobra.Command {
 	f.DurationVar(&o.drain, "drain", time.Minute, "at the end, how long to wait for the devices' queues to empty")
 	f.BoolVar(&o.direct, "direct", false, "publish results straight to the broker at QoS 1 (no per-device queue) for --duration, and report ingestion: offered, acknowledged, stored, latency")
 	f.IntVar(&o.inFlight, "in-flight", 2, "with --direct, unacknowledged results a device may have before it waits (the server takes one at a time from each device; more only queue)")
+	addFaultFlags(f, &o.fo)
 	return a.addOutput(c)
 }
 
