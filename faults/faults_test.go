@@ -101,6 +101,7 @@ func TestPlanRefuses(t *testing.T) {
 	}{
 		{"linkcut:10%@30s+5m", o, `fault "linkcut:10%@30s+5m": it ends at 5m30s, after the rehearsal's --duration 1m0s`},
 		{"server-kill@2m", o, "it ends at 2m0s, after"},
+		{"server-kill@5s,server-kill@5s", o, `fault "server-kill@5s" is given twice`},
 		{"diskfull:dev=5@1s+1s", o, "device 5 does not exist: the fleet has 5"},
 		{"agent-kill:phase=switch", PlanOptions{Devices: 5, RunFor: time.Minute}, "pass --deploy"},
 		{"agent-kill:phase=switch:dev=1,agent-kill:phase=health:dev=1", o, "device 1 is already killed"},

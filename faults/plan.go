@@ -33,8 +33,13 @@ func Plan(spec Spec, o PlanOptions) ([]Event, error) {
 	next := o.Devices - 1
 	taken := map[int]string{}
 	var evs []Event
+	seen := map[string]bool{}
 	for _, f := range spec {
 		e := Event{Fault: f}
+		if seen[f.Text] {
+			return nil, fmt.Errorf("fault %q is given twice; give each once (its report is keyed by it)", f.Text)
+		}
+		seen[f.Text] = true
 		if err := f.checkRun(o); err != nil {
 			return nil, fmt.Errorf("fault %q: %w", f.Text, err)
 		}
