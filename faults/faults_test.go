@@ -225,3 +225,25 @@ func TestTally(t *testing.T) {
 		t.Error("a fault that never fired passed")
 	}
 }
+
+// Parse never panics, and what it accepts plans or is refused cleanly.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"linkcut:10%@30s+5m", "server-kill@60s,broker-restart@90s", "agent-kill:phase=download:dev=2", "skew:-90s:all@1m", "diskfull:dev=3@20s+30s", ",,@+:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		spec, err := Parse(s)
+		if err != nil {
+			return
+		}
+		evs, err := Plan(spec, PlanOptions{Devices: 10, RunFor: time.Hour, Deploys: true})
+		for _, e := range evs {
+			for _, d := range e.Devices {
+				if d < 0 || d >= 10 {
+					t.Fatalf("%q planned device %d of 10", s, d)
+				}
+			}
+		}
+		_ = err
+	})
+}
