@@ -108,6 +108,8 @@ func (a *app) rehearse(ctx context.Context, o simOpts, evs []faults.Event) (*fau
 		}
 		defer os.RemoveAll(dir)
 		o.data = dir
+	} else if _, err := os.Stat(filepath.Join(o.data, "server")); err == nil {
+		return nil, fmt.Errorf("%w: --sim-data %s holds an earlier rehearsal; give an empty directory (its results would count as unexpected)", errUsage, o.data)
 	}
 	bin := o.fo.serverBin
 	if bin == "" {
