@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/vise-edge/vise/faults"
@@ -81,10 +83,13 @@ func faultEffect(f faults.FaultOutcome) error {
 // error (exit 2) naming the fault, before anything starts.
 func TestSimFaultsRefused(t *testing.T) {
 	e := noServer(t)
+	used := t.TempDir()
+	os.Mkdir(filepath.Join(used, "server"), 0o700)
 	for _, tc := range []struct {
 		want string
 		args []string
 	}{
+		{"holds an earlier rehearsal", []string{"--faults", "server-kill@1s", "--duration", "10s", "--sim-data", used}},
 		{`fault "flood@1s": unknown fault "flood"`, []string{"--faults", "linkcut@1s+1s,flood@1s", "--duration", "10s"}},
 		{`fault "linkcut:10%@30s+5m": it ends at 5m30s, after the rehearsal's --duration 1m0s`, []string{"--faults", "linkcut:10%@30s+5m", "--duration", "1m"}},
 		{`fault "server-kill@5s+1s": server-kill takes a start only`, []string{"--faults", "server-kill@5s+1s", "--duration", "1m"}},
