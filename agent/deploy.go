@@ -51,7 +51,7 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	superseded := a.watchSupersede(dctx, d.ID, cancel)
-	err = a.apply(dctx, d.ID, timeout)
+	err = a.applyRetrying(dctx, d.ID, timeout)
 	if superseded() {
 		a.log.Info("deployment superseded by a newer one", "deployment", d.ID)
 		a.report(ctx, d.ID, vise.DeviceSuperseded, "superseded by a newer deployment")

@@ -49,7 +49,7 @@ func (a *Agent) newVerifier() (*verifier, error) {
 		return nil, vise.Errorf(vise.CodeInvalid, "release metadata: %v", err)
 	}
 	if err := up.Refresh(); err != nil {
-		return nil, vise.Errorf(vise.CodeInvalid, "release metadata did not verify: %v", err)
+		return nil, vise.Errorf(vise.CodeInvalid, "release metadata did not verify: %w", err)
 	}
 	return &verifier{up: up}, nil
 }
@@ -68,7 +68,7 @@ func (v *verifier) small(path string) ([]byte, error) {
 	}
 	_, b, err := v.up.DownloadTarget(ti, "", "")
 	if err != nil {
-		return nil, vise.Errorf(vise.CodeInvalid, "%s failed verification: %v", path, err)
+		return nil, vise.Errorf(vise.CodeInvalid, "%s failed verification: %w", path, err)
 	}
 	return b, nil
 }

@@ -118,6 +118,13 @@ func (d *faultDevice) currentLink() *faults.Link {
 	return d.link
 }
 
+// isCut tells whether a link cut is in force on the device.
+func (d *faultDevice) isCut() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cuts > 0
+}
+
 // cut and restore nest: overlapping cuts of one device end with the last.
 func (d *faultDevice) cut() {
 	d.mu.Lock()

@@ -110,15 +110,19 @@ func (r *rehearsal) restartServer(ctx context.Context, e faults.Event, o *faults
 		l := d.currentLink()
 		sessions[i] = dialed{l, l.Dials(r.srv.mqtt)}
 	}
-	// Devices that opened a new MQTT connection since: a new link (an
-	// agent killed since) counts.
-	reconnected := func() (n int) {
+	// Devices that opened a new MQTT connection since (a new link, an
+	// agent killed since, counts), and those that could: not under a cut.
+	reconnected := func() (n, reachable int) {
 		for i, d := range r.devs {
-			if l := d.currentLink(); l != sessions[i].link || l.Dials(r.srv.mqtt) > sessions[i].dials {
+			if d.isCut() {
+				continue
+			}
+			reachable++
+			if l := d.currentLink(); (l != sessions[i].link || l.Dials(r.srv.mqtt) > sessions[i].dials) && d.agent().Connected() {
 				n++
 			}
 		}
-		return n
+		return n, reachable
 	}
 	before, pid := drops(), r.srv.pid()
 	running := 0
@@ -147,8 +151,8 @@ func (r *rehearsal) restartServer(ctx context.Context, e faults.Event, o *faults
 		return
 	}
 	r.watch(ctx, o, at, func() bool {
-		n := reconnected()
-		if n < len(r.devs) || !r.all(r.devs, func(d *faultDevice) bool { return d.agent().Connected() }) {
+		n, reachable := reconnected()
+		if n < reachable {
 			return false
 		}
 		r.setEffect(o, "device_connections_dropped", drops()-before)
