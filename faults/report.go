@@ -2,13 +2,16 @@ package faults
 
 // Report is the rehearsal's outcome, printed as JSON by `vise sim --faults`.
 type Report struct {
-	Spec       string `json:"spec"`
-	Devices    int    `json:"devices"`
-	Published  int    `json:"results_published"`
-	Stored     int    `json:"results_stored"`     // distinct msg_ids the server holds
-	Lost       int    `json:"results_lost"`       // published, never stored
-	Duplicated int    `json:"results_duplicated"` // msg_ids stored more than once
-	Unexpected int    `json:"results_unexpected"` // stored, never published
+	Spec      string `json:"spec"`
+	Devices   int    `json:"devices"`
+	Published int    `json:"results_published"`
+	// PublishedPerSec is the rate results were offered at, over the
+	// time they were.
+	PublishedPerSec float64 `json:"results_published_per_sec"`
+	Stored          int     `json:"results_stored"`     // distinct msg_ids the server holds
+	Lost            int     `json:"results_lost"`       // published, never stored
+	Duplicated      int     `json:"results_duplicated"` // msg_ids stored more than once
+	Unexpected      int     `json:"results_unexpected"` // stored, never published
 	// Redelivered counts results the server was sent again after storing
 	// them (an acknowledgement lost to a fault) and did not store again.
 	Redelivered int64 `json:"results_redelivered"`

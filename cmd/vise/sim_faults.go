@@ -183,10 +183,13 @@ func (r *rehearsal) shutdown() {
 }
 
 // generate publishes fleet-wide results, round robin, skipping a device
-// whose agent is down; each id is kept with its device and the time.
+// whose agent is down; each id is kept with its device and the time. It
+// catches up on ticks a busy machine skipped, so the rate offered is the
+// one asked for.
 func (r *rehearsal) generate(ctx context.Context) {
-	t := time.NewTicker(time.Duration(float64(time.Second) / r.o.fo.fleetRate))
+	t := time.NewTicker(max(time.Millisecond, time.Duration(float64(time.Second)/r.o.fo.fleetRate)))
 	defer t.Stop()
+	start := time.Now()
 	next, n := 0, 0
 	for {
 		select {
@@ -194,21 +197,31 @@ func (r *rehearsal) generate(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for range r.devs {
-			d := r.devs[next%len(r.devs)]
-			next++
-			id := fmt.Sprintf("f-%d", n)
-			now := time.Now()
-			res := deviceapi.Result{Schema: deviceapi.ResultSchema, MsgID: id, InferredAt: d.clock.Now(), CapturedAt: d.clock.Now(),
-				Image: deviceapi.ImageRef{Name: id + ".jpg"}, Detections: []deviceapi.Detection{}}
-			body, _ := json.Marshal(res)
-			if d.agent().PublishResult("vise.sim", body) {
-				r.mu.Lock()
-				r.published = append(r.published, published{id, d.i, now})
-				r.mu.Unlock()
-				n++
-				break
+		for want := int(r.o.fo.fleetRate * time.Since(start).Seconds()); n < want && ctx.Err() == nil; {
+			if !r.publishOne(&next, n) {
+				break // every agent is down: try at the next tick
 			}
+			n++
 		}
 	}
+}
+
+// publishOne gives result f-n to the next device whose agent takes it.
+func (r *rehearsal) publishOne(next *int, n int) bool {
+	for range r.devs {
+		d := r.devs[*next%len(r.devs)]
+		*next++
+		id := fmt.Sprintf("f-%d", n)
+		now := time.Now()
+		res := deviceapi.Result{Schema: deviceapi.ResultSchema, MsgID: id, InferredAt: d.clock.Now(), CapturedAt: d.clock.Now(),
+			Image: deviceapi.ImageRef{Name: id + ".jpg"}, Detections: []deviceapi.Detection{}}
+		body, _ := json.Marshal(res)
+		if d.agent().PublishResult("vise.sim", body) {
+			r.mu.Lock()
+			r.published = append(r.published, published{id, d.i, now})
+			r.mu.Unlock()
+			return true
+		}
+	}
+	return false
 }

@@ -202,6 +202,9 @@ func (r *rehearsal) report(ctx context.Context, dep *faults.DeploymentOutcome) (
 	rep := &faults.Report{Spec: r.o.fo.spec, Devices: len(r.devs), Published: len(ids), Stored: len(stored), Deployment: dep,
 		Redelivered: r.redelivered}
 	rep.Lost, rep.Duplicated, rep.Unexpected = faults.Tally(ids, stored)
+	if n := len(r.published); n > 1 {
+		rep.PublishedPerSec = float64(n) / r.published[n-1].at.Sub(r.t0).Seconds()
+	}
 	r.skewEvidence(stamped)
 	for _, e := range r.evs {
 		rep.Faults = append(rep.Faults, *r.outcome(e))
