@@ -110,19 +110,22 @@ func (r *rehearsal) restartServer(ctx context.Context, e faults.Event, o *faults
 		l := d.currentLink()
 		sessions[i] = dialed{l, l.Dials(r.srv.mqtt)}
 	}
-	// Devices that opened a new MQTT connection since (a new link, an
-	// agent killed since, counts), and those that could: not under a cut.
+	// Devices connected again since, by a new MQTT connection (a new
+	// link, an agent killed since, counts), latched: a device seen back
+	// stays counted if a later link cut takes it away. A device cut
+	// before it was back is not waited for.
+	back := map[int]bool{}
 	reconnected := func() (n, reachable int) {
 		for i, d := range r.devs {
-			if d.isCut() {
-				continue
+			if !back[i] {
+				l := d.currentLink()
+				back[i] = (l != sessions[i].link || l.Dials(r.srv.mqtt) > sessions[i].dials) && d.agent().Connected()
 			}
-			reachable++
-			if l := d.currentLink(); (l != sessions[i].link || l.Dials(r.srv.mqtt) > sessions[i].dials) && d.agent().Connected() {
-				n++
+			if back[i] || !d.isCut() {
+				reachable++
 			}
 		}
-		return n, reachable
+		return len(back) - countFalse(back), reachable
 	}
 	before, pid := drops(), r.srv.pid()
 	running := 0
@@ -160,6 +163,15 @@ func (r *rehearsal) restartServer(ctx context.Context, e faults.Event, o *faults
 		r.fired(o, true)
 		return true
 	})
+}
+
+func countFalse(m map[int]bool) (n int) {
+	for _, v := range m {
+		if !v {
+			n++
+		}
+	}
+	return n
 }
 
 // addRedelivered adds the server's count of results sent again and
