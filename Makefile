@@ -100,6 +100,7 @@ fuzz:
 	$(GO) test ./ingest -run '^$$' -fuzz FuzzParseResult -fuzztime $(FUZZTIME)
 	$(GO) test ./ingest -run '^$$' -fuzz FuzzParseStatus -fuzztime $(FUZZTIME)
 	$(GO) test ./sendback -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./faults -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin demo-data dist

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/oklog/ulid/v2"
 
@@ -52,6 +54,23 @@ type Config struct {
 	// Launcher() when Run returns ErrTakeover. `vise agent` cannot.
 	SelfUpdate bool
 	Logger     *slog.Logger
+
+	// Fault hooks, nil in production: the fleet simulator's fault
+	// rehearsal (`vise sim --faults`, package faults) acts through them.
+	//
+	// Dial opens the agent's connections to the server (HTTPS and MQTT),
+	// so a link can be cut; default a plain dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Now is the device's clock (certificate checks, queue ages); default
+	// time.Now.
+	Now func() time.Time
+	// DiskCheck is asked before each write of the store-and-forward
+	// queue; an error is the disk refusing the write (a full disk).
+	DiskCheck func() error
+	// OnPhase is called as a deployment enters each phase (download,
+	// install, switch, health) on the goroutine applying it; the
+	// rehearsal kills an agent there.
+	OnPhase func(phase string)
 }
 
 func (c *Config) setDefaults() error {
@@ -70,6 +89,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.IPCListen == "" {
 		c.IPCListen = "127.0.0.1:0"
@@ -170,13 +192,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.cfg.Server == "" {
 		a.cfg.Server = id.Server
 	}
-	tlsCfg := &tls.Config{Certificates: []tls.Certificate{id.cert}, RootCAs: id.ca, MinVersion: tls.VersionTLS12}
-	a.http = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ResponseHeaderTimeout: 30 * time.Second}}
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{id.cert}, RootCAs: id.ca, MinVersion: tls.VersionTLS12, Time: a.cfg.Now}
+	a.http = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ResponseHeaderTimeout: 30 * time.Second, DialContext: a.cfg.Dial}}
 	if _, err := os.Stat(a.path("outbox.db")); err == nil {
 		a.log.Warn("an older agent's queue, outbox.db, is left as it is: results still in it are not sent; remove it once you no longer need them",
 			"path", a.path("outbox.db"))
 	}
-	if a.out, err = openOutbox(a.path("outbox.log"), outboxOptions{MaxBytes: a.cfg.QueueMaxBytes, MaxAge: a.cfg.QueueMaxAge, Logger: a.log}); err != nil {
+	if a.out, err = openOutbox(a.path("outbox.log"), outboxOptions{MaxBytes: a.cfg.QueueMaxBytes, MaxAge: a.cfg.QueueMaxAge, Logger: a.log,
+		now: a.cfg.Now, diskCheck: a.cfg.DiskCheck}); err != nil {
 		return err
 	}
 	defer a.out.Close()
@@ -257,9 +280,35 @@ func (a *Agent) connect(ctx context.Context, tlsCfg *tls.Config) error {
 				return true, nil
 			}}},
 	}
+	if a.cfg.Dial != nil {
+		cfg.AttemptConnection = func(ctx context.Context, c autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
+			raw, err := a.cfg.Dial(ctx, "tcp", u.Host)
+			if err != nil {
+				return nil, err
+			}
+			tc := c.TlsCfg.Clone()
+			tc.ServerName, _, _ = net.SplitHostPort(u.Host)
+			conn := tls.Client(raw, tc)
+			if err := conn.HandshakeContext(ctx); err != nil {
+				raw.Close()
+				return nil, err
+			}
+			return packets.NewThreadSafeConn(conn), nil
+		}
+	}
 	a.mqtt, err = autopaho.NewConnection(ctx, cfg)
 	return err
 }
+
+// phase tells the fault hook a deployment entered a phase.
+func (a *Agent) phase(p string) {
+	if a.cfg.OnPhase != nil {
+		a.cfg.OnPhase(p)
+	}
+}
+
+// Connected tells whether the MQTT connection is up.
+func (a *Agent) Connected() bool { return a.linkUp.Load() }
 
 // publishStatus reports the generation, the deployment's state and the
 // components on the device's status topic.
@@ -281,11 +330,10 @@ func (a *Agent) path(parts ...string) string {
 }
 
 // PublishResult queues a result as if a component had published it on the
-// local IPC endpoint (the fleet simulator's synthetic stream).
-func (a *Agent) PublishResult(component string, payload []byte) {
-	if a.running.Load() {
-		a.onResult(component, payload)
-	}
+// local IPC endpoint (the fleet simulator's synthetic stream); false if
+// the agent is not running or its queue did not take it.
+func (a *Agent) PublishResult(component string, payload []byte) bool {
+	return a.running.Load() && a.takeResult(component, payload)
 }
 
 // newMsgID is a unique, time-ordered message id.

@@ -57,7 +57,7 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	superseded := a.watchSupersede(dctx, d.ID, cancel)
-	err = a.apply(dctx, d.ID, timeout)
+	err = a.applyRetrying(dctx, d.ID, timeout)
 	if errors.Is(err, ErrTakeover) {
 		superseded()
 		return err
@@ -148,6 +148,7 @@ func (a *Agent) apply(ctx context.Context, id string, timeout time.Duration) err
 	a.log.Info("applying deployment", "deployment", id)
 	start := time.Now()
 	a.report(ctx, id, vise.DeviceDownloading, "")
+	a.phase("download")
 	v, doc, recipes, err := a.signedDocument(ctx, id)
 	if err != nil {
 		return err
@@ -176,6 +177,7 @@ func (a *Agent) apply(ctx context.Context, id string, timeout time.Duration) err
 		}
 	}
 	a.report(ctx, id, vise.DeviceInstalling, "")
+	a.phase("install")
 	gen, err := a.prepare(ctx, doc, ordered, timeout)
 	if err != nil {
 		return err
@@ -256,7 +258,7 @@ func (a *Agent) prepare(ctx context.Context, doc *deviceapi.Document, recipes []
 			env := a.componentEnv(tmp, r)
 			if err := runStep(ctx, s.Script, filepath.Join(tmp, r.Name), env, stepTimeout(s, 5*time.Minute), a.log); err != nil {
 				os.RemoveAll(tmp)
-				return 0, vise.Errorf(vise.CodeUnavailable, "install step of %s@%s failed: %w", r.Name, r.Version, err)
+				return 0, vise.Errorf(vise.CodeInternal, "install step of %s@%s failed: %w", r.Name, r.Version, err)
 			}
 		}
 	}
@@ -292,9 +294,11 @@ func (a *Agent) nextGeneration() int64 {
 func (a *Agent) switchTo(ctx context.Context, id string, gen int64) error {
 	prev := a.State().LastGood
 	a.stopAll()
+	a.phase("switch") // the old generation stopped, the new one not committed
 	if err := a.commit(gen); err != nil {
 		return err
 	}
+	a.phase("health") // committed, not known healthy yet
 	m, err := readManifest(a.genDir(gen))
 	if err != nil {
 		return err
@@ -314,7 +318,7 @@ func (a *Agent) switchTo(ctx context.Context, id string, gen int64) error {
 		// does not start the failed one.
 		os.Remove(a.path("current"))
 		a.save(func(st *State) { st.Generation = 0 })
-		return vise.Errorf(vise.CodeUnavailable, "stopped it; the device runs nothing: %w", err)
+		return vise.Errorf(vise.CodeInternal, "stopped it; the device runs nothing: %w", err)
 	}
 	if cerr := a.commit(prev); cerr == nil {
 		if pm, merr := readManifest(a.genDir(prev)); merr == nil {
@@ -322,7 +326,7 @@ func (a *Agent) switchTo(ctx context.Context, id string, gen int64) error {
 		}
 	}
 	// Unhealthy on the device is a runtime failure, not bad input.
-	return vise.Errorf(vise.CodeUnavailable, "rolled back to generation %d: %w", prev, err)
+	return vise.Errorf(vise.CodeInternal, "rolled back to generation %d: %w", prev, err)
 }
 
 // commit points "current" at generation n atomically (symlink + rename)

@@ -20,17 +20,20 @@ type compat struct {
 // onResult queues a component's result for the server. Each message gets a
 // unique msg_id (kept if the component set one) so the server stores it
 // exactly once however often the link makes the agent resend it.
-func (a *Agent) onResult(component string, payload []byte) {
+func (a *Agent) onResult(component string, payload []byte) { a.takeResult(component, payload) }
+
+// takeResult is onResult telling whether the result was queued.
+func (a *Agent) takeResult(component string, payload []byte) bool {
 	var r deviceapi.Result
 	if !a.decodeIPC("result", component, payload, deviceapi.MaxResultBytes, &r, func() int { return r.Schema }, deviceapi.ResultSchema) {
-		return
+		return false
 	}
 	if r.MsgID == "" {
 		r.MsgID = newMsgID()
 	}
 	r.Device, r.Component = a.id.Device, component
 	b, _ := json.Marshal(r)
-	a.queue(deviceapi.ResultTopic(a.id.Device, component), b, entryClass(&r), deviceapi.MaxResultBytes)
+	return a.queue(deviceapi.ResultTopic(a.id.Device, component), b, entryClass(&r), deviceapi.MaxResultBytes)
 }
 
 // onVerdict queues a component's verdict for the server, like a result.
@@ -49,15 +52,17 @@ func (a *Agent) onVerdict(component string, payload []byte) {
 
 // queue puts a message in the outbox. The limit is checked again on the
 // message as forwarded: one the server would refuse is not worth keeping.
-func (a *Agent) queue(topic string, b []byte, class byte, limit int) {
+func (a *Agent) queue(topic string, b []byte, class byte, limit int) bool {
 	if len(b) > limit {
 		a.log.Warn("message dropped: too large once its fields are filled in", "topic", topic, "bytes", len(b), "limit", limit)
 		a.Metrics.add(func(m *Metrics) { m.ResultsRejected++ })
-		return
+		return false
 	}
 	if err := a.out.put(topic, b, class); err != nil {
 		a.log.Error("message lost: cannot queue it", "topic", topic, "err", err)
+		return false
 	}
+	return true
 }
 
 // decodeIPC decodes a component's message into v; false if it was refused

@@ -61,6 +61,7 @@ type outboxOptions struct {
 	Logger    *slog.Logger
 	now       func() time.Time
 	openFile  func(path string) (outboxFile, error) // tests inject a failing disk
+	diskCheck func() error                          // Config.DiskCheck
 }
 
 // outboxFile is what the outbox needs of its file: *os.File, or a test's
@@ -72,6 +73,19 @@ type outboxFile interface {
 	Sync() error
 	Truncate(size int64) error
 	Close() error
+}
+
+// checkedFile asks check before each write: Config.DiskCheck.
+type checkedFile struct {
+	outboxFile
+	check func() error
+}
+
+func (f checkedFile) WriteAt(b []byte, off int64) (int, error) {
+	if err := f.check(); err != nil {
+		return 0, &os.PathError{Op: "write", Path: "outbox", Err: err}
+	}
+	return f.outboxFile.WriteAt(b, off)
 }
 
 type entry struct {
@@ -137,6 +151,16 @@ func (o *outboxOptions) setDefaults() {
 	if o.openFile == nil {
 		o.openFile = func(path string) (outboxFile, error) {
 			return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		}
+	}
+	if check := o.diskCheck; check != nil {
+		open := o.openFile
+		o.openFile = func(path string) (outboxFile, error) {
+			f, err := open(path)
+			if err != nil {
+				return nil, err
+			}
+			return checkedFile{f, check}, nil
 		}
 	}
 }

@@ -153,14 +153,14 @@ func runStep(ctx context.Context, script, dir string, env []string, timeout time
 	if ctx.Err() == context.DeadlineExceeded {
 		// A step that fails on the device is a runtime failure, not bad
 		// input: the deployment document was valid.
-		return vise.Errorf(vise.CodeUnavailable, "timed out after %s", timeout)
+		return vise.Errorf(vise.CodeInternal, "timed out after %s", timeout)
 	}
 	if err != nil {
 		msg := strings.TrimSpace(out.String())
 		if len(msg) > 300 {
 			msg = msg[len(msg)-300:]
 		}
-		return vise.Errorf(vise.CodeUnavailable, "%w: %s", err, msg)
+		return vise.Errorf(vise.CodeInternal, "%w: %s", err, msg)
 	}
 	return nil
 }

@@ -63,7 +63,7 @@ func (a *Agent) selfUpdate(ctx context.Context, id string, r *vise.Recipe, fetch
 		st.Phase, st.Reason = phaseDone, err.Error()
 		saveUpdateState(a.cfg.DataDir, st)
 		os.Remove(bin)
-		return vise.Errorf(vise.CodeUnavailable, "%s@%s: the new agent %w; this agent stays", r.Name, r.Version, err)
+		return vise.Errorf(vise.CodeInternal, "%s@%s: the new agent %w; this agent stays", r.Name, r.Version, err)
 	}
 	healthy := time.Now()
 	st.Timings.CandidateMS = ms(healthy.Sub(started))

@@ -46,6 +46,7 @@ type simOpts struct {
 	direct, baseline          bool
 	baselineDB                string
 	inFlight                  int
+	fo                        faultOpts // --faults (sim_faults.go)
 }
 
 // simCmd runs many lightweight agents in one process: real enrollment,
@@ -60,6 +61,9 @@ func (a *app) simCmd() *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			if o.devices <= 0 {
 				return fmt.Errorf("%w: --devices must be positive", errUsage)
+			}
+			if c.Flags().Changed("faults") {
+				return a.simFaults(c.Context(), o)
 			}
 			if o.direct && (o.resultsPerSec <= 0 || o.duration <= 0 || o.inFlight <= 0) {
 				return fmt.Errorf("%w: --direct needs --results-per-sec and --duration above 0 (and --in-flight at least 1)", errUsage)
@@ -95,6 +99,7 @@ func (a *app) simCmd() *cobra.Command {
 	f.BoolVar(&o.baseline, "baseline", true, "with --direct, then insert the same rows straight into a database, in batches of the server's average size, and report the ratio (sim_baseline.go)")
 	f.StringVar(&o.baselineDB, "baseline-db", "", "with --direct: the database for --baseline, an empty postgres:// one to compare a PostgreSQL server (default a new SQLite file)")
 	f.IntVar(&o.inFlight, "in-flight", 32, "with --direct, unacknowledged results a device may have before it waits (the server takes up to 64 of one device into its batches)")
+	addFaultFlags(f, &o.fo)
 	return a.addOutput(c)
 }
 
