@@ -47,7 +47,10 @@ type Config struct {
 	// defaults 256 MiB and 7 days.
 	QueueMaxBytes int64
 	QueueMaxAge   time.Duration
-	Logger        *slog.Logger
+	// SharedCache, if set, is an artifact cache this agent shares with
+	// others in the process (the fleet simulator's): see SharedCache.
+	SharedCache *SharedCache
+	Logger      *slog.Logger
 }
 
 func (c *Config) setDefaults() error {
@@ -199,6 +202,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err := a.reconcile(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn("reconcile", "err", err)
 		}
+		// The next request to the server is a reconcile tick away: an
+		// idle HTTPS connection would hold its TLS buffers (tens of KiB,
+		// here and on the server) for nothing until then.
+		a.http.CloseIdleConnections()
 		select {
 		case <-ctx.Done():
 			a.stopAll()
@@ -234,6 +241,17 @@ func (a *Agent) connect(ctx context.Context, tlsCfg *tls.Config) error {
 			}()
 		},
 		OnConnectError: func(err error) { a.log.Warn("broker connection failed", "broker", a.id.MQTT, "err", err) },
+		ConnectPacketBuilder: func(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {
+			// paho sizes its incoming-publish queue by the Receive Maximum
+			// it announces (default 65535 slots, 512 KiB a connection);
+			// the server sends a device a few notices, not a stream.
+			if cp.Properties == nil {
+				cp.Properties = &paho.ConnectProperties{}
+			}
+			rm := uint16(receiveMaximum)
+			cp.Properties.ReceiveMaximum = &rm
+			return cp, nil
+		},
 		ClientConfig: paho.ClientConfig{ClientID: a.id.Device, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
 				if pr.Packet.Topic == topic {
@@ -248,6 +266,10 @@ func (a *Agent) connect(ctx context.Context, tlsCfg *tls.Config) error {
 	a.mqtt, err = autopaho.NewConnection(ctx, cfg)
 	return err
 }
+
+// receiveMaximum is how many QoS 1 messages from the server a device takes
+// unacknowledged (MQTT 5, 3.1.2.11.3).
+const receiveMaximum = 16
 
 // publishStatus reports the generation, the deployment's state and the
 // components on the device's status topic.

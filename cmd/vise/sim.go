@@ -35,6 +35,9 @@ type SimReport struct {
 	Failures      []string `json:"failures,omitempty"`
 	// Ingest is set with --direct.
 	Ingest *IngestReport `json:"ingest,omitempty"`
+	// Idle is the fleet's memory and the server's idle CPU, measured
+	// once every device is up.
+	Idle *IdleReport `json:"idle,omitempty"`
 }
 
 type simOpts struct {
@@ -42,9 +45,10 @@ type simOpts struct {
 	deviceServer, group, data string
 	deploy                    string
 	resultsPerSec             float64
-	duration, drain           time.Duration
+	duration, drain, idle     time.Duration
 	direct                    bool
 	inFlight                  int
+	cpuProfile, memProfile    string
 }
 
 // simCmd runs many lightweight agents in one process: real enrollment,
@@ -63,12 +67,23 @@ func (a *app) simCmd() *cobra.Command {
 			if o.direct && (o.resultsPerSec <= 0 || o.duration <= 0 || o.inFlight <= 0) {
 				return fmt.Errorf("%w: --direct needs --results-per-sec and --duration above 0 (and --in-flight at least 1)", errUsage)
 			}
+			if o.cpuProfile != "" {
+				stop, err := startCPUProfile(o.cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			rep, err := a.sim(c.Context(), o)
 			if err != nil {
 				return err
 			}
 			return a.print(rep, func(w *tabwriter.Writer) {
 				fmt.Fprintf(w, "%d devices enrolled and connected in %.1fs\n", rep.Devices, rep.EnrollSeconds)
+				if r := rep.Idle; r != nil {
+					fmt.Fprintf(w, "per device: simulator %.0f KiB, server %.0f KiB (server RSS %.0f MiB); server CPU idling %.0fs: %.2f cores\n",
+						r.SimBytesPerDevice/1024, r.ServerBytesPerDevice/1024, float64(r.ServerRSSBytes)/(1<<20), r.IdleSeconds, r.ServerIdleCPU)
+				}
 				if rep.Deployment != "" {
 					fmt.Fprintf(w, "deployment %s: %d/%d RUNNING; time to RUNNING p50 %.0f ms, p95 %.0f ms, max %.0f ms\n",
 						rep.Deployment, rep.Reached, rep.Devices, rep.RunningP50MS, rep.RunningP95MS, rep.RunningMaxMS)
@@ -92,6 +107,9 @@ func (a *app) simCmd() *cobra.Command {
 	f.DurationVar(&o.drain, "drain", time.Minute, "at the end, how long to wait for the devices' queues to empty")
 	f.BoolVar(&o.direct, "direct", false, "publish results straight to the broker at QoS 1 (no per-device queue) for --duration, and report ingestion: offered, acknowledged, stored, latency")
 	f.IntVar(&o.inFlight, "in-flight", 2, "with --direct, unacknowledged results a device may have before it waits (the server takes one at a time from each device; more only queue)")
+	f.DurationVar(&o.idle, "idle", 0, "once every device is up, let the fleet idle this long and report memory per device and the server's CPU (0: measure memory at once)")
+	f.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of the simulator to FILE at exit (read with 'go tool pprof')")
+	f.StringVar(&o.memProfile, "mem-profile", "", "write a heap profile of the simulator to FILE once the devices are up (and the deployment measured)")
 	return a.addOutput(c)
 }
 
@@ -109,6 +127,16 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 		o.data = dir
 	}
 	log := slog.New(slog.DiscardHandler)
+	// One artifact cache for the whole simulated fleet: each device still
+	// downloads and verifies, but the bytes are written once.
+	shared, err := agent.NewSharedCache(filepath.Join(o.data, "shared-artifacts"))
+	if err != nil {
+		return nil, err
+	}
+	base, err := takeBaseline(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
@@ -123,7 +151,7 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 			return nil, err
 		}
 		ag, err := agent.New(agent.Config{Server: o.deviceServer, Token: tok.Token, DataDir: filepath.Join(o.data, name), Name: name,
-			Reconcile: 5 * time.Minute, NoIPC: true, Logger: log})
+			Reconcile: 5 * time.Minute, NoIPC: true, SharedCache: shared, Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -138,6 +166,9 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 		return nil, err
 	}
 	rep.EnrollSeconds = time.Since(start).Seconds()
+	if rep.Idle, err = measureIdle(ctx, cl, base, o.devices, o.idle); err != nil {
+		return nil, err
+	}
 	genCtx, stopGen := context.WithCancel(runCtx)
 	defer stopGen()
 	var gen sync.WaitGroup
@@ -162,6 +193,11 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 		}
 	}
 	rep.SimRSSBytes = selfRSS()
+	if o.memProfile != "" {
+		if err := writeHeapProfile(o.memProfile); err != nil {
+			return nil, err
+		}
+	}
 	stopGen()
 	gen.Wait()
 	drain(ctx, agents, o.drain) // what is queued is delivered before the agents stop
