@@ -111,6 +111,11 @@ func NewEmbedded(opts Options) (*Embedded, error) {
 	// reconcile tick anyway.
 	caps.MaximumClientWritesPending = maxWritesPending
 	b.srv = mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: opts.Logger.With("part", "mqtt")})
+	if opts.Metrics != nil {
+		opts.Metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vise_mqtt_clients_connected",
+			Help: "Clients connected to the embedded broker now."},
+			func() float64 { return float64(atomic.LoadInt64(&b.srv.Info.ClientsConnected)) }))
+	}
 	if err := b.srv.AddHook(&aclHook{b: b, opts: opts}, nil); err != nil {
 		return nil, err
 	}

@@ -23,16 +23,18 @@ import (
 
 // SimReport is what `vise sim -o json` prints.
 type SimReport struct {
-	Devices       int      `json:"devices"`
-	EnrollSeconds float64  `json:"enroll_and_connect_seconds"`
-	Deployment    string   `json:"deployment,omitempty"`
-	RunningP50MS  float64  `json:"running_p50_ms,omitempty"`
-	RunningP95MS  float64  `json:"running_p95_ms,omitempty"`
-	RunningMaxMS  float64  `json:"running_max_ms,omitempty"`
-	Reached       int      `json:"devices_running"`
-	SimRSSBytes   int64    `json:"sim_rss_bytes"`
-	ResultsQueued int      `json:"results_published"`
-	Failures      []string `json:"failures,omitempty"`
+	Devices       int     `json:"devices"`
+	EnrollSeconds float64 `json:"enroll_and_connect_seconds"`
+	Deployment    string  `json:"deployment,omitempty"`
+	RunningP50MS  float64 `json:"running_p50_ms,omitempty"`
+	RunningP95MS  float64 `json:"running_p95_ms,omitempty"`
+	RunningMaxMS  float64 `json:"running_max_ms,omitempty"`
+	// Phases splits the time to RUNNING by device state.
+	Phases        *PhaseReport `json:"phases,omitempty"`
+	Reached       int          `json:"devices_running"`
+	SimRSSBytes   int64        `json:"sim_rss_bytes"`
+	ResultsQueued int          `json:"results_published"`
+	Failures      []string     `json:"failures,omitempty"`
 	// Ingest is set with --direct.
 	Ingest *IngestReport `json:"ingest,omitempty"`
 	// Idle is the fleet's memory and the server's idle CPU, measured
@@ -244,6 +246,7 @@ func measureDeploy(ctx context.Context, cl *client.Client, o simOpts, agents []*
 	}
 	rep.Deployment = d.ID
 	done := make([]time.Duration, len(agents))
+	phases := newPhaseClock(len(agents), start)
 	deadline := time.Now().Add(10 * time.Minute)
 	for remaining := len(agents); remaining > 0 && time.Now().Before(deadline); {
 		for i, ag := range agents {
@@ -251,6 +254,9 @@ func measureDeploy(ctx context.Context, cl *client.Client, o simOpts, agents []*
 				continue
 			}
 			st := ag.State()
+			if st.Deployment == d.ID {
+				phases.observe(i, st.DeploymentState)
+			}
 			if st.Deployment == d.ID && (st.DeploymentState == vise.DeviceRunning || st.DeploymentState == vise.DeviceFailed) {
 				done[i] = time.Since(start)
 				remaining--
@@ -265,6 +271,7 @@ func measureDeploy(ctx context.Context, cl *client.Client, o simOpts, agents []*
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	rep.Phases = phases.report(done)
 	var ms []float64
 	for _, t := range done {
 		if t > 0 {

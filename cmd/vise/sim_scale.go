@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"runtime/debug"
+	"slices"
 	"time"
 
+	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/client"
 )
 
@@ -75,4 +77,74 @@ func measureIdle(ctx context.Context, cl *client.Client, base memBaseline, devic
 func settledRSS() int64 {
 	debug.FreeOSMemory()
 	return selfRSS()
+}
+
+// PhaseReport splits the time to RUNNING by the states a device passes:
+// from the deployment's creation to DOWNLOADING (the notice, the server
+// signing, the device asking), DOWNLOADING to INSTALLING (release
+// metadata, document, artifacts), INSTALLING to RUNNING (lay out, switch,
+// health). Each is p50 and p95 over the devices, in milliseconds.
+type PhaseReport struct {
+	StartP50MS    float64 `json:"start_p50_ms"`
+	StartP95MS    float64 `json:"start_p95_ms"`
+	DownloadP50MS float64 `json:"download_p50_ms"`
+	DownloadP95MS float64 `json:"download_p95_ms"`
+	InstallP50MS  float64 `json:"install_p50_ms"`
+	InstallP95MS  float64 `json:"install_p95_ms"`
+}
+
+// phaseClock notes when each device was first seen in each state.
+type phaseClock struct {
+	start              time.Time
+	downloading, insts []time.Duration
+}
+
+func newPhaseClock(n int, start time.Time) *phaseClock {
+	return &phaseClock{start: start, downloading: make([]time.Duration, n), insts: make([]time.Duration, n)}
+}
+
+// observe records device i's state; a state passed between two looks
+// counts from the look that saw a later one.
+func (p *phaseClock) observe(i int, state string) {
+	now := time.Since(p.start)
+	switch state {
+	case vise.DeviceDownloading:
+		if p.downloading[i] == 0 {
+			p.downloading[i] = now
+		}
+	case vise.DeviceInstalling, vise.DeviceRunning, vise.DeviceFailed:
+		if p.downloading[i] == 0 {
+			p.downloading[i] = now
+		}
+		if p.insts[i] == 0 {
+			p.insts[i] = now
+		}
+	}
+}
+
+// report takes done, each device's time to RUNNING (0: never).
+func (p *phaseClock) report(done []time.Duration) *PhaseReport {
+	var start, download, install []time.Duration
+	for i, d := range done {
+		if d == 0 || p.insts[i] == 0 {
+			continue
+		}
+		start = append(start, p.downloading[i])
+		download = append(download, p.insts[i]-p.downloading[i])
+		install = append(install, d-p.insts[i])
+	}
+	r := &PhaseReport{}
+	r.StartP50MS, r.StartP95MS = percentiles(start)
+	r.DownloadP50MS, r.DownloadP95MS = percentiles(download)
+	r.InstallP50MS, r.InstallP95MS = percentiles(install)
+	return r
+}
+
+func percentiles(ds []time.Duration) (p50, p95 float64) {
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	slices.Sort(ds)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return ms(ds[len(ds)/2]), ms(ds[min(len(ds)-1, len(ds)*95/100)])
 }
