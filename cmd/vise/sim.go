@@ -23,23 +23,23 @@ import (
 
 // SimReport is what `vise sim -o json` prints.
 type SimReport struct {
-	Devices       int     `json:"devices"`
-	EnrollSeconds float64 `json:"enroll_and_connect_seconds"`
-	Deployment    string  `json:"deployment,omitempty"`
-	RunningP50MS  float64 `json:"running_p50_ms,omitempty"`
-	RunningP95MS  float64 `json:"running_p95_ms,omitempty"`
-	RunningMaxMS  float64 `json:"running_max_ms,omitempty"`
-	// Phases splits the time to RUNNING by device state.
-	Phases        *PhaseReport `json:"phases,omitempty"`
-	Reached       int          `json:"devices_running"`
-	SimRSSBytes   int64        `json:"sim_rss_bytes"`
-	ResultsQueued int          `json:"results_published"`
-	Failures      []string     `json:"failures,omitempty"`
+	Devices       int      `json:"devices"`
+	EnrollSeconds float64  `json:"enroll_and_connect_seconds"`
+	Deployment    string   `json:"deployment,omitempty"`
+	RunningP50MS  float64  `json:"running_p50_ms,omitempty"`
+	RunningP95MS  float64  `json:"running_p95_ms,omitempty"`
+	RunningMaxMS  float64  `json:"running_max_ms,omitempty"`
+	Reached       int      `json:"devices_running"`
+	SimRSSBytes   int64    `json:"sim_rss_bytes"`
+	ResultsQueued int      `json:"results_published"`
+	Failures      []string `json:"failures,omitempty"`
 	// Ingest is set with --direct.
 	Ingest *IngestReport `json:"ingest,omitempty"`
 	// Idle is the fleet's memory and the server's idle CPU, measured
 	// once every device is up.
 	Idle *IdleReport `json:"idle,omitempty"`
+	// Phases splits the time to RUNNING by device state.
+	Phases *PhaseReport `json:"phases,omitempty"`
 }
 
 type simOpts struct {
