@@ -52,13 +52,18 @@ func TestSimReconnectStorm(t *testing.T) {
 	if err := sim.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sim.Process.Signal(os.Interrupt); sim.Wait() })
+	t.Cleanup(func() {
+		sim.Process.Signal(os.Interrupt)
+		if !waitExit(sim, 30*time.Second) {
+			t.Error("the simulator did not stop within 30s of SIGINT")
+		}
+	})
 	connected := `vise_mqtt_clients_connected`
 	e.waitFor("every simulated device connected", 3*time.Minute, func() bool { return metric(t, e, connected) == devices })
 
 	srv.Process.Signal(os.Interrupt)
-	if err := srv.Wait(); err != nil {
-		t.Fatalf("server stop: %v", err)
+	if !waitExit(srv, 30*time.Second) {
+		t.Fatal("the server did not stop within 30s of SIGINT with the fleet connected")
 	}
 	e2, srv2 := startServerOn(t, data, listen, devListen, mqttListen)
 	e2.waitFor("every device reconnected after the restart", 2*time.Minute, func() bool { return metric(t, e2, connected) == devices })
@@ -67,5 +72,20 @@ func TestSimReconnectStorm(t *testing.T) {
 	}
 	if out, _, code := e2.vise("device", "list", "-o", "json"); code != 0 {
 		t.Errorf("server not answering after the storm (exit %d): %s", code, out)
+	}
+}
+
+// waitExit waits for cmd to exit, killing it after within; false if it
+// had to be killed.
+func waitExit(cmd *exec.Cmd, within time.Duration) bool {
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(within):
+		cmd.Process.Kill()
+		<-done
+		return false
 	}
 }
