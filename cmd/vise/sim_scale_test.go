@@ -20,7 +20,7 @@ const (
 
 func TestSimMemoryPerDevice(t *testing.T) {
 	e := startServer(t)
-	out := e.ok("sim", "--devices", "300", "--device-server", e.deviceURL, "--idle", "3s", "--group", "mem", "-o", "json")
+	out := e.ok("sim", "--devices", "500", "--device-server", e.deviceURL, "--idle", "3s", "--group", "mem", "-o", "json")
 	var rep SimReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
