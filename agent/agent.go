@@ -53,7 +53,10 @@ type Config struct {
 	// binary (decision 0021): set by vise-agent, whose caller execs
 	// Launcher() when Run returns ErrTakeover. `vise agent` cannot.
 	SelfUpdate bool
-	Logger     *slog.Logger
+	// SharedCache, if set, is an artifact cache this agent shares with
+	// others in the process (the fleet simulator's): see SharedCache.
+	SharedCache *SharedCache
+	Logger      *slog.Logger
 
 	// Fault hooks, nil in production: the fleet simulator's fault
 	// rehearsal (`vise sim --faults`, package faults) acts through them.
@@ -124,6 +127,7 @@ type Agent struct {
 	ready   map[string]bool
 	health  map[string]deviceapi.ComponentHealth // from the components' status reports
 	linkUp  atomic.Bool
+	wasUp   atomic.Bool // the broker connection was up once
 	running atomic.Bool // out, ipc and the connection are set up
 	ipc     *localipc.Server
 	out     *outbox
@@ -192,7 +196,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.cfg.Server == "" {
 		a.cfg.Server = id.Server
 	}
-	tlsCfg := &tls.Config{Certificates: []tls.Certificate{id.cert}, RootCAs: id.ca, MinVersion: tls.VersionTLS12, Time: a.cfg.Now}
+	// A session ticket lets the next connection (the agent keeps none
+	// idle) resume without a full handshake: no certificate signatures on
+	// either side, which is most of what a fleet's rollout costs in TLS.
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{id.cert}, RootCAs: id.ca, MinVersion: tls.VersionTLS12, Time: a.cfg.Now,
+		ClientSessionCache: tls.NewLRUClientSessionCache(2)}
 	a.http = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ResponseHeaderTimeout: 30 * time.Second, DialContext: a.cfg.Dial}}
 	if _, err := os.Stat(a.path("outbox.db")); err == nil {
 		a.log.Warn("an older agent's queue, outbox.db, is left as it is: results still in it are not sent; remove it once you no longer need them",
@@ -209,7 +217,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		defer a.ipc.Close()
 	}
-	if err := a.connect(ctx, tlsCfg.Clone()); err != nil {
+	mqttTLS := tlsCfg.Clone()
+	// Its own session cache: both servers answer to the same host name,
+	// and one's ticket is no use to the other.
+	mqttTLS.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+	if err := a.connect(ctx, mqttTLS); err != nil {
 		return err
 	}
 	a.running.Store(true)
@@ -234,6 +246,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			a.log.Warn("reconcile", "err", err)
 		}
+		// The next request to the server is a reconcile tick away: an
+		// idle HTTPS connection would hold its TLS buffers (tens of KiB,
+		// here and on the server) for nothing until then.
+		a.http.CloseIdleConnections()
 		select {
 		case <-ctx.Done():
 			a.stopAll()
@@ -256,10 +272,11 @@ func (a *Agent) connect(ctx context.Context, tlsCfg *tls.Config) error {
 	topic := deviceapi.DeploymentsTopic(a.id.Device)
 	cfg := autopaho.ClientConfig{
 		ServerUrls: []*url.URL{u}, TlsCfg: tlsCfg, KeepAlive: 30, SessionExpiryInterval: 3600,
-		ConnectRetryDelay: 2 * time.Second, ConnectTimeout: 10 * time.Second,
+		ReconnectBackoff: a.reconnectDelay(newBackoff()), ConnectTimeout: 10 * time.Second,
 		OnConnectionDown: func() bool { a.linkUp.Store(false); return true },
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 			a.linkUp.Store(true)
+			a.wasUp.Store(true)
 			a.log.Info("connected to broker", "broker", a.id.MQTT)
 			go func() {
 				if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}}); err != nil {
@@ -269,6 +286,17 @@ func (a *Agent) connect(ctx context.Context, tlsCfg *tls.Config) error {
 			}()
 		},
 		OnConnectError: func(err error) { a.log.Warn("broker connection failed", "broker", a.id.MQTT, "err", err) },
+		ConnectPacketBuilder: func(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {
+			// paho sizes its incoming-publish queue by the Receive Maximum
+			// it announces (default 65535 slots, 512 KiB a connection);
+			// the server sends a device a few notices, not a stream.
+			if cp.Properties == nil {
+				cp.Properties = &paho.ConnectProperties{}
+			}
+			rm := uint16(receiveMaximum)
+			cp.Properties.ReceiveMaximum = &rm
+			return cp, nil
+		},
 		ClientConfig: paho.ClientConfig{ClientID: a.id.Device, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
 				if pr.Packet.Topic == topic {
@@ -309,6 +337,21 @@ func (a *Agent) phase(p string) {
 
 // Connected tells whether the MQTT connection is up.
 func (a *Agent) Connected() bool { return a.linkUp.Load() }
+
+// reconnectDelay is autopaho's wait before a connection attempt: none
+// before the agent's very first, jittered (b) after a link was lost.
+func (a *Agent) reconnectDelay(b backoff) func(attempt int) time.Duration {
+	return func(attempt int) time.Duration {
+		if attempt == 0 && !a.wasUp.Load() {
+			return 0
+		}
+		return b.delay(attempt)
+	}
+}
+
+// receiveMaximum is how many QoS 1 messages from the server a device takes
+// unacknowledged (MQTT 5, 3.1.2.11.3).
+const receiveMaximum = 16
 
 // publishStatus reports the generation, the deployment's state and the
 // components on the device's status topic.

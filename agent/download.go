@@ -32,11 +32,20 @@ func (a *Agent) fetchArtifact(ctx context.Context, sha string, size int64) error
 		a.Metrics.add(func(m *Metrics) { m.CacheHits++ })
 		return nil
 	}
-	part := a.path("artifacts", "partial", sha)
-	if err := os.MkdirAll(filepath.Dir(part), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
+	if c := a.cfg.SharedCache; c != nil {
+		return a.fetchShared(ctx, c, sha, size)
+	}
+	return a.fetchOwn(ctx, sha, size)
+}
+
+// fetchOwn downloads an artifact into this device's cache.
+func (a *Agent) fetchOwn(ctx context.Context, sha string, size int64) error {
+	final := a.casPath(sha)
+	part := a.path("artifacts", "partial", sha)
+	if err := os.MkdirAll(filepath.Dir(part), 0o700); err != nil {
 		return err
 	}
 	var lastErr error

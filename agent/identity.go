@@ -107,6 +107,7 @@ func (a *Agent) enroll(ctx context.Context) (*identity, error) {
 	}}}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(a.cfg.Server, "/")+deviceapi.EnrollPath, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	defer hc.CloseIdleConnections() // enrollment is once: keep no connection
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, vise.Errorf(vise.CodeUnavailable, "enroll at %s: %w", a.cfg.Server, err)

@@ -61,6 +61,9 @@ const ServerUser = "vise:server"
 // DeviceTopic is the root of a device's subtree.
 func DeviceTopic(device string) string { return deviceapi.DeviceTopic(device) }
 
+// maxWritesPending bounds the packets queued for one device.
+const maxWritesPending = 64
+
 // Options configure the embedded broker.
 type Options struct {
 	Listen string      // default "127.0.0.1:8883"
@@ -103,7 +106,18 @@ func NewEmbedded(opts Options) (*Embedded, error) {
 	}
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = MaxPacket // a bound on what one client can make the server buffer
+	// mochi gives every client a queue of this many packets for the server
+	// to write (default 8192 slots, 64 KiB a connection). The server writes
+	// a device only deployment notices, and a notice that finds the queue
+	// full is not lost for good: the agent asks for its deployment on its
+	// reconcile tick anyway.
+	caps.MaximumClientWritesPending = maxWritesPending
 	b.srv = mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: opts.Logger.With("part", "mqtt")})
+	if opts.Metrics != nil {
+		opts.Metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vise_mqtt_clients_connected",
+			Help: "Clients connected to the embedded broker now."},
+			func() float64 { return float64(atomic.LoadInt64(&b.srv.Info.ClientsConnected)) }))
+	}
 	if err := b.srv.AddHook(&aclHook{b: b, opts: opts}, nil); err != nil {
 		return nil, err
 	}

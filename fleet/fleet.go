@@ -13,6 +13,7 @@ import (
 	"github.com/vise-edge/vise/deviceapi"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/vise-edge/vise"
@@ -49,6 +50,7 @@ type Fleet struct {
 	onRevoke func(ctx context.Context, device string) *vise.CRLUpdate
 	announce func(d *vise.Deployment)
 	log      *slog.Logger
+	docs     docCache
 }
 
 // New makes a Fleet.
@@ -208,12 +210,48 @@ type Document = deviceapi.Document
 type DocumentComponent = deviceapi.DocumentComponent
 
 // DocumentBytes is the deployment document exactly as signed and served.
+//
+// A document never changes once signed, and every device of a deployment
+// asks for it within moments: it is made once (reading the deployment,
+// with its device list, per request made a rollout quadratic in the fleet).
 func (f *Fleet) DocumentBytes(ctx context.Context, id string) ([]byte, error) {
+	if b, ok := f.docs.get(id); ok {
+		return b, nil
+	}
 	d, err := f.store.GetDeployment(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return f.document(ctx, d)
+	b, err := f.document(ctx, d)
+	if err == nil {
+		f.docs.put(id, b)
+	}
+	return b, err
+}
+
+// docCache holds the documents of the last deployments served.
+type docCache struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+// maxCachedDocs bounds docCache: rollouts in flight at once, with room.
+const maxCachedDocs = 64
+
+func (c *docCache) get(id string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.m[id]
+	return b, ok
+}
+
+func (c *docCache) put(id string, b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedDocs {
+		c.m = map[string][]byte{} // simplest eviction: start over
+	}
+	c.m[id] = b
 }
 
 func (f *Fleet) document(ctx context.Context, d *vise.Deployment) ([]byte, error) {

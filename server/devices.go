@@ -40,7 +40,10 @@ func (s *Server) startDevices() error {
 	// comes without one; every other route requires a verified one.
 	httpTLS := &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.VerifyClientCertIfGiven,
 		ClientCAs: s.CA.Pool(), MinVersion: tls.VersionTLS12}
-	s.deviceSrv = &http.Server{Handler: api, TLSConfig: httpTLS, ReadHeaderTimeout: 10 * time.Second,
+	// IdleTimeout: a device's next request is minutes away (its reconcile
+	// tick); an idle connection kept open costs the server its TLS
+	// buffers and a goroutine, times the fleet.
+	s.deviceSrv = &http.Server{Handler: api, TLSConfig: httpTLS, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.wg.Go(func() {
 		if err := s.deviceSrv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {

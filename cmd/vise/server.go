@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -16,7 +19,7 @@ import (
 
 func (a *app) serverCmd() *cobra.Command {
 	var cfg server.Config
-	var logFormat, logLevel, cpuProfile string
+	var logFormat, logLevel, cpuProfile, memProfile string
 	c := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane: API, registry, deployments (SQLite and local files by default)",
@@ -38,7 +41,7 @@ func (a *app) serverCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return s.Run(c.Context())
+			return s.Run(heapProfileAtStop(c.Context(), memProfile, log))
 		},
 	}
 	f := c.Flags()
@@ -74,7 +77,26 @@ func (a *app) serverCmd() *cobra.Command {
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to FILE at exit (read with 'go tool pprof')")
+	f.StringVar(&memProfile, "mem-profile", "", "write a heap profile to FILE when asked to stop, before the devices are disconnected (read with 'go tool pprof')")
 	return c
+}
+
+// heapProfileAtStop returns ctx, or, with a profile path, a context done
+// only once the heap profile is written after ctx is done: the heap is
+// profiled as it was in service, before shutdown lets go of connections.
+func heapProfileAtStop(ctx context.Context, path string, log *slog.Logger) context.Context {
+	if path == "" {
+		return ctx
+	}
+	run, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer cancel()
+		<-ctx.Done()
+		if err := writeHeapProfile(path); err != nil {
+			log.Error("heap profile", "err", err)
+		}
+	}()
+	return run
 }
 
 // startCPUProfile profiles until the returned function is called.
@@ -102,4 +124,18 @@ func (a *app) agentCmd() *cobra.Command {
 	}
 	fl.Register(c.Flags())
 	return c
+}
+
+// writeHeapProfile writes the live heap, after a collection, to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--mem-profile: %w", err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		return fmt.Errorf("--mem-profile: %w", err)
+	}
+	return nil
 }

@@ -35,6 +35,11 @@ type SimReport struct {
 	Failures      []string `json:"failures,omitempty"`
 	// Ingest is set with --direct.
 	Ingest *IngestReport `json:"ingest,omitempty"`
+	// Idle is the fleet's memory and the server's idle CPU, measured
+	// once every device is up.
+	Idle *IdleReport `json:"idle,omitempty"`
+	// Phases splits the time to RUNNING by device state.
+	Phases *PhaseReport `json:"phases,omitempty"`
 }
 
 type simOpts struct {
@@ -42,10 +47,11 @@ type simOpts struct {
 	deviceServer, group, data string
 	deploy                    string
 	resultsPerSec             float64
-	duration, drain           time.Duration
+	duration, drain, idle     time.Duration
 	direct, baseline          bool
 	baselineDB                string
 	inFlight                  int
+	cpuProfile, memProfile    string
 	fo                        faultOpts // --faults (sim_faults.go)
 }
 
@@ -68,12 +74,23 @@ func (a *app) simCmd() *cobra.Command {
 			if o.direct && (o.resultsPerSec <= 0 || o.duration <= 0 || o.inFlight <= 0) {
 				return fmt.Errorf("%w: --direct needs --results-per-sec and --duration above 0 (and --in-flight at least 1)", errUsage)
 			}
+			if o.cpuProfile != "" {
+				stop, err := startCPUProfile(o.cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			rep, err := a.sim(c.Context(), o)
 			if err != nil {
 				return err
 			}
 			return a.print(rep, func(w *tabwriter.Writer) {
 				fmt.Fprintf(w, "%d devices enrolled and connected in %.1fs\n", rep.Devices, rep.EnrollSeconds)
+				if r := rep.Idle; r != nil {
+					fmt.Fprintf(w, "per device: simulator %.0f KiB, server %.0f KiB (server RSS %.0f MiB); server CPU idling %.0fs: %.2f cores\n",
+						r.SimBytesPerDevice/1024, r.ServerBytesPerDevice/1024, float64(r.ServerRSSBytes)/(1<<20), r.IdleSeconds, r.ServerIdleCPU)
+				}
 				if rep.Deployment != "" {
 					fmt.Fprintf(w, "deployment %s: %d/%d RUNNING; time to RUNNING p50 %.0f ms, p95 %.0f ms, max %.0f ms\n",
 						rep.Deployment, rep.Reached, rep.Devices, rep.RunningP50MS, rep.RunningP95MS, rep.RunningMaxMS)
@@ -99,6 +116,9 @@ func (a *app) simCmd() *cobra.Command {
 	f.BoolVar(&o.baseline, "baseline", true, "with --direct, then insert the same rows straight into a database, in batches of the server's average size, and report the ratio (sim_baseline.go)")
 	f.StringVar(&o.baselineDB, "baseline-db", "", "with --direct: the database for --baseline, an empty postgres:// one to compare a PostgreSQL server (default a new SQLite file)")
 	f.IntVar(&o.inFlight, "in-flight", 32, "with --direct, unacknowledged results a device may have before it waits (the server takes up to 64 of one device into its batches)")
+	f.DurationVar(&o.idle, "idle", 0, "once every device is up, let the fleet idle this long and report memory per device and the server's CPU (0: measure memory at once)")
+	f.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of the simulator to FILE at exit (read with 'go tool pprof')")
+	f.StringVar(&o.memProfile, "mem-profile", "", "write a heap profile of the simulator to FILE once the devices are up (and the deployment measured)")
 	addFaultFlags(f, &o.fo)
 	return a.addOutput(c)
 }
@@ -117,6 +137,16 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 		o.data = dir
 	}
 	log := slog.New(slog.DiscardHandler)
+	// One artifact cache for the whole simulated fleet: each device still
+	// downloads and verifies, but the bytes are written once.
+	shared, err := agent.NewSharedCache(filepath.Join(o.data, "shared-artifacts"))
+	if err != nil {
+		return nil, err
+	}
+	base, err := takeBaseline(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
@@ -131,7 +161,7 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 			return nil, err
 		}
 		ag, err := agent.New(agent.Config{Server: o.deviceServer, Token: tok.Token, DataDir: filepath.Join(o.data, name), Name: name,
-			Reconcile: 5 * time.Minute, NoIPC: true, Logger: log})
+			Reconcile: 5 * time.Minute, NoIPC: true, SharedCache: shared, Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -146,6 +176,9 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 		return nil, err
 	}
 	rep.EnrollSeconds = time.Since(start).Seconds()
+	if rep.Idle, err = measureIdle(ctx, cl, base, o.devices, o.idle); err != nil {
+		fmt.Fprintf(a.stderr, "no idle measurement: %v\n", err) // the fleet runs on
+	}
 	genCtx, stopGen := context.WithCancel(runCtx)
 	defer stopGen()
 	var gen sync.WaitGroup
@@ -170,6 +203,11 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 		}
 	}
 	rep.SimRSSBytes = selfRSS()
+	if o.memProfile != "" {
+		if err := writeHeapProfile(o.memProfile); err != nil {
+			return nil, err
+		}
+	}
 	stopGen()
 	gen.Wait()
 	drain(ctx, agents, o.drain) // what is queued is delivered before the agents stop
@@ -182,8 +220,10 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 func awaitSeen(ctx context.Context, cl *client.Client, group string, n int) error {
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
+		// A server restarting meanwhile is waited for, not fatal: the
+		// agents ride it out, so does the count (until the deadline).
 		ds, err := cl.Devices(ctx)
-		if err != nil {
+		if err != nil && (ctx.Err() != nil || time.Now().After(deadline)) {
 			return err
 		}
 		seen := 0
@@ -216,6 +256,7 @@ func measureDeploy(ctx context.Context, cl *client.Client, o simOpts, agents []*
 	}
 	rep.Deployment = d.ID
 	done := make([]time.Duration, len(agents))
+	phases := newPhaseClock(len(agents), start)
 	deadline := time.Now().Add(10 * time.Minute)
 	for remaining := len(agents); remaining > 0 && time.Now().Before(deadline); {
 		for i, ag := range agents {
@@ -223,6 +264,9 @@ func measureDeploy(ctx context.Context, cl *client.Client, o simOpts, agents []*
 				continue
 			}
 			st := ag.State()
+			if st.Deployment == d.ID {
+				phases.observe(i, st.DeploymentState)
+			}
 			if st.Deployment == d.ID && (st.DeploymentState == vise.DeviceRunning || st.DeploymentState == vise.DeviceFailed) {
 				done[i] = time.Since(start)
 				remaining--
@@ -237,6 +281,7 @@ func measureDeploy(ctx context.Context, cl *client.Client, o simOpts, agents []*
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	rep.Phases = phases.report(done)
 	var ms []float64
 	for _, t := range done {
 		if t > 0 {
