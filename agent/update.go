@@ -113,7 +113,7 @@ func (a *Agent) selfSHA() (string, error) {
 	a.selfOnce.Do(func() {
 		var p string
 		if p, a.selfErr = os.Executable(); a.selfErr == nil {
-			a.self, a.selfErr = fileSHA256(p)
+			a.self, a.selfErr = deviceapi.FileSHA256(p)
 		}
 	})
 	return a.self, a.selfErr

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vise-edge/vise/deviceapi"
 	"github.com/vise-edge/vise/infer"
 	"github.com/vise-edge/vise/infer/ort"
 	"github.com/vise-edge/vise/quantize"
@@ -187,7 +188,7 @@ func calibrationImages(dir string) ([]string, error) {
 func filesDigest(paths []string) (string, error) {
 	lines := make([]string, 0, len(paths))
 	for _, p := range paths {
-		sum, err := fileSHA256(p)
+		sum, err := deviceapi.FileSHA256(p)
 		if err != nil {
 			return "", err
 		}

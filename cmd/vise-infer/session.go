@@ -1,13 +1,11 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 
+	"github.com/vise-edge/vise/deviceapi"
 	"github.com/vise-edge/vise/infer"
 	"github.com/vise-edge/vise/infer/ort"
 )
@@ -29,7 +27,7 @@ func (c *common) open() (*ort.Session, infer.ModelRef, error) {
 	if err != nil {
 		return nil, infer.ModelRef{}, err
 	}
-	sum, err := fileSHA256(c.model)
+	sum, err := deviceapi.FileSHA256(c.model)
 	if err != nil {
 		s.Close()
 		return nil, infer.ModelRef{}, err
@@ -59,19 +57,6 @@ func (c *common) pipe() pipeOptions { return pipeOptions{Decoders: c.decoders, N
 
 func (c *common) post(s *ort.Session) infer.Post {
 	return infer.Post{Confidence: float32(c.conf), IoU: float32(c.iou), MaxDet: c.maxDet, Classes: s.Contract.Names}
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func envOr(k, def string) string {
