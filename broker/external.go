@@ -314,13 +314,7 @@ func (e *External) dispatch(ctx context.Context, conn int64, topic string, paylo
 func (e *External) matching(topic string) []Subscription {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []Subscription
-	for _, s := range e.subs {
-		if Matches(s.Filter, topic) {
-			out = append(out, s)
-		}
-	}
-	return out
+	return matchingSubs(e.subs, topic)
 }
 
 // Publish sends a message as the server, waiting up to 10 s for a

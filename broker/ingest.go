@@ -46,11 +46,5 @@ func (h *aclHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 func (b *Embedded) handlers(topic string) []Subscription {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var out []Subscription
-	for _, s := range b.subs {
-		if Matches(s.Filter, topic) {
-			out = append(out, s)
-		}
-	}
-	return out
+	return matchingSubs(b.subs, topic)
 }

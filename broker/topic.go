@@ -21,3 +21,14 @@ func Matches(filter, topic string) bool {
 	}
 	return len(f) == len(t)
 }
+
+// matchingSubs is the subscriptions among subs whose filter matches topic.
+func matchingSubs(subs []Subscription, topic string) []Subscription {
+	var out []Subscription
+	for _, s := range subs {
+		if Matches(s.Filter, topic) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
