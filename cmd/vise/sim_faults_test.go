@@ -19,7 +19,9 @@ func TestSimFaults(t *testing.T) {
 		t.Skip("the rehearsal runs about a minute; skipped with -short")
 	}
 	e := noServer(t)
-	spec := "server-kill@500ms,skew:+2h:dev=5@1s,linkcut:10%@2s+8s,diskfull:dev=0@2s+8s,broker-restart@13s,linkcut:all@17s+3s," +
+	// The 10 % link cut starts well after the server kill: agents come back
+	// with jittered backoff (up to 3 s), and a cut fires only on live links.
+	spec := "server-kill@500ms,skew:+2h:dev=5@1s,linkcut:10%@6s+5s,diskfull:dev=0@6s+5s,broker-restart@13s,linkcut:all@17s+3s," +
 		"agent-kill:phase=download,agent-kill:phase=install,agent-kill:phase=switch,agent-kill:phase=health"
 	out := e.ok("sim", "--devices", "20", "--faults", spec, "--duration", "22s", "--drain", "90s",
 		"--fleet-results-per-sec", "40", "--artifact-size", "262144", "--sim-data", t.TempDir(), "-o", "json")
