@@ -75,7 +75,8 @@ test-go:
 	VISE_REQUIRE_POSTGRES=1 VISE_REQUIRE_MOSQUITTO=1 VISE_REQUIRE_ORT=1 VISE_REQUIRE_BROWSER=1 VISE_REQUIRE_CAMERA=1 VISE_REQUIRE_TRAINER=1 VISE_ARTIFACTS=$(CURDIR)/.artifacts $(TEST_ENV) \
 		$(GO) test -p 2 -timeout 20m ./...
 
-# On arm64, under qemu (beside test-go: emulation mostly waits on one core):
+# On arm64, under qemu, beside test-go (whose tests spend much of their time
+# waiting on servers and processes):
 # the agent's package tests, and the cgo vise-infer's detections on the
 # shared photos against this machine's (cmd/vise-infer TestArm64MatchesAmd64).
 test-arm64:
