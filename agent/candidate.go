@@ -39,7 +39,7 @@ func RunCandidate(ctx context.Context, cfg Config) error {
 	if _, err := a.currentDeployment(ctx); err != nil {
 		return fmt.Errorf("candidate: device API at %s: %w", id.Server, err)
 	}
-	mq, err := dialMQTT(ctx, id.MQTT, tlsCfg, deviceapi.CandidateClientID(id.Device), "", "")
+	mq, err := a.dialBroker(ctx, tlsCfg)
 	if err != nil {
 		return fmt.Errorf("candidate: broker at %s: %w", id.MQTT, err)
 	}
@@ -69,6 +69,28 @@ func RunCandidate(ctx context.Context, cfg Config) error {
 			if os.Getppid() != parent {
 				return fmt.Errorf("candidate: the running agent is gone; exiting so that one agent remains")
 			}
+		}
+	}
+}
+
+// dialBroker connects to the broker as the device's candidate, trying again
+// every second while an attempt fails (a busy broker, a link blip): the
+// running agent's candidate timeout, not one attempt, decides that the new
+// binary cannot connect.
+// It gives up when the running agent is gone (so no orphan lingers) or
+// after a minute, the default candidate timeout.
+func (a *Agent) dialBroker(ctx context.Context, tlsCfg *tls.Config) (*paho.Client, error) {
+	parent, giveUp := os.Getppid(), time.Now().Add(time.Minute)
+	for {
+		mq, err := dialMQTT(ctx, a.id.MQTT, tlsCfg, deviceapi.CandidateClientID(a.id.Device), "", "")
+		if err == nil || ctx.Err() != nil || os.Getppid() != parent || time.Now().After(giveUp) {
+			return mq, err
+		}
+		a.log.Warn("candidate: broker connection failed; trying again", "broker", a.id.MQTT, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Second):
 		}
 	}
 }
