@@ -77,13 +77,13 @@ func RunCandidate(ctx context.Context, cfg Config) error {
 // every second while an attempt fails (a busy broker, a link blip): the
 // running agent's candidate timeout, not one attempt, decides that the new
 // binary cannot connect.
-// It gives up when the running agent is gone (so no orphan lingers) or
-// after a minute, the default candidate timeout.
+// It gives up when the running agent is gone (so no orphan lingers); the
+// running agent kills it at its deadline.
 func (a *Agent) dialBroker(ctx context.Context, tlsCfg *tls.Config) (*paho.Client, error) {
-	parent, giveUp := os.Getppid(), time.Now().Add(time.Minute)
+	parent := os.Getppid()
 	for {
 		mq, err := dialMQTT(ctx, a.id.MQTT, tlsCfg, deviceapi.CandidateClientID(a.id.Device), "", "")
-		if err == nil || ctx.Err() != nil || os.Getppid() != parent || time.Now().After(giveUp) {
+		if err == nil || ctx.Err() != nil || os.Getppid() != parent {
 			return mq, err
 		}
 		a.log.Warn("candidate: broker connection failed; trying again", "broker", a.id.MQTT, "err", err)
