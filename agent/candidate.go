@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/vise-edge/vise"
@@ -113,7 +114,7 @@ func dialMQTT(ctx context.Context, addr string, tlsCfg *tls.Config, clientID, us
 	if err != nil {
 		return nil, err
 	}
-	cl := paho.NewClient(paho.ClientConfig{Conn: conn})
+	cl := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn)})
 	cp := &paho.Connect{ClientID: clientID, CleanStart: true, KeepAlive: 30}
 	if user != "" {
 		cp.Username, cp.UsernameFlag, cp.Password, cp.PasswordFlag = user, true, []byte(password), true

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/google/go-cmp/cmp"
 
@@ -73,7 +74,7 @@ func device(t *testing.T, ca *pki.CA, addr, name string) *paho.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := paho.NewClient(paho.ClientConfig{Conn: conn})
+	c := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn)})
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if ca, err := c.Connect(cctx, &paho.Connect{ClientID: name, CleanStart: true, KeepAlive: 30}); err != nil || ca.ReasonCode != 0 {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/vise-edge/vise/pki"
@@ -100,7 +101,7 @@ func dialMQTT(t *testing.T, ca *pki.CA, addr string, cert tls.Certificate, clien
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	c := paho.NewClient(paho.ClientConfig{Conn: conn,
+	c := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn),
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			rec.add(pr.Packet.Topic, pr.Packet.Payload)
 			return true, nil

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 )
 
@@ -18,7 +19,7 @@ func ipcClient(t *testing.T, i *Server, comp string, onMsg func(topic string, pa
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := paho.NewClient(paho.ClientConfig{Conn: conn})
+	cl := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn)})
 	cl.AddOnPublishReceived(func(pr paho.PublishReceived) (bool, error) {
 		onMsg(pr.Packet.Topic, pr.Packet.Payload)
 		return true, nil

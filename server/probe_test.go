@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/vise-edge/vise/agent"
@@ -64,7 +65,7 @@ func dialDeviceWith(agentDir, addr string, cp *paho.Connect, maxTLS uint16) (*pa
 	if err != nil {
 		return nil, fmt.Errorf("TLS: %w", err)
 	}
-	pc := paho.NewClient(paho.ClientConfig{Conn: conn})
+	pc := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn)})
 	ack, err := pc.Connect(cctx, cp)
 	if err != nil {
 		conn.Close()

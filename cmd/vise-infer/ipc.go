@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 )
 
@@ -26,7 +27,7 @@ func dialIPC(ctx context.Context, addr, comp, token string) (*ipcClient, error) 
 	if err != nil {
 		return nil, fmt.Errorf("local agent at %s: %w", addr, err)
 	}
-	cl := paho.NewClient(paho.ClientConfig{Conn: conn})
+	cl := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn)})
 	ca, err := cl.Connect(dctx, &paho.Connect{ClientID: fmt.Sprintf("%s-%d", comp, os.Getpid()), CleanStart: true, KeepAlive: 30,
 		Username: comp, UsernameFlag: true, Password: []byte(token), PasswordFlag: true})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/spf13/cobra"
 
@@ -91,7 +92,7 @@ func ipcPublish(ctx context.Context, addr, user, token, topic string, payload []
 	if err != nil {
 		return vise.Errorf(vise.CodeUnavailable, "local agent at %s: %w", addr, err)
 	}
-	cl := paho.NewClient(paho.ClientConfig{Conn: conn})
+	cl := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn)})
 	ca, err := cl.Connect(ctx, &paho.Connect{ClientID: user + "-" + fmt.Sprint(os.Getpid()), CleanStart: true, KeepAlive: 10,
 		Username: user, UsernameFlag: true, Password: []byte(token), PasswordFlag: true})
 	if err != nil {
