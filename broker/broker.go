@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vise-edge/vise/deviceapi"
+	"github.com/vise-edge/vise/mqttauth"
 )
 
 // Broker is what the server needs from an MQTT broker.
@@ -118,7 +119,7 @@ func NewEmbedded(opts Options) (*Embedded, error) {
 			Help: "Clients connected to the embedded broker now."},
 			func() float64 { return float64(atomic.LoadInt64(&b.srv.Info.ClientsConnected)) }))
 	}
-	if err := b.srv.AddHook(&aclHook{b: b, opts: opts}, nil); err != nil {
+	if err := b.srv.AddHook(newACLHook(b, opts), nil); err != nil {
 		return nil, err
 	}
 	b.listener = listeners.NewTCP(listeners.Config{ID: "devices", Address: opts.Listen, TLSConfig: opts.TLS})
@@ -168,17 +169,24 @@ func (b *Embedded) Addr() string { return b.listener.Address() }
 func (b *Embedded) Close() error { return b.srv.Close() }
 
 // aclHook authenticates devices by certificate and confines them to their
-// own subtree.
+// own subtree (through mqttauth), checks wills, and hands device messages
+// to the server (ingest.go).
 type aclHook struct {
-	mqtt.HookBase
+	*mqttauth.Hook
 	b    *Embedded
 	opts Options
 }
 
-func (h *aclHook) ID() string { return "vise-acl" }
+func newACLHook(b *Embedded, opts Options) *aclHook {
+	h := &aclHook{b: b, opts: opts}
+	h.Hook = mqttauth.New(mqttauth.Rules{ID: "vise-acl", Name: "MQTT", Log: b.log, Connect: h.connect,
+		Topic:  func(cl *mqtt.Client, topic string, _ bool) bool { return h.allowed(cl.ID, topic) },
+		Denied: func(reason string) { b.denied.WithLabelValues(reason).Inc() }})
+	return h
+}
 
 func (h *aclHook) Provides(b byte) bool {
-	return b == mqtt.OnConnect || b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish
+	return b == mqtt.OnConnect || b == mqtt.OnPublish || mqttauth.Provided(b)
 }
 
 // OnConnect applies the topic rule to the will a client asks for: a will
@@ -212,42 +220,25 @@ func (h *aclHook) allowed(clientID, topic string) bool {
 	return device != "" && strings.HasPrefix(topic, DeviceTopic(device)+"/")
 }
 
-func (h *aclHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	if cl.Net.Inline {
-		return true
-	}
-	deny := func(reason, msg string, args ...any) bool {
-		h.b.denied.WithLabelValues(reason).Inc()
-		h.b.log.Warn("MQTT connection refused: "+msg, append([]any{"client_id", cl.ID, "remote", cl.Net.Remote}, args...)...)
-		return false
-	}
+// connect is the device broker's connection rule: a verified device
+// certificate, a client id that names the same device, and a device the
+// server authorizes.
+func (h *aclHook) connect(cl *mqtt.Client, _ packets.Packet) *mqttauth.Denial {
 	tc, ok := cl.Net.Conn.(*tls.Conn)
 	if !ok {
-		return deny("no_tls", "not a TLS connection")
+		return &mqttauth.Denial{Reason: "no_tls", Msg: "not a TLS connection"}
 	}
 	device, serial, err := h.opts.Identify(tc.ConnectionState())
 	if err != nil {
-		return deny("no_identity", "no device identity in the certificate", "err", err)
+		return &mqttauth.Denial{Reason: "no_identity", Msg: "no device identity in the certificate", Attrs: []any{"err", err}}
 	}
 	// The device's own client id, or its candidate agent's during a
 	// self-update (decision 0021); either must match the certificate.
 	if idDevice, _ := deviceapi.ClientDevice(cl.ID); idDevice != device {
-		return deny("client_id", "client id does not match the certificate", "device", device)
+		return &mqttauth.Denial{Reason: "client_id", Msg: "client id does not match the certificate", Attrs: []any{"device", device}}
 	}
 	if err := h.opts.Authorize(device, serial); err != nil {
-		return deny("unauthorized", "device not authorized", "device", device, "err", err)
+		return &mqttauth.Denial{Reason: "unauthorized", Msg: "device not authorized", Attrs: []any{"device", device, "err", err}}
 	}
-	return true
-}
-
-func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	if cl.Net.Inline {
-		return true
-	}
-	if h.allowed(cl.ID, topic) {
-		return true
-	}
-	h.b.denied.WithLabelValues("acl").Inc()
-	h.b.log.Warn("MQTT topic refused: outside the device's subtree", "client_id", cl.ID, "topic", topic, "write", write)
-	return false
+	return nil
 }

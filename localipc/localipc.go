@@ -17,6 +17,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/vise-edge/vise/deviceapi"
+	"github.com/vise-edge/vise/mqttauth"
 )
 
 // Server is the local IPC endpoint. A component connects with username
@@ -47,7 +48,8 @@ func Start(listen string, log *slog.Logger, onResult, onVerdict, onStatus Handle
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = 8 << 20
 	i.srv = mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: log.With("part", "ipc")})
-	if err := i.srv.AddHook(&ipcAuth{token: i.token, log: log}, nil); err != nil {
+	if err := i.srv.AddHook(mqttauth.New(mqttauth.Rules{ID: "vise-ipc-auth", Name: "local IPC", Log: log,
+		Connect: ipcConnect(i.token), Topic: ipcTopic}), nil); err != nil {
 		return nil, err
 	}
 	i.tcp = listeners.NewTCP(listeners.Config{ID: "ipc", Address: listen})
@@ -83,33 +85,18 @@ func (i *Server) Token() string { return i.token }
 // Close stops the endpoint and disconnects every component.
 func (i *Server) Close() error { return i.srv.Close() }
 
-type ipcAuth struct {
-	mqtt.HookBase
-	token string
-	log   *slog.Logger
+// ipcConnect lets in a component that names itself and knows the token.
+func ipcConnect(token string) func(*mqtt.Client, packets.Packet) *mqttauth.Denial {
+	return func(_ *mqtt.Client, pk packets.Packet) *mqttauth.Denial {
+		if subtle.ConstantTimeCompare(pk.Connect.Password, []byte(token)) == 1 && len(pk.Connect.Username) > 0 {
+			return nil
+		}
+		return &mqttauth.Denial{Reason: "token", Msg: "wrong token or no component name"}
+	}
 }
 
-func (h *ipcAuth) ID() string { return "vise-ipc-auth" }
-
-func (h *ipcAuth) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
-}
-
-func (h *ipcAuth) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	if cl.Net.Inline {
-		return true
-	}
-	ok := subtle.ConstantTimeCompare(pk.Connect.Password, []byte(h.token)) == 1 && len(pk.Connect.Username) > 0
-	if !ok {
-		h.log.Warn("local IPC connection refused: wrong token", "remote", cl.Net.Remote)
-	}
-	return ok
-}
-
-func (h *ipcAuth) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	if cl.Net.Inline {
-		return true
-	}
+// ipcTopic is the per-component ACL in Server's comment.
+func ipcTopic(cl *mqtt.Client, topic string, write bool) bool {
 	user := string(cl.Properties.Username)
 	switch {
 	case write && (topic == deviceapi.IPCResultTopic(user) || topic == deviceapi.IPCStatusTopic(user) || topic == deviceapi.IPCVerdictTopic(user)):
@@ -119,6 +106,5 @@ func (h *ipcAuth) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	case !write && topic == deviceapi.IPCTriggerTopic(user):
 		return true
 	}
-	h.log.Warn("local IPC topic refused", "component", user, "topic", topic, "write", write)
 	return false
 }

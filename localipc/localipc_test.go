@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,4 +86,59 @@ func TestIPCVerdictsAndTriggers(t *testing.T) {
 	if len(got["other got"]) != 0 {
 		t.Errorf("another component read cam's triggers: %q", got["other got"])
 	}
+}
+
+// A component connects only with the token of this start and a name of its
+// own; anything else is refused at CONNACK and logged.
+func TestIPCConnectNeedsToken(t *testing.T) {
+	var log syncBuf
+	i, err := Start("127.0.0.1:0", slog.New(slog.NewTextHandler(&log, nil)), func(string, []byte) {}, func(string, []byte) {}, func(string, []byte) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer i.Close()
+	for _, tc := range []struct{ name, user, password string }{
+		{"wrong token", "cam", "not-the-token"},
+		{"no token", "cam", ""},
+		{"no component name", "", i.token},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", i.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			cl := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn)})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ack, err := cl.Connect(ctx, &paho.Connect{ClientID: "c", CleanStart: true, Username: tc.user, UsernameFlag: tc.user != "",
+				Password: []byte(tc.password), PasswordFlag: tc.password != ""})
+			if err == nil {
+				t.Fatalf("connected as %q with password %q", tc.user, tc.password)
+			}
+			if ack == nil || ack.ReasonCode != packets.ConnackBadUsernameOrPassword {
+				t.Errorf("CONNACK %+v (err %v); want bad user name or password", ack, err)
+			}
+		})
+	}
+	if got := log.String(); strings.Count(got, "local IPC connection refused: wrong token or no component name") != 3 {
+		t.Errorf("log has not one refusal per attempt:\n%s", got)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
