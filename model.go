@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"sync"
 	"time"
 )
 
@@ -123,15 +124,17 @@ type DecisionRequest struct {
 }
 
 var (
-	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-	sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	metricRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.:-]{0,63}$`)
+	// Compiled on first use: every program links these, and a device agent
+	// that never validates a name need not hold them (issue 15).
+	nameRE   = lazyRegexp(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	sha256RE = lazyRegexp(`^[0-9a-f]{64}$`)
+	metricRE = lazyRegexp(`^[A-Za-z][A-Za-z0-9_.:-]{0,63}$`)
 )
 
 // ValidateName checks a model group, component, device or group name: it ends
 // up in MQTT topics, file paths and URLs, so it is kept to a safe alphabet.
 func ValidateName(kind, name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return Errorf(CodeInvalid, "invalid %s name %q: use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", kind, name)
 	}
 	return nil
@@ -139,7 +142,7 @@ func ValidateName(kind, name string) error {
 
 // ValidateSHA256 checks a lowercase hex sha256 digest.
 func ValidateSHA256(s string) error {
-	if !sha256RE.MatchString(s) {
+	if !sha256RE().MatchString(s) {
 		return Errorf(CodeInvalid, "invalid sha256 %q: want 64 lowercase hex digits", s)
 	}
 	return nil
@@ -150,7 +153,7 @@ func ValidateSHA256(s string) error {
 // sent as JSON, so they are refused as input, not failed on later.
 func ValidateMetrics(m map[string]float64) error {
 	for k, v := range m {
-		if !metricRE.MatchString(k) {
+		if !metricRE().MatchString(k) {
 			return Errorf(CodeInvalid, "invalid metric name %q: use a letter then letters, digits, '_', '.', ':' or '-'", k)
 		}
 		if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -167,4 +170,9 @@ func ParseApprovalStatus(s string) (ApprovalStatus, error) {
 		return ApprovalStatus(s), nil
 	}
 	return "", fmt.Errorf("unknown approval status %q", s)
+}
+
+// lazyRegexp compiles expr the first time it is needed.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -71,7 +70,7 @@ const (
 	maxDeps        = 64
 )
 
-var artifactNameRE = regexp.MustCompile(`^[A-Za-z0-9._+-][A-Za-z0-9._+/-]{0,199}$`)
+var artifactNameRE = lazyRegexp(`^[A-Za-z0-9._+-][A-Za-z0-9._+/-]{0,199}$`)
 
 // ParseRecipe reads a recipe in YAML or JSON (JSON is YAML), refusing unknown
 // fields so a typo such as "lifecyle" is an error, not a silently ignored key.
@@ -115,7 +114,7 @@ func (r *Recipe) Validate() error {
 	}
 	seen := map[string]bool{}
 	for i, a := range r.Artifacts {
-		if !artifactNameRE.MatchString(a.Name) || path.Clean(a.Name) != a.Name || strings.HasPrefix(a.Name, "../") || a.Name == ".." {
+		if !artifactNameRE().MatchString(a.Name) || path.Clean(a.Name) != a.Name || strings.HasPrefix(a.Name, "../") || a.Name == ".." {
 			return bad("artifact %d: name %q must be a relative path without '..'", i, a.Name)
 		}
 		if seen[a.Name] {

@@ -53,6 +53,12 @@ type Config struct {
 	// binary (decision 0021): set by vise-agent, whose caller execs
 	// Launcher() when Run returns ErrTakeover. `vise agent` cannot.
 	SelfUpdate bool
+	// ReleaseMemory returns the heap a burst leaves behind (enrollment,
+	// a connection's TLS handshakes, a deployment's download and
+	// verification) to the OS at once rather than over minutes: on a small
+	// device that memory belongs to the inference component. vise-agent
+	// sets it; the simulator's thousands of agents in one process do not.
+	ReleaseMemory bool
 	// SharedCache, if set, is an artifact cache this agent shares with
 	// others in the process (the fleet simulator's): see SharedCache.
 	SharedCache *SharedCache
@@ -283,6 +289,7 @@ func (a *Agent) connect(ctx context.Context, tlsCfg *tls.Config) error {
 					a.log.Warn("subscribe", "topic", topic, "err", err)
 				}
 				a.publishStatus(ctx)
+				a.releaseMemory()
 			}()
 		},
 		OnConnectError: func(err error) { a.log.Warn("broker connection failed", "broker", a.id.MQTT, "err", err) },

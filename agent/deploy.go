@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -57,6 +58,7 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	superseded := a.watchSupersede(dctx, d.ID, cancel)
+	defer a.releaseMemory()
 	err = a.applyRetrying(dctx, d.ID, timeout)
 	if errors.Is(err, ErrTakeover) {
 		superseded()
@@ -383,5 +385,12 @@ func (a *Agent) gc(keep ...int64) {
 		if !used[c.Name()] {
 			os.Remove(a.casPath(c.Name()))
 		}
+	}
+}
+
+// releaseMemory: see Config.ReleaseMemory.
+func (a *Agent) releaseMemory() {
+	if a.cfg.ReleaseMemory {
+		debug.FreeOSMemory()
 	}
 }

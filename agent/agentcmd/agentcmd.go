@@ -25,6 +25,9 @@ type Flags struct {
 	// vise.agent (vise-agent sets it; `vise agent` cannot, see
 	// docs/decisions/0021). Set it before Register.
 	SelfUpdate bool
+	// ReleaseMemory: give memory back to the OS after each burst (see
+	// agent.Config.ReleaseMemory); vise-agent sets it.
+	ReleaseMemory bool
 
 	cfg                 agent.Config
 	logFormat, logLevel string
@@ -55,7 +58,7 @@ func (fl *Flags) Run(ctx context.Context, dataDir string, logs io.Writer) error 
 		return err
 	}
 	cfg := fl.cfg
-	cfg.Logger, cfg.DataDir, cfg.SelfUpdate = log, dataDir, fl.SelfUpdate
+	cfg.Logger, cfg.DataDir, cfg.SelfUpdate, cfg.ReleaseMemory = log, dataDir, fl.SelfUpdate, fl.ReleaseMemory
 	if fl.candidate {
 		return agent.RunCandidate(ctx, cfg)
 	}

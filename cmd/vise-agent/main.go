@@ -58,7 +58,7 @@ Flags:
 // whose reflection keeps every exported method in the binary, and the
 // binary's pages are most of an idle agent's memory (decision 0018).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fl := agentcmd.Flags{SelfUpdate: true}
+	fl := agentcmd.Flags{SelfUpdate: true, ReleaseMemory: true}
 	var dataDir string
 	var version bool
 	f := pflag.NewFlagSet("vise-agent", pflag.ContinueOnError)
