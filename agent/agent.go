@@ -241,7 +241,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent running", "server", a.cfg.Server, "mqtt", id.MQTT, "generation", a.state.Generation)
 	t := time.NewTicker(a.cfg.Reconcile)
 	defer t.Stop()
+	retry, failures := newBackoff(), 0
 	for {
+		// A reconcile that failed (the server unreachable, restarting) is
+		// tried again after a jittered backoff, not a whole tick later.
+		var again <-chan time.Time
 		if err := a.reconcile(ctx); err != nil && ctx.Err() == nil {
 			if errors.Is(err, ErrTakeover) {
 				a.stopAll()
@@ -250,7 +254,11 @@ func (a *Agent) Run(ctx context.Context) error {
 				cancel()
 				return err
 			}
-			a.log.Warn("reconcile", "err", err)
+			a.log.Warn("reconcile; trying again", "err", err, "attempt", failures+1)
+			again = time.After(retry.delay(failures))
+			failures++
+		} else {
+			failures = 0
 		}
 		// The next request to the server is a reconcile tick away: an
 		// idle HTTPS connection would hold its TLS buffers (tens of KiB,
@@ -266,6 +274,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-t.C:
 			a.publishStatus(ctx)
 		case <-a.kick:
+		case <-again:
 		}
 	}
 }
@@ -282,13 +291,19 @@ func (a *Agent) connect(ctx context.Context, tlsCfg *tls.Config) error {
 		OnConnectionDown: func() bool { a.linkUp.Store(false); return true },
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 			a.linkUp.Store(true)
-			a.wasUp.Store(true)
+			reconnected := a.wasUp.Swap(true)
 			a.log.Info("connected to broker", "broker", a.id.MQTT)
 			go func() {
 				if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}}); err != nil {
 					a.log.Warn("subscribe", "topic", topic, "err", err)
 				}
 				a.publishStatus(ctx)
+				if reconnected {
+					// A deployment notice sent while the link was down
+					// (or lost with a restarted broker's sessions) is
+					// not coming again: ask the server now.
+					a.kickReconcile()
+				}
 				a.releaseMemory()
 			}()
 		},
@@ -307,10 +322,7 @@ func (a *Agent) connect(ctx context.Context, tlsCfg *tls.Config) error {
 		ClientConfig: paho.ClientConfig{ClientID: a.id.Device, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
 				if pr.Packet.Topic == topic {
-					select {
-					case a.kick <- struct{}{}:
-					default:
-					}
+					a.kickReconcile()
 				}
 				return true, nil
 			}}},
@@ -353,6 +365,15 @@ func (a *Agent) reconnectDelay(b backoff) func(attempt int) time.Duration {
 			return 0
 		}
 		return b.delay(attempt)
+	}
+}
+
+// kickReconcile makes Run reconcile now (once, however often it is
+// kicked before it gets to it).
+func (a *Agent) kickReconcile() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
 	}
 }
 

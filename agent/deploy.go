@@ -116,7 +116,7 @@ func (a *Agent) watchSupersede(ctx context.Context, id string, cancel context.Ca
 				if d, err := a.currentDeployment(ctx); err == nil && d != nil && d.ID != id {
 					hit.Store(true)
 					cancel()
-					a.kickAgain()
+					a.kickReconcile()
 					return
 				}
 			}
@@ -126,13 +126,6 @@ func (a *Agent) watchSupersede(ctx context.Context, id string, cancel context.Ca
 		close(done)
 		<-stopped
 		return hit.Load()
-	}
-}
-
-func (a *Agent) kickAgain() {
-	select {
-	case a.kick <- struct{}{}:
-	default:
 	}
 }
 

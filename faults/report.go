@@ -36,6 +36,9 @@ type DeploymentOutcome struct {
 	// device RUNNING.
 	ConvergedSeconds float64  `json:"converged_seconds"`
 	Failures         []string `json:"failures,omitempty"`
+	// Pending are the devices neither RUNNING nor FAILED at the end, with
+	// where each stood.
+	Pending []string `json:"pending,omitempty"`
 }
 
 // FaultOutcome is what one fault did and how long the fleet took to get

@@ -92,6 +92,9 @@ func (a *app) simFaults(ctx context.Context, o simOpts) error {
 		fmt.Fprintf(w, "results: %d published, %d stored, %d lost, %d duplicated\n", rep.Published, rep.Stored, rep.Lost, rep.Duplicated)
 		if d := rep.Deployment; d != nil {
 			fmt.Fprintf(w, "deployment %s: %d running, %d failed, %d rollbacks, converged %v in %.1fs\n", d.ID, d.Running, d.Failed, d.Rollbacks, d.Converged, d.ConvergedSeconds)
+			for _, p := range d.Pending {
+				fmt.Fprintf(w, "  pending %s\n", p)
+			}
 		}
 		for _, f := range rep.Faults {
 			fmt.Fprintf(w, "%s\tat %.1fs\tfired %v\trecovered in %.1fs\t%v\n", f.Fault, f.AtSec, f.Fired, f.RecoverSeconds, f.Effect)

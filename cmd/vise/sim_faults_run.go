@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -57,22 +58,25 @@ func (r *rehearsal) awaitConverged(ctx context.Context, deadline time.Time) *fau
 	out := &faults.DeploymentOutcome{ID: r.deploy}
 	for {
 		running, failed, rollbacks := 0, 0, 0
-		var failures []string
+		var failures, pending []string
 		for _, d := range r.devs {
 			st := d.agent().State()
 			switch {
 			case st.Deployment != r.deploy:
+				pending = append(pending, fmt.Sprintf("%s: has not taken it up (on %q, %s)", d.name, st.Deployment, st.DeploymentState))
 			case st.DeploymentState == vise.DeviceRunning:
 				running++
 			case st.DeploymentState == vise.DeviceFailed:
 				failed++
 				failures = append(failures, d.name+": "+st.Message)
+			default:
+				pending = append(pending, fmt.Sprintf("%s: %s %s", d.name, st.DeploymentState, st.Message))
 			}
 			if st.Deployment == r.deploy && strings.Contains(st.Message, "rolled back") {
 				rollbacks++
 			}
 		}
-		out.Running, out.Failed, out.Rollbacks, out.Failures = running, failed, rollbacks, failures
+		out.Running, out.Failed, out.Rollbacks, out.Failures, out.Pending = running, failed, rollbacks, failures, pending
 		if running+failed == len(r.devs) || time.Now().After(deadline) || ctx.Err() != nil {
 			out.Converged = running == len(r.devs)
 			out.ConvergedSeconds = time.Since(r.t0).Seconds()
