@@ -11,6 +11,8 @@ import (
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/vise-edge/vise/internal/logbuf"
 )
 
 // ipcClient connects to the IPC endpoint as component comp.
@@ -91,7 +93,7 @@ func TestIPCVerdictsAndTriggers(t *testing.T) {
 // A component connects only with the token of this start and a name of its
 // own; anything else is refused at CONNACK and logged.
 func TestIPCConnectNeedsToken(t *testing.T) {
-	var log syncBuf
+	var log logbuf.Buffer
 	i, err := Start("127.0.0.1:0", slog.New(slog.NewTextHandler(&log, nil)), func(string, []byte) {}, func(string, []byte) {}, func(string, []byte) {})
 	if err != nil {
 		t.Fatal(err)
@@ -124,21 +126,4 @@ func TestIPCConnectNeedsToken(t *testing.T) {
 	if got := log.String(); strings.Count(got, "local IPC connection refused: wrong token or no component name") != 3 {
 		t.Errorf("log has not one refusal per attempt:\n%s", got)
 	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

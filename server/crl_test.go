@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/broker/mosquittotest"
 	"github.com/vise-edge/vise/client"
+	"github.com/vise-edge/vise/internal/logbuf"
 	"github.com/vise-edge/vise/pki"
 	"github.com/vise-edge/vise/server"
 	"github.com/vise-edge/vise/store/pgtest"
@@ -116,7 +115,7 @@ func TestExternalBrokerCRLOtherReplica(t *testing.T) {
 func TestExternalBrokerCRLReloadFails(t *testing.T) {
 	dir, mq := withMosquitto(t)
 	crlPath := mosquittotest.CRLFile(mq.Dir)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	missing := filepath.Join(t.TempDir(), "no-such-file")
 	s, c := startExternal(t, server.Config{DataDir: dir, MQTTBroker: mq.URL(), MQTTClientID: "vise:server:a",
 		MQTTCRL: crlPath, MQTTReloadCommand: "ls " + missing, Logger: slog.New(slog.NewTextHandler(logs, nil))})
@@ -226,21 +225,4 @@ func deviceSerial(t *testing.T, agentDir string) string {
 		t.Fatal(err)
 	}
 	return pki.Serial(cert)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

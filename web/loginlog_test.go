@@ -1,40 +1,21 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/vise-edge/vise/internal/logbuf"
 	"github.com/vise-edge/vise/server"
 )
-
-// lockedBuffer is a log sink the server's goroutines may write at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // A password typed into the dashboard's user-name field is not in the
 // server's log after the login fails.
 func TestDashboardLoginDoesNotLogTypedSecret(t *testing.T) {
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	s, err := server.New(context.Background(), server.Config{Listen: "127.0.0.1:0", DeviceListen: "127.0.0.1:0", MQTTListen: "127.0.0.1:0",
 		DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/deviceapi"
+	"github.com/vise-edge/vise/internal/logbuf"
 	"github.com/vise-edge/vise/procstat"
 )
 
@@ -137,7 +138,7 @@ type device struct {
 	t          testing.TB
 	name, data string
 	env        []string // the next start's environment
-	logs       syncBuffer
+	logs       logbuf.Buffer
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -263,23 +264,6 @@ func (d *device) waitHeld(point string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // deviceRecord waits until the server's record of deployment id shows a
