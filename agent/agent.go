@@ -8,7 +8,6 @@ package agent
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -139,6 +138,7 @@ type Agent struct {
 	out     *outbox
 	compat  compat
 	selfState
+	status  statusSender
 	Metrics Metrics
 }
 
@@ -381,20 +381,6 @@ func (a *Agent) kickReconcile() {
 // unacknowledged (MQTT 5, 3.1.2.11.3).
 const receiveMaximum = 16
 
-// publishStatus reports the generation, the deployment's state and the
-// components on the device's status topic.
-func (a *Agent) publishStatus(ctx context.Context) {
-	a.mu.Lock()
-	st := a.state
-	a.mu.Unlock()
-	b, _ := json.Marshal(deviceapi.Status{Schema: deviceapi.StatusSchema, Generation: st.Generation, Deployment: st.Deployment,
-		State: st.DeploymentState, Message: st.Message, Components: st.Components, Health: a.componentHealth(), Telemetry: a.telemetry()})
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := a.mqtt.Publish(pctx, &paho.Publish{QoS: 1, Topic: deviceapi.StatusTopic(a.id.Device), Payload: b}); err != nil && !errors.Is(err, context.Canceled) {
-		a.log.Warn("publish status", "err", err)
-	}
-}
 
 func (a *Agent) path(parts ...string) string {
 	return filepath.Join(append([]string{a.cfg.DataDir}, parts...)...)
