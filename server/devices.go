@@ -61,7 +61,8 @@ func (s *Server) MQTTAddr() string { return s.Broker.Addr() }
 
 // announce tells a deployment's devices about it on their topic, once it
 // is signed. Retained, so a device that was offline gets it on reconnect;
-// the agent's periodic reconcile covers anything missed.
+// the agent asks the server on every reconnect and reconcile tick, which
+// covers an announcement a restarted broker lost.
 func (s *Server) announce(d *vise.Deployment) {
 	if s.Broker == nil {
 		return

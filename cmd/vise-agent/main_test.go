@@ -132,7 +132,13 @@ func (s *server) enrollToken() string {
 // package's unit passes them, and extra environment variables.
 func (s *server) startAgent(name string, env ...string) *exec.Cmd {
 	s.t.Helper()
-	cmd := exec.Command(agentBin, "--reconcile", "1s")
+	return s.startAgentWith(name, []string{"--reconcile", "1s"}, env...)
+}
+
+// startAgentWith is startAgent with the agent's flags.
+func (s *server) startAgentWith(name string, args []string, env ...string) *exec.Cmd {
+	s.t.Helper()
+	cmd := exec.Command(agentBin, args...)
 	cmd.Env = append(os.Environ(), "VISE_DEVICE_SERVER="+s.device, "VISE_ENROLL_TOKEN="+s.enrollToken(),
 		"VISE_DEVICE_NAME="+name, "VISE_DATA="+filepath.Join(s.t.TempDir(), name))
 	cmd.Env = append(cmd.Env, env...)
