@@ -177,9 +177,13 @@ type directDevice struct {
 // due by now, as far as inFlight allows; then waits for the
 // acknowledgements. Nothing is offered after stop, however far behind.
 func (d *directDevice) run(ctx context.Context, start, stop time.Time) {
+	// One deadline for the device's publishes, not a timer each: a result
+	// not acknowledged within 30 s of the end counts as failed.
+	ctx, cancel := context.WithDeadline(ctx, stop.Add(30*time.Second))
+	defer cancel()
 	sem := make(chan struct{}, d.inFlight)
 	var wg sync.WaitGroup
-	defer func() { wg.Wait(); d.failed = d.failedInFlight.Load() }()
+	defer func() { wg.Wait(); d.failed = d.failedInFlight.Load() }() // before cancel
 	tick := max(time.Duration(float64(time.Second)/d.perSec), 10*time.Millisecond)
 	for now := time.Now(); now.Before(stop); now = time.Now() {
 		for due := int64(now.Sub(start).Seconds()*d.perSec) + 1; d.offered < due; d.offered++ {
@@ -202,10 +206,8 @@ func (d *directDevice) run(ctx context.Context, start, stop time.Time) {
 }
 
 func (d *directDevice) publish(ctx context.Context, payload []byte) {
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	t0 := time.Now()
-	if err := d.ag.PublishDirect(pctx, "vise.sim", payload); err != nil {
+	if err := d.ag.PublishDirect(ctx, "vise.sim", payload); err != nil {
 		d.failedInFlight.Add(1)
 		return
 	}
