@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/vise-edge/vise/infer"
 )
 
 // TestBatchConn: packets written from many goroutines, each in several
@@ -88,5 +91,23 @@ func TestBatchConnWriteError(t *testing.T) {
 	}
 	if !errors.Is(err, io.ErrClosedPipe) {
 		t.Errorf("write after a failed flush: got %v, want %v", err, io.ErrClosedPipe)
+	}
+}
+
+// TestResultTemplate: a result written from a template is the one
+// json.Marshal makes of infer.Synthetic's, byte for byte, for every kind.
+func TestResultTemplate(t *testing.T) {
+	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	d := &directDevice{name: "sim-0001", runID: "run"}
+	for seq := range int64(25) {
+		r := infer.Synthetic(int(seq), at)
+		r.MsgID, r.Device, r.Component = fmt.Sprintf("run-%d", seq), "sim-0001", "vise.sim"
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(string(want), string(d.result(seq, at))); diff != "" {
+			t.Errorf("result %d (-json.Marshal +template):\n%s", seq, diff)
+		}
 	}
 }
