@@ -69,6 +69,11 @@ type Config struct {
 	// Dial opens the agent's connections to the server (HTTPS and MQTT),
 	// so a link can be cut; default a plain dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// MQTTConn, if set, wraps the MQTT connection once TLS is up, in place
+	// of paho's one-mutex wrapper: what it returns must be a sync.Locker,
+	// which paho holds around each packet it writes. The fleet simulator's
+	// --direct gathers packets into fewer TLS records this way.
+	MQTTConn func(net.Conn) net.Conn
 	// Now is the device's clock (certificate checks, queue ages); default
 	// time.Now.
 	Now func() time.Time
@@ -327,9 +332,16 @@ func (a *Agent) connect(ctx context.Context, tlsCfg *tls.Config) error {
 				return true, nil
 			}}},
 	}
-	if a.cfg.Dial != nil {
+	if a.cfg.Dial != nil || a.cfg.MQTTConn != nil {
+		dial, wrap := a.cfg.Dial, a.cfg.MQTTConn
+		if dial == nil {
+			dial = (&net.Dialer{}).DialContext
+		}
+		if wrap == nil {
+			wrap = packets.NewThreadSafeConn
+		}
 		cfg.AttemptConnection = func(ctx context.Context, c autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
-			raw, err := a.cfg.Dial(ctx, "tcp", u.Host)
+			raw, err := dial(ctx, "tcp", u.Host)
 			if err != nil {
 				return nil, err
 			}
@@ -340,7 +352,7 @@ func (a *Agent) connect(ctx context.Context, tlsCfg *tls.Config) error {
 				raw.Close()
 				return nil, err
 			}
-			return packets.NewThreadSafeConn(conn), nil
+			return wrap(conn), nil
 		}
 	}
 	a.mqtt, err = autopaho.NewConnection(ctx, cfg)

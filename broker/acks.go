@@ -48,17 +48,29 @@ func (o *ackOrder) handOff(cl *mqtt.Client, pk packets.Packet, fn AsyncHandler, 
 	if o.conns == nil {
 		o.conns = map[*mqtt.Client]*connAcks{}
 	}
+	c := o.line(cl)
+	for len(c.slots) >= limit {
+		c.room.Wait()
+		// The writer drops a connection's line once it is empty: while
+		// this waited, the line may have emptied, gone, and a later
+		// message would start a new one; appending to the old would let
+		// that later message be acknowledged first.
+		c = o.line(cl)
+	}
+	c.slots = append(c.slots, s)
+	o.mu.Unlock()
+	fn(pk.TopicName, pk.Payload, func(err error) { o.answer(cl, c, s, err) })
+}
+
+// line is cl's line of unanswered messages, made if it has none; o.mu is
+// held.
+func (o *ackOrder) line(cl *mqtt.Client) *connAcks {
 	c := o.conns[cl]
 	if c == nil {
 		c = &connAcks{room: sync.NewCond(&o.mu)}
 		o.conns[cl] = c
 	}
-	for len(c.slots) >= limit {
-		c.room.Wait()
-	}
-	c.slots = append(c.slots, s)
-	o.mu.Unlock()
-	fn(pk.TopicName, pk.Payload, func(err error) { o.answer(cl, c, s, err) })
+	return c
 }
 
 // answer records a handler's answer and, unless a writer is at it already,

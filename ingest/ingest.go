@@ -35,7 +35,9 @@ type Options struct {
 	Wake func(ctx context.Context, deployment string)
 	// Timeout bounds storing one message, and one batch; default 10 s.
 	Timeout time.Duration
-	// MaxBatch is the most results stored in one transaction; default 500.
+	// MaxBatch is the most results stored in one transaction; default
+	// 2,000 (a fleet's in-flight results in a few commits: the commit, its
+	// fsync and the index pages it writes are shared by more rows).
 	MaxBatch int
 	// DeviceRate is the results a second one device may send, DeviceBurst
 	// how many at once; beyond them a result is answered "over quota" and
@@ -78,7 +80,7 @@ func New(opts Options) *Ingester {
 		opts.Timeout = 10 * time.Second
 	}
 	if opts.MaxBatch == 0 {
-		opts.MaxBatch = 500
+		opts.MaxBatch = 2000
 	}
 	if opts.DeviceRate == 0 {
 		opts.DeviceRate = DefaultDeviceRate

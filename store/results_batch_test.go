@@ -245,4 +245,14 @@ func TestSQLiteCommitsAreSynchronous(t *testing.T) {
 	if level != 2 {
 		t.Errorf("PRAGMA synchronous = %d, want 2 (FULL)", level)
 	}
+	// The writer checkpoints and caches in large steps (decision 0026).
+	for pragma, want := range map[string]int{"wal_autocheckpoint": 8192, "cache_size": -32768} {
+		var got int
+		if err := s.DB().QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("writer's PRAGMA %s = %d, want %d", pragma, got, want)
+		}
+	}
 }

@@ -160,8 +160,12 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 		if err != nil {
 			return nil, err
 		}
-		ag, err := agent.New(agent.Config{Server: o.deviceServer, Token: tok.Token, DataDir: filepath.Join(o.data, name), Name: name,
-			Reconcile: 5 * time.Minute, NoIPC: true, SharedCache: shared, Logger: log})
+		cfg := agent.Config{Server: o.deviceServer, Token: tok.Token, DataDir: filepath.Join(o.data, name), Name: name,
+			Reconcile: 5 * time.Minute, NoIPC: true, SharedCache: shared, Logger: log}
+		if o.direct {
+			cfg.MQTTConn = newBatchConn // sim_conn.go: one TLS record per burst of results
+		}
+		ag, err := agent.New(cfg)
 		if err != nil {
 			return nil, err
 		}

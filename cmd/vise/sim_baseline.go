@@ -49,7 +49,7 @@ func rawBaseline(ctx context.Context, url, dir string, devices []*directDevice, 
 		return nil, fmt.Errorf("--baseline-db: %w", err)
 	}
 	defer s.Close()
-	batch = max(1, min(batch, 500))
+	batch = max(1, min(batch, 2000)) // the server's MaxBatch; 16,000 parameters, within both databases' limits
 	rep := &RawBaseline{DB: db, Rows: rows, BatchSize: batch}
 	run := "raw-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	// The rows are made before the clock starts: only the database is timed.
