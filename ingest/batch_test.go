@@ -47,10 +47,16 @@ func newIngester(t testing.TB, engine string, busy time.Duration) (*Ingester, *s
 // returned function is called, so the writer waits with its batch.
 func lock(t *testing.T, s *store.Store) (release func()) {
 	t.Helper()
+	return lockTable(t, s, "results")
+}
+
+// lockTable is lock for any table (on SQLite: the whole database).
+func lockTable(t *testing.T, s *store.Store, table string) (release func()) {
+	t.Helper()
 	db := s.DB()
 	begin := []string{"BEGIN EXCLUSIVE"}
 	if s.Engine() == store.Postgres {
-		begin = []string{"BEGIN", "LOCK TABLE results IN ACCESS EXCLUSIVE MODE"}
+		begin = []string{"BEGIN", "LOCK TABLE " + table + " IN ACCESS EXCLUSIVE MODE"}
 	} else {
 		// The store's own writer is a single connection: lock from another.
 		var err error

@@ -35,9 +35,10 @@ type Options struct {
 	Wake func(ctx context.Context, deployment string)
 	// Timeout bounds storing one message, and one batch; default 10 s.
 	Timeout time.Duration
-	// MaxBatch is the most results stored in one transaction; default
-	// 2,000 (a fleet's in-flight results in a few commits: the commit, its
-	// fsync and the index pages it writes are shared by more rows).
+	// MaxBatch is the most results, and the most status reports, stored
+	// in one transaction; default 2,000 (a fleet's in-flight results in a
+	// few commits: the commit, its fsync and the index pages it writes are
+	// shared by more rows).
 	MaxBatch int
 	// DeviceRate is the results a second one device may send, DeviceBurst
 	// how many at once; beyond them a result is answered "over quota" and
@@ -50,27 +51,31 @@ type Options struct {
 	Metrics     prometheus.Registerer // optional
 }
 
-// Ingester is safe for concurrent use. It owns the goroutine that writes
-// results (batch.go), which ends with Options.Context or Close.
+// Ingester is safe for concurrent use. It owns the goroutines that write
+// results (batch.go) and status reports (status_batch.go), which end with Options.Context or Close.
 type Ingester struct {
-	ctx      context.Context
-	cancel   context.CancelFunc
-	queue    chan *pending
-	stopped  chan struct{}
-	maxBatch int
-	rates    *deviceRates // nil: no limit
-	store    *store.Store
-	blobs    Blobs
-	wake     func(ctx context.Context, deployment string)
-	timeout  time.Duration
-	log      *slog.Logger
-	m        metrics
-	compat   *compat
+	ctx     context.Context
+	cancel  context.CancelFunc
+	queue   chan *pending
+	stopped chan struct{}
+	// statusQueue and statusStopped are the status writer's
+	// (status_batch.go).
+	statusQueue   chan *statusPending
+	statusStopped chan struct{}
+	maxBatch      int
+	rates         *deviceRates // nil: no limit
+	store         *store.Store
+	blobs         Blobs
+	wake          func(ctx context.Context, deployment string)
+	timeout       time.Duration
+	log           *slog.Logger
+	m             metrics
+	compat        *compat
 }
 
 type metrics struct {
 	results, images, status, refused, batches *prometheus.CounterVec
-	batchSize, batchSeconds                   prometheus.Histogram
+	batchSize, batchSeconds, statusBatch      prometheus.Histogram
 	committing                                prometheus.Gauge
 }
 
@@ -107,20 +112,24 @@ func New(opts Options) *Ingester {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vise_result_batch_seconds", Help: "Time to store one batch of results.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		statusBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vise_status_batch_size", Help: "Status reports per transaction (its count: the transactions).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
 		committing: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vise_results_committing",
 			Help: "Results in the transaction under way (a value that stays up is a stuck database)."}),
 	}
 	cp := newCompat()
 	if opts.Metrics != nil {
-		opts.Metrics.MustRegister(m.results, m.images, m.status, m.refused, m.batches, m.batchSize, m.batchSeconds, m.committing, cp.unknown, cp.newer)
+		opts.Metrics.MustRegister(m.results, m.images, m.status, m.refused, m.batches, m.batchSize, m.batchSeconds, m.statusBatch, m.committing, cp.unknown, cp.newer)
 	}
 	ctx, cancel := context.WithCancel(opts.Context)
 	in := &Ingester{ctx: ctx, cancel: cancel, queue: make(chan *pending, opts.MaxBatch), stopped: make(chan struct{}), maxBatch: opts.MaxBatch,
+		statusQueue: make(chan *statusPending, opts.MaxBatch), statusStopped: make(chan struct{}),
 		store: opts.Store, blobs: opts.Blobs, wake: opts.Wake, timeout: opts.Timeout, log: opts.Logger, m: m, compat: cp}
 	if opts.DeviceRate > 0 {
 		in.rates = newDeviceRates(opts.DeviceRate, opts.DeviceBurst, opts.Now)
 	}
 	go in.write()
+	go in.writeStatuses()
 	return in
 }
 
@@ -129,6 +138,7 @@ func New(opts Options) *Ingester {
 func (in *Ingester) Close() error {
 	in.cancel()
 	<-in.stopped
+	<-in.statusStopped
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/deviceapi"
+	"github.com/vise-edge/vise/store"
 )
 
 // Status is what an agent publishes on vise/devices/<device>/status.
@@ -70,25 +71,21 @@ func (in *Ingester) Status(topic string, payload []byte) error {
 		return nil
 	}
 	in.compat.note(in, "status", device, info)
+	r := store.StatusReport{Device: device, Status: compact(payload), Generation: st.Generation}
+	if st.Deployment != "" && st.State != "" {
+		r.Deployment, r.State, r.Message = st.Deployment, st.State, st.Message
+	}
 	ctx, cancel := context.WithTimeout(in.ctx, in.timeout)
 	defer cancel()
-	if err := in.store.SetDeviceStatus(ctx, device, compact(payload), st.Generation); err != nil {
-		if vise.ErrorCode(err) == vise.CodeNotFound {
-			in.refused("status", "unknown_device", "device", device)
-			return nil
-		}
-		return fmt.Errorf("record status of %s: %w", device, err)
-	}
-	if st.Deployment == "" || st.State == "" {
-		return nil
-	}
-	err = in.store.SetDeviceState(ctx, st.Deployment, device, st.State, st.Message)
+	err = in.recordStatus(ctx, r)
 	switch {
 	case vise.ErrorCode(err) == vise.CodeNotFound:
 		in.refused("status", "not_a_target", "device", device, "deployment", st.Deployment)
 		return nil
 	case err != nil:
-		return fmt.Errorf("record progress of %s on %s: %w", device, st.Deployment, err)
+		return fmt.Errorf("record status of %s: %w", device, err)
+	case r.Deployment == "":
+		return nil
 	}
 	in.m.status.WithLabelValues("stored").Inc()
 	if in.wake != nil {

@@ -115,12 +115,8 @@ func (s *Store) SetDeviceState(ctx context.Context, id, device string, state vis
 		if n, _ := res.RowsAffected(); n == 0 {
 			return vise.Errorf(vise.CodeNotFound, "device %s is not part of deployment %s", device, id)
 		}
-		if state == vise.DeviceDownloading || state == vise.DeviceInstalling || state == vise.DevicePending {
-			// A device still on its way keeps the deployment in progress:
-			// no need to count the whole fleet (settle), per report.
-			_, err := t.exec(`UPDATE deployments SET status = ?, message = '', updated_at = ? WHERE id = ? AND status IN (?, ?, ?)`,
-				vise.DeploymentInProgress, micros(s.clock()), id, vise.DeploymentInProgress, vise.DeploymentSucceeded, vise.DeploymentFailed)
-			return err
+		if onItsWay(state) {
+			return t.inProgress(id)
 		}
 		return t.settle(id)
 	})

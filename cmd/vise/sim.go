@@ -252,6 +252,11 @@ func awaitSeen(ctx context.Context, cl *client.Client, group string, n int) erro
 
 // measureDeploy deploys to the group and times each agent's way to RUNNING.
 func measureDeploy(ctx context.Context, cl *client.Client, o simOpts, agents []*agent.Agent, rep *SimReport) error {
+	srvCPU, err := cl.Metric(ctx, cpuSample)
+	if err != nil {
+		return err
+	}
+	simCPU := cpuTime()
 	start := time.Now()
 	d, err := cl.CreateDeployment(ctx, vise.CreateDeploymentRequest{Target: vise.Target{Kind: vise.TargetGroup, Name: o.group},
 		Components: []vise.ComponentRef{vise.ParseComponentRef(o.deploy)}})
@@ -286,6 +291,10 @@ func measureDeploy(ctx context.Context, cl *client.Client, o simOpts, agents []*
 		}
 	}
 	rep.Phases = phases.report(done)
+	rep.Phases.SimCPUSeconds = (cpuTime() - simCPU).Seconds()
+	if srv, err := cl.Metric(ctx, cpuSample); err == nil {
+		rep.Phases.ServerCPUSeconds = srv - srvCPU
+	}
 	var ms []float64
 	for _, t := range done {
 		if t > 0 {

@@ -91,6 +91,12 @@ type PhaseReport struct {
 	DownloadP95MS float64 `json:"download_p95_ms"`
 	InstallP50MS  float64 `json:"install_p50_ms"`
 	InstallP95MS  float64 `json:"install_p95_ms"`
+	// ServerCPUSeconds and SimCPUSeconds are the CPU the server and the
+	// simulator spent from the deployment's creation until the last
+	// device was done: what the rollout costs, whatever else the machine
+	// runs (its wall time does depend on that).
+	ServerCPUSeconds float64 `json:"server_cpu_seconds"`
+	SimCPUSeconds    float64 `json:"sim_cpu_seconds"`
 }
 
 // phaseClock notes when each device was first seen in each state.

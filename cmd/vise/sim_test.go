@@ -21,6 +21,9 @@ func TestSim(t *testing.T) {
 	if rep.Devices != 5 || rep.Reached != 5 || rep.RunningP50MS <= 0 || rep.RunningMaxMS < rep.RunningP50MS || len(rep.Failures) != 0 {
 		t.Errorf("report = %+v", rep)
 	}
+	if p := rep.Phases; p == nil || p.DownloadP50MS <= 0 || p.SimCPUSeconds <= 0 || p.ServerCPUSeconds <= 0 {
+		t.Errorf("phases = %+v, want the rollout's phases and the CPU both processes spent on it", p)
+	}
 	if rs := e.results(""); len(rs) == 0 || rs[0].Component != "vise.sim" {
 		t.Errorf("no synthetic results stored (%d)", len(rs))
 	}
