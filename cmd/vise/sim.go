@@ -153,6 +153,7 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 	rep := &SimReport{Devices: o.devices}
 	start := time.Now()
 	agents, names := make([]*agent.Agent, o.devices), make([]string, o.devices)
+	var links []*rawLink
 	for i := range agents {
 		name := fmt.Sprintf("%s-%04d", o.group, i)
 		names[i] = name
@@ -163,7 +164,11 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 		cfg := agent.Config{Server: o.deviceServer, Token: tok.Token, DataDir: filepath.Join(o.data, name), Name: name,
 			Reconcile: 5 * time.Minute, NoIPC: true, SharedCache: shared, Logger: log}
 		if o.direct {
-			cfg.MQTTConn = newBatchConn // sim_conn.go: one TLS record per burst of results
+			// sim_raw.go: results written as PUBLISH packets on the
+			// agent's connection, gathered into one TLS record a burst.
+			l := newRawLink()
+			links = append(links, l)
+			cfg.MQTTConn = l.wrap
 		}
 		ag, err := agent.New(cfg)
 		if err != nil {
@@ -195,7 +200,7 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 		}
 	}
 	if o.direct {
-		ing, err := directResults(ctx, cl, agents, names, o)
+		ing, err := directResults(ctx, cl, links, names, o)
 		if err != nil {
 			return nil, err
 		}

@@ -9,12 +9,11 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/vise-edge/vise/agent"
 	"github.com/vise-edge/vise/client"
+	"github.com/vise-edge/vise/deviceapi"
 	"github.com/vise-edge/vise/infer"
 )
 
@@ -52,7 +51,7 @@ const storedSample = `vise_results_total{outcome="stored"}`
 // perSec each for the given time, at most inFlight unacknowledged each:
 // past that the device waits, so offered load falls to what the server
 // takes.
-func directResults(ctx context.Context, cl *client.Client, agents []*agent.Agent, names []string, o simOpts) (*IngestReport, error) {
+func directResults(ctx context.Context, cl *client.Client, links []*rawLink, names []string, o simOpts) (*IngestReport, error) {
 	before, err := cl.Metric(ctx, storedSample)
 	if err != nil {
 		return nil, err
@@ -72,24 +71,28 @@ func directResults(ctx context.Context, cl *client.Client, agents []*agent.Agent
 	simCPU := cpuTime()
 	run := strconv.FormatInt(time.Now().UnixNano(), 36) // msg ids unique across runs too
 	start := time.Now()
-	devs := make([]*directDevice, len(agents))
+	devs := make([]*directDevice, len(links))
 	var wg sync.WaitGroup
-	for i, ag := range agents {
-		devs[i] = &directDevice{ag: ag, name: names[i], runID: run, perSec: o.resultsPerSec, inFlight: o.inFlight}
+	for i, l := range links {
+		devs[i] = &directDevice{link: l, name: names[i], topic: deviceapi.ResultTopic(names[i], "vise.sim"), runID: run,
+			perSec: o.resultsPerSec, inFlight: o.inFlight}
 		wg.Go(func() { devs[i].run(ctx, start, start.Add(o.duration)) })
 	}
 	wg.Wait()
-	rep := &IngestReport{TargetPerSec: o.resultsPerSec * float64(len(agents))}
+	rep := &IngestReport{TargetPerSec: o.resultsPerSec * float64(len(links))}
 	var lat []time.Duration
 	var last time.Time
 	for _, d := range devs {
 		rep.Offered += d.offered
-		rep.Acknowledged += int64(len(d.latency))
-		rep.NotAcknowledged += d.failed
-		lat = append(lat, d.latency...)
-		if d.lastAck.After(last) {
-			last = d.lastAck
+		l := d.link
+		l.mu.Lock()
+		rep.Acknowledged += int64(len(l.lat))
+		rep.NotAcknowledged += l.failed
+		lat = append(lat, l.lat...)
+		if l.lastAck.After(last) {
+			last = l.lastAck
 		}
+		l.mu.Unlock()
 	}
 	rep.Seconds = last.Sub(start).Seconds()
 	stored, err := awaitStored(ctx, cl, before, rep.Acknowledged, o.drain)
@@ -167,71 +170,63 @@ func awaitStored(ctx context.Context, cl *client.Client, before float64, want in
 
 // directDevice is one simulated device's result stream.
 type directDevice struct {
-	ag             *agent.Agent
-	name, runID    string
-	perSec         float64
-	inFlight       int
-	offered        int64
-	failed         int64 // read after run returns
-	mu             sync.Mutex
-	latency        []time.Duration
-	lastAck        time.Time
-	failedInFlight atomic.Int64
-	templates      map[int64][3][]byte // by kind; used by run's goroutine, then the baseline's
+	link        *rawLink
+	name, runID string
+	topic       string
+	perSec      float64
+	inFlight    int
+	offered     int64
+	templates   map[int64][3][]byte // by kind; used by run's goroutine, then the baseline's
 }
 
 // run publishes on schedule from start until stop: every tick, the results
-// due by now, as far as inFlight allows; then waits for the
-// acknowledgements. Nothing is offered after stop, however far behind.
+// due by now, as far as the in-flight bound allows; then waits for the
+// acknowledgements. Nothing is offered after stop, however far behind. A
+// result not acknowledged within 30 s of stop counts as failed.
 func (d *directDevice) run(ctx context.Context, start, stop time.Time) {
-	// One deadline for the device's publishes, not a timer each: a result
-	// not acknowledged within 30 s of the end counts as failed.
 	ctx, cancel := context.WithDeadline(ctx, stop.Add(30*time.Second))
 	defer cancel()
-	sem := make(chan struct{}, d.inFlight)
-	var wg sync.WaitGroup
-	defer func() { wg.Wait(); d.failed = d.failedInFlight.Load() }() // before cancel
+	d.link.start(d.inFlight)
+	slots := d.link.slots
+	defer func() {
+		// Every slot back is every result answered.
+		for range cap(slots) {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				d.link.abandon()
+				return
+			}
+		}
+	}()
+	var payload, scratch []byte
 	tick := max(time.Duration(float64(time.Second)/d.perSec), 10*time.Millisecond)
 	for now := time.Now(); now.Before(stop); now = time.Now() {
 		for due := int64(now.Sub(start).Seconds()*d.perSec) + 1; d.offered < due; d.offered++ {
 			select {
-			case sem <- struct{}{}:
+			case slots <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
 			if time.Now().After(stop) { // behind schedule: the server set the pace
+				<-slots
 				return
 			}
-			payload := d.result(d.offered, now)
-			wg.Go(func() {
-				defer func() { <-sem }()
-				d.publish(ctx, payload)
-			})
+			payload = d.appendResult(payload[:0], d.offered, now)
+			d.link.publish(d.topic, payload, &scratch)
 		}
 		time.Sleep(time.Until(now.Add(tick)))
 	}
-}
-
-func (d *directDevice) publish(ctx context.Context, payload []byte) {
-	t0 := time.Now()
-	if err := d.ag.PublishDirect(ctx, "vise.sim", payload); err != nil {
-		d.failedInFlight.Add(1)
-		return
-	}
-	done := time.Now()
-	d.mu.Lock()
-	d.latency = append(d.latency, done.Sub(t0))
-	if done.After(d.lastAck) {
-		d.lastAck = done
-	}
-	d.mu.Unlock()
 }
 
 // result is the seq-th synthetic result of this device, in the real schema:
 // infer.Synthetic's result, encoded once per kind (templates) with the
 // fields that change from one result to the next written in. Each result's
 // captured_at and inferred_at are those of the first of its kind.
-func (d *directDevice) result(seq int64, at time.Time) []byte {
+func (d *directDevice) result(seq int64, at time.Time) []byte { return d.appendResult(nil, seq, at) }
+
+// appendResult appends the seq-th result to b (see result).
+func (d *directDevice) appendResult(b []byte, seq int64, at time.Time) []byte {
 	if d.templates == nil {
 		d.templates = make(map[int64][3][]byte)
 	}
@@ -241,7 +236,6 @@ func (d *directDevice) result(seq int64, at time.Time) []byte {
 		t = resultTemplate(d.name, seq, at)
 		d.templates[kind] = t
 	}
-	b := make([]byte, 0, len(t[0])+len(t[1])+len(t[2])+40)
 	b = append(append(append(b, t[0]...), d.runID...), '-')
 	b = append(strconv.AppendInt(b, seq, 10), t[1]...)
 	b = append(fmt.Appendf(b, syntheticImage, seq), t[2]...)
