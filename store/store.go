@@ -68,9 +68,10 @@ func (o *Options) setDefaults() {
 // Store is safe for concurrent use.
 type Store struct {
 	engine string
-	where  string  // file path or host, for error messages; never the password
-	w      *sql.DB // writes; for SQLite a single connection, so one writer
-	r      *sql.DB // reads
+	where  string     // file path or host, for error messages; never the password
+	w      *sql.DB    // writes; for SQLite a single connection, so one writer
+	r      *sql.DB    // reads
+	stmts  *stmtCache // prepared reads on r; nil for PostgreSQL
 	log    *slog.Logger
 	now    func() time.Time
 
@@ -169,7 +170,11 @@ func (s *Store) openSQLite(opts Options) error {
 		return fmt.Errorf("open %s: %w", s.where, err)
 	}
 	r.SetMaxOpenConns(opts.MaxConns)
+	// Keep every reader open: a closed one takes its prepared statements
+	// with it, and database/sql would keep only 2 of the 8 idle.
+	r.SetMaxIdleConns(opts.MaxConns)
 	s.w, s.r = w, r
+	s.stmts = newStmtCache(r)
 	return nil
 }
 
@@ -209,6 +214,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the pools.
 func (s *Store) Close() error {
+	if s.stmts != nil {
+		s.stmts.close()
+	}
 	err := s.w.Close()
 	if s.r != s.w {
 		if rerr := s.r.Close(); err == nil {

@@ -81,13 +81,27 @@ func (t *tx) emit(typ, subject string, data any) error {
 	return nil
 }
 
-// Reads go to the reader pool.
+// Reads go to the reader pool, through the statement cache where there is
+// one (SQLite; pgx keeps its own per connection).
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := s.stmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return s.r.QueryContext(ctx, s.rebind(q), args...)
 }
 
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := s.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return s.r.QueryRowContext(ctx, s.rebind(q), args...)
+}
+
+func (s *Store) stmt(ctx context.Context, q string) *sql.Stmt {
+	if s.stmts == nil {
+		return nil
+	}
+	return s.stmts.get(ctx, q)
 }
 
 var placeholder = regexp.MustCompile(`\?`)
