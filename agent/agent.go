@@ -212,7 +212,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// either side, which is most of what a fleet's rollout costs in TLS.
 	tlsCfg := &tls.Config{Certificates: []tls.Certificate{id.cert}, RootCAs: id.ca, MinVersion: tls.VersionTLS12, Time: a.cfg.Now,
 		ClientSessionCache: tls.NewLRUClientSessionCache(2)}
-	a.http = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ResponseHeaderTimeout: 30 * time.Second, DialContext: bufferedDial(a.cfg.Dial)}}
+	a.http = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ResponseHeaderTimeout: 30 * time.Second, DialContext: a.cfg.Dial}}
 	if _, err := os.Stat(a.path("outbox.db")); err == nil {
 		a.log.Warn("an older agent's queue, outbox.db, is left as it is: results still in it are not sent; remove it once you no longer need them",
 			"path", a.path("outbox.db"))
@@ -392,6 +392,7 @@ func (a *Agent) kickReconcile() {
 // receiveMaximum is how many QoS 1 messages from the server a device takes
 // unacknowledged (MQTT 5, 3.1.2.11.3).
 const receiveMaximum = 16
+
 
 func (a *Agent) path(parts ...string) string {
 	return filepath.Join(append([]string{a.cfg.DataDir}, parts...)...)
