@@ -393,7 +393,6 @@ func (a *Agent) kickReconcile() {
 // unacknowledged (MQTT 5, 3.1.2.11.3).
 const receiveMaximum = 16
 
-
 func (a *Agent) path(parts ...string) string {
 	return filepath.Join(append([]string{a.cfg.DataDir}, parts...)...)
 }
