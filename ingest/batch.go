@@ -55,25 +55,32 @@ func (in *Ingester) enqueue(ctx context.Context, p *pending) error {
 // write is the writer goroutine; it ends with the Ingester's context.
 func (in *Ingester) write() {
 	defer close(in.stopped)
-	batch := make([]*pending, 0, in.maxBatch)
+	groupCommit(in.ctx, in.queue, in.maxBatch, in.commit)
+}
+
+// groupCommit hands commit what is queued, at least one and at most max,
+// without waiting for more (a lone message is not held back; while one
+// batch commits, the next gathers), until ctx ends.
+func groupCommit[T any](ctx context.Context, queue <-chan T, max int, commit func([]T)) {
+	batch := make([]T, 0, max)
 	for {
 		select {
-		case <-in.ctx.Done():
+		case <-ctx.Done():
 			return
-		case p := <-in.queue:
+		case p := <-queue:
 			batch = append(batch[:0], p)
 		}
 	gather:
-		for len(batch) < in.maxBatch {
+		for len(batch) < max {
 			select {
-			case p := <-in.queue:
+			case p := <-queue:
 				batch = append(batch, p)
 			default:
 				break gather
 			}
 		}
-		in.commit(batch)
-		clear(batch) // let the answered results go
+		commit(batch)
+		clear(batch) // let the answered messages go
 	}
 }
 

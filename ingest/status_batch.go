@@ -44,26 +44,7 @@ func (in *Ingester) recordStatus(ctx context.Context, r store.StatusReport) erro
 // for more, so a lone report is not held back.
 func (in *Ingester) writeStatuses() {
 	defer close(in.statusStopped)
-	batch := make([]*statusPending, 0, in.maxBatch)
-	for {
-		select {
-		case <-in.ctx.Done():
-			return
-		case p := <-in.statusQueue:
-			batch = append(batch[:0], p)
-		}
-	gather:
-		for len(batch) < in.maxBatch {
-			select {
-			case p := <-in.statusQueue:
-				batch = append(batch, p)
-			default:
-				break gather
-			}
-		}
-		in.commitStatuses(batch)
-		clear(batch)
-	}
+	groupCommit(in.ctx, in.statusQueue, in.maxBatch, in.commitStatuses)
 }
 
 // commitStatuses stores a batch in one transaction and answers each
