@@ -62,7 +62,7 @@ fetch_ort() {
 	local missing=() arch lib sum
 	for w in "${want[@]}"; do
 		read -r arch lib sum <<<"$w"
-		echo "$sum  $lib" | sha256sum -c --quiet - 2>/dev/null || missing+=("$w")
+		echo "$sum  $lib" | sha256sum -c --status - 2>/dev/null || missing+=("$w")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
 	command -v npm >/dev/null 2>&1 || apt_install npm
