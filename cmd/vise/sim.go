@@ -152,6 +152,7 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
 	rep := &SimReport{Devices: o.devices}
+	prog := newProgress(a.stderr)
 	start := time.Now()
 	agents, names := make([]*agent.Agent, o.devices), make([]string, o.devices)
 	var links []*rawLink
@@ -182,7 +183,7 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 			}
 		})
 	}
-	if err := awaitSeen(ctx, cl, o.group, o.devices); err != nil {
+	if err := awaitSeen(ctx, cl, o.group, o.devices, prog); err != nil {
 		return nil, err
 	}
 	rep.EnrollSeconds = time.Since(start).Seconds()
@@ -196,11 +197,12 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 		gen.Go(func() { rep.ResultsQueued = syntheticResults(genCtx, agents, o.resultsPerSec) })
 	}
 	if o.deploy != "" {
-		if err := measureDeploy(ctx, cl, o, agents, rep); err != nil {
+		if err := measureDeploy(ctx, cl, o, agents, rep, prog); err != nil {
 			return nil, err
 		}
 	}
 	if o.direct {
+		prog.say(true, "publishing results for %s", o.duration)
 		ing, err := directResults(ctx, cl, links, names, o)
 		if err != nil {
 			return nil, err
@@ -227,7 +229,7 @@ func (a *app) sim(ctx context.Context, o simOpts) (*SimReport, error) {
 }
 
 // awaitSeen waits until n devices of the group have reported.
-func awaitSeen(ctx context.Context, cl *client.Client, group string, n int) error {
+func awaitSeen(ctx context.Context, cl *client.Client, group string, n int, prog *progress) error {
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		// A server restarting meanwhile is waited for, not fatal: the
@@ -242,6 +244,7 @@ func awaitSeen(ctx context.Context, cl *client.Client, group string, n int) erro
 				seen++
 			}
 		}
+		prog.say(seen >= n, "%d of %d devices up", seen, n)
 		if seen >= n {
 			return nil
 		}
@@ -257,7 +260,7 @@ func awaitSeen(ctx context.Context, cl *client.Client, group string, n int) erro
 }
 
 // measureDeploy deploys to the group and times each agent's way to RUNNING.
-func measureDeploy(ctx context.Context, cl *client.Client, o simOpts, agents []*agent.Agent, rep *SimReport) error {
+func measureDeploy(ctx context.Context, cl *client.Client, o simOpts, agents []*agent.Agent, rep *SimReport, prog *progress) error {
 	srvCPU, err := cl.Metric(ctx, cpuSample)
 	if err != nil {
 		return err
@@ -296,6 +299,7 @@ func measureDeploy(ctx context.Context, cl *client.Client, o simOpts, agents []*
 				}
 			}
 		}
+		prog.say(remaining == 0, "deployment %s: %d of %d devices done", d.ID, len(agents)-remaining, len(agents))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -65,6 +65,7 @@ type rehearsal struct {
 	t0      time.Time
 	deploy  string
 	recover sync.WaitGroup
+	prog    *progress
 
 	mu          sync.Mutex
 	outcomes    map[string]*faults.FaultOutcome
@@ -130,7 +131,7 @@ func (a *app) rehearse(ctx context.Context, o simOpts, evs []faults.Event) (*fau
 	}
 	defer srv.stop()
 	a.server, a.dataDir, a.token = srv.url, srv.data, ""
-	r := &rehearsal{a: a, o: o, evs: evs, srv: srv, cl: a.client(), outcomes: map[string]*faults.FaultOutcome{}}
+	r := &rehearsal{a: a, o: o, evs: evs, srv: srv, cl: a.client(), outcomes: map[string]*faults.FaultOutcome{}, prog: newProgress(a.stderr)}
 	defer r.shutdown()
 	if err := r.setUp(ctx); err != nil {
 		return nil, err
@@ -174,7 +175,7 @@ func (r *rehearsal) setUp(ctx context.Context) error {
 			r.devs[e.Devices[0]].kill = &agentKill{event: e, fired: make(chan struct{})}
 		}
 	}
-	return awaitSeen(ctx, r.cl, r.o.group, r.o.devices)
+	return awaitSeen(ctx, r.cl, r.o.group, r.o.devices, r.prog)
 }
 
 func (r *rehearsal) shutdown() {

@@ -21,6 +21,7 @@ func (r *rehearsal) run(ctx context.Context) (*faults.Report, error) {
 		return nil, err
 	}
 	r.deploy = d.ID
+	r.prog.say(true, "deployment %s rolling out; faults over the next %s", d.ID, r.o.duration)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	genCtx, stopGen := context.WithCancel(ctx)
@@ -32,13 +33,20 @@ func (r *rehearsal) run(ctx context.Context) (*faults.Report, error) {
 			r.watchKill(watchCtx, d)
 		}
 	}
-	faults.Schedule(ctx, r.t0, r.evs, func(e faults.Event) { r.begin(watchCtx, e) }, func(e faults.Event) { r.end(watchCtx, e) })
+	faults.Schedule(ctx, r.t0, r.evs, func(e faults.Event) {
+		r.prog.say(true, "%s: begins", e.Text)
+		r.begin(watchCtx, e)
+	}, func(e faults.Event) {
+		r.prog.say(true, "%s: ends", e.Text)
+		r.end(watchCtx, e)
+	})
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-time.After(time.Until(r.t0.Add(r.o.duration))):
 	}
 	deadline := time.Now().Add(r.o.drain)
+	r.prog.say(true, "fault window over; the fleet has %s to converge and empty its queues", r.o.drain)
 	dep := r.awaitConverged(ctx, deadline)
 	stopGen()
 	gen.Wait()
@@ -77,6 +85,7 @@ func (r *rehearsal) awaitConverged(ctx context.Context, deadline time.Time) *fau
 			}
 		}
 		out.Running, out.Failed, out.Rollbacks, out.Failures, out.Pending = running, failed, rollbacks, failures, pending
+		r.prog.say(running+failed == len(r.devs), "deployment: %d running, %d failed, %d on their way", running, failed, len(pending))
 		if running+failed == len(r.devs) || time.Now().After(deadline) || ctx.Err() != nil {
 			out.Converged = running == len(r.devs)
 			out.ConvergedSeconds = time.Since(r.t0).Seconds()

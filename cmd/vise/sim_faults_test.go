@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vise-edge/vise/faults"
@@ -23,8 +24,17 @@ func TestSimFaults(t *testing.T) {
 	// with jittered backoff (up to 3 s), and a cut fires only on live links.
 	spec := "server-kill@500ms,skew:+2h:dev=5@1s,linkcut:10%@6s+5s,diskfull:dev=0@6s+5s,broker-restart@13s,linkcut:all@17s+3s," +
 		"agent-kill:phase=download,agent-kill:phase=install,agent-kill:phase=switch,agent-kill:phase=health"
-	out := e.ok("sim", "--devices", "20", "--faults", spec, "--duration", "22s", "--drain", "90s",
+	out, prog, code := e.vise("sim", "--devices", "20", "--faults", spec, "--duration", "22s", "--drain", "90s",
 		"--fleet-results-per-sec", "40", "--artifact-size", "262144", "--sim-data", t.TempDir(), "-o", "json")
+	if code != 0 {
+		t.Fatalf("vise sim --faults: exit %d: %s", code, prog)
+	}
+	// Progress on stderr: the fleet coming up, each timed fault, the end.
+	for _, want := range []string{"20 of 20 devices up", "server-kill@500ms: begins", "linkcut:all@17s+3s: ends", "deployment: 20 running, 0 failed, 0 on their way"} {
+		if !strings.Contains(prog, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, prog)
+		}
+	}
 	var rep faults.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)

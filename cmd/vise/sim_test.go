@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/vise-edge/vise/infer"
@@ -12,8 +13,18 @@ import (
 func TestSim(t *testing.T) {
 	e := startServer(t)
 	e.component("sim.model", "1.0.0", "model bytes", "")
-	out := e.ok("sim", "--devices", "5", "--device-server", e.deviceURL, "--deploy", "sim.model@1.0.0",
+	out, prog, code := e.vise("sim", "--devices", "5", "--device-server", e.deviceURL, "--deploy", "sim.model@1.0.0",
 		"--results-per-sec", "5", "--duration", "2s", "-o", "json")
+	if code != 0 {
+		t.Fatalf("vise sim: exit %d: %s", code, prog)
+	}
+	// Progress goes to stderr, each phase's last word included; the
+	// report alone is on stdout.
+	for _, want := range []string{"5 of 5 devices up", "5 of 5 devices done"} {
+		if !strings.Contains(prog, want) {
+			t.Errorf("stderr %q does not say %q", prog, want)
+		}
+	}
 	var rep SimReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
