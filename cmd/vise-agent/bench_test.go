@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/vise-edge/vise/procstat"
 )
 
 // BenchmarkIdleRSS enrolls a real vise-agent with a real `vise server`,
@@ -19,6 +22,7 @@ func BenchmarkIdleRSS(b *testing.B) {
 		b.Fatal(err)
 	}
 	s := startServer(b)
+	runs := 0
 	for _, v := range []struct {
 		name string
 		env  []string
@@ -28,14 +32,19 @@ func BenchmarkIdleRSS(b *testing.B) {
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			var rss, hwm, anon int64
-			for i := range b.N {
-				name := "idle-" + v.name + "-" + string(rune('a'+i%26))
+			for range b.N {
+				runs++ // a device name is enrolled once: one per run, -count included
+				name := fmt.Sprintf("idle-%s-%d", v.name, runs)
 				cmd := s.startAgent(name, v.env...)
 				s.reported(name)
 				// Idle: sample for a while after the connection is up, so
 				// the first status, telemetry and reconcile have run.
+				pid := cmd.Process.Pid
 				for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
-					rss, hwm, anon = memStatus(cmd.Process.Pid)
+					rss, hwm, anon = procstat.RSS(pid), procstat.PeakRSS(pid), procstat.Status(pid, "RssAnon")
+				}
+				if rss == 0 {
+					b.Fatalf("agent %s is not running (no /proc/%d/status)", name, pid)
 				}
 			}
 			b.ReportMetric(float64(rss)/(1<<20), "MiB-RSS")

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -216,24 +215,4 @@ func TestVersion(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(out), "vise-agent version ") {
 		t.Errorf("vise-agent --version: %q, %v", out, err)
 	}
-}
-
-// memStatus reads VmRSS, VmHWM and RssAnon (bytes) from /proc/PID/status:
-// the resident set, its peak, and the part of it that is not mapped files
-// (the heap and stacks rather than the binary's own pages).
-func memStatus(pid int) (rss, hwm, anon int64) {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for line := range strings.SplitSeq(string(b), "\n") {
-		field, rest, _ := strings.Cut(line, ":")
-		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		switch field {
-		case "VmRSS":
-			rss = kb << 10
-		case "VmHWM":
-			hwm = kb << 10
-		case "RssAnon":
-			anon = kb << 10
-		}
-	}
-	return rss, hwm, anon
 }
