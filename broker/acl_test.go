@@ -9,12 +9,15 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/vise-edge/vise"
 )
 
 // MQTT 5 reason codes the embedded broker answers with.
 const (
-	codeNotAuthorized = 0x87 // PUBACK, SUBACK
-	codeBadAuth       = 0x86 // CONNACK: bad user name or password
+	codeNotAuthorized     = 0x87 // PUBACK, SUBACK
+	codeBadAuth           = 0x86 // CONNACK: bad user name or password
+	codeServerUnavailable = 0x88 // CONNACK: server unavailable
 )
 
 // A device publishes only into its own subtree. cam-1 is a prefix of cam-10:
@@ -124,13 +127,19 @@ func TestACLSubscribeOutsideOwnSubtree(t *testing.T) {
 
 // The client id is the device name in the certificate: a device cannot
 // connect as another (which would also take over that device's session),
-// nor without a client id, nor when the server does not authorize it.
+// nor without a client id, nor when the server does not authorize it. A
+// server that cannot decide now (its database busy or slow) says so: the
+// device is to come back, not refused.
 func TestACLConnectIdentity(t *testing.T) {
 	ca := testCA(t)
-	revoked := errors.New("revoked")
 	b := startEmbedded(t, ca, func(device, _ string) error {
-		if device == "cam-gone" {
-			return revoked
+		switch device {
+		case "cam-gone":
+			return errors.New("revoked")
+		case "cam-busy":
+			return vise.Errorf(vise.CodeUnavailable, "the database is locked by another process")
+		case "cam-slow":
+			return fmt.Errorf("get device certificate: %w", context.DeadlineExceeded)
 		}
 		return nil
 	})
@@ -142,11 +151,14 @@ func TestACLConnectIdentity(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, cert, clientID string
+		want                 byte
 	}{
-		{"another device's id", "cam-1", "cam-10"},
-		{"an id the certificate only starts with", "cam-10", "cam-1"},
-		{"empty id", "cam-1", ""},
-		{"not authorized", "cam-gone", "cam-gone"},
+		{"another device's id", "cam-1", "cam-10", codeBadAuth},
+		{"an id the certificate only starts with", "cam-10", "cam-1", codeBadAuth},
+		{"empty id", "cam-1", "", codeBadAuth},
+		{"not authorized", "cam-gone", "cam-gone", codeBadAuth},
+		{"database unavailable", "cam-busy", "cam-busy", codeServerUnavailable},
+		{"database too slow", "cam-slow", "cam-slow", codeServerUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cert := cam1Cert
@@ -157,8 +169,8 @@ func TestACLConnectIdentity(t *testing.T) {
 			if err == nil {
 				t.Fatalf("certificate %s connected as %q", tc.cert, tc.clientID)
 			}
-			if ack == nil || ack.ReasonCode != codeBadAuth {
-				t.Errorf("CONNACK %+v (err %v); want reason %#x", ack, err, codeBadAuth)
+			if ack == nil || ack.ReasonCode != tc.want {
+				t.Errorf("CONNACK %+v (err %v); want reason %#x", ack, err, tc.want)
 			}
 		})
 	}

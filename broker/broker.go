@@ -6,6 +6,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/deviceapi"
 	"github.com/vise-edge/vise/mqttauth"
 )
@@ -70,7 +72,9 @@ type Options struct {
 	Listen string      // default "127.0.0.1:8883"
 	TLS    *tls.Config // required: server certificate, ClientAuth RequireAndVerifyClientCert
 	// Authorize decides whether a device, identified by its verified
-	// certificate, may connect (not revoked, current serial).
+	// certificate, may connect (not revoked, current serial). An error
+	// coded unavailable, or a deadline, is answered CONNACK "server
+	// unavailable" (come back later); any other refuses the device.
 	Authorize func(device, serial string) error
 	// Identify extracts device name and serial from a verified certificate.
 	Identify func(state tls.ConnectionState) (device, serial string, err error)
@@ -179,7 +183,7 @@ type aclHook struct {
 
 func newACLHook(b *Embedded, opts Options) *aclHook {
 	h := &aclHook{b: b, opts: opts}
-	h.Hook = mqttauth.New(mqttauth.Rules{ID: "vise-acl", Name: "MQTT", Log: b.log, Connect: h.connect,
+	h.Hook = mqttauth.New(mqttauth.Rules{ID: "vise-acl", Name: "MQTT", Server: b.srv, Log: b.log, Connect: h.connect,
 		Topic:  func(cl *mqtt.Client, topic string, _ bool) bool { return h.allowed(cl.ID, topic) },
 		Denied: func(reason string) { b.denied.WithLabelValues(reason).Inc() }})
 	return h
@@ -193,18 +197,18 @@ func (h *aclHook) Provides(b byte) bool {
 // is a publish the broker makes on the client's behalf later, so it may
 // only name the client's own subtree, and may not be retained (a device
 // retains nothing). Refused with CONNACK "not authorized" [MQTT-3.2.2-8].
+// Then the connection rule (connect, through mqttauth).
 func (h *aclHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
-	if cl.Net.Inline || pk.Connect.WillFlag == false {
-		return nil
-	}
 	reason := ""
 	switch {
+	case cl.Net.Inline || !pk.Connect.WillFlag:
 	case !h.allowed(cl.ID, pk.Connect.WillTopic):
 		reason = "will topic outside the device's subtree"
 	case pk.Connect.WillRetain:
 		reason = "retained will"
-	default:
-		return nil
+	}
+	if reason == "" {
+		return h.Hook.OnConnect(cl, pk)
 	}
 	h.b.denied.WithLabelValues("will").Inc()
 	h.b.log.Warn("MQTT connection refused: "+reason, "client_id", cl.ID, "remote", cl.Net.Remote, "will_topic", pk.Connect.WillTopic)
@@ -238,6 +242,11 @@ func (h *aclHook) connect(cl *mqtt.Client, _ packets.Packet) *mqttauth.Denial {
 		return &mqttauth.Denial{Reason: "client_id", Msg: "client id does not match the certificate", Attrs: []any{"device", device}}
 	}
 	if err := h.opts.Authorize(device, serial); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || vise.ErrorCode(err) == vise.CodeUnavailable {
+			// The server could not tell now (a busy or absent database):
+			// the device is told to come back, not that it is refused.
+			return &mqttauth.Denial{Reason: "unavailable", Msg: "cannot authorize the device now", Attrs: []any{"device", device, "err", err}, Unavailable: true}
+		}
 		return &mqttauth.Denial{Reason: "unauthorized", Msg: "device not authorized", Attrs: []any{"device", device, "err", err}}
 	}
 	return nil

@@ -48,7 +48,7 @@ func Start(listen string, log *slog.Logger, onResult, onVerdict, onStatus Handle
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = 8 << 20
 	i.srv = mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: log.With("part", "ipc")})
-	if err := i.srv.AddHook(mqttauth.New(mqttauth.Rules{ID: "vise-ipc-auth", Name: "local IPC", Log: log,
+	if err := i.srv.AddHook(mqttauth.New(mqttauth.Rules{ID: "vise-ipc-auth", Name: "local IPC", Server: i.srv, Log: log,
 		Connect: ipcConnect(i.token), Topic: ipcTopic}), nil); err != nil {
 		return nil, err
 	}
