@@ -107,19 +107,35 @@ func (s *Store) ListDeployments(ctx context.Context, target *vise.Target, limit 
 // SetDeviceState records a device's progress on a deployment.
 func (s *Store) SetDeviceState(ctx context.Context, id, device string, state vise.DeviceState, message string) error {
 	return s.write(ctx, "set device deployment state", func(t *tx) error {
-		res, err := t.exec(`UPDATE deployment_devices SET state = ?, message = ?, updated_at = ? WHERE deployment_id = ? AND device = ?`,
-			state, message, micros(s.clock()), id, device)
+		found, err := t.setDeviceState(id, device, state, message, micros(s.clock()))
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return vise.Errorf(vise.CodeNotFound, "device %s is not part of deployment %s", device, id)
+		if !found {
+			return notTarget(device, id)
 		}
 		if onItsWay(state) {
 			return t.inProgress(id)
 		}
 		return t.settle(id)
 	})
+}
+
+// setDeviceState records a device's progress on a deployment, without
+// settling the deployment; false when the device is not one of its
+// targets.
+func (t *tx) setDeviceState(id, device string, state vise.DeviceState, message string, now int64) (bool, error) {
+	res, err := t.exec(`UPDATE deployment_devices SET state = ?, message = ?, updated_at = ? WHERE deployment_id = ? AND device = ?`,
+		state, message, now, id, device)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+func notTarget(device, id string) error {
+	return vise.Errorf(vise.CodeNotFound, "device %s is not part of deployment %s", device, id)
 }
 
 // settle derives a deployment's status from its devices: SUCCEEDED when

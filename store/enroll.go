@@ -180,8 +180,12 @@ func (s *Store) RevokedCertificates(ctx context.Context) ([]RevokedCertificate, 
 // it was seen.
 func (s *Store) SetDeviceStatus(ctx context.Context, device string, status []byte, generation int64) error {
 	return s.write(ctx, "record device status", func(t *tx) error {
-		_, err := t.exec(`UPDATE devices SET status = ?, generation = ?, last_seen_at = ? WHERE name = ?`,
-			string(status), generation, micros(s.clock()), device)
-		return err
+		return t.setDeviceStatus(device, status, generation, micros(s.clock()))
 	})
+}
+
+func (t *tx) setDeviceStatus(device string, status []byte, generation, now int64) error {
+	_, err := t.exec(`UPDATE devices SET status = ?, generation = ?, last_seen_at = ? WHERE name = ?`,
+		string(status), generation, now, device)
+	return err
 }

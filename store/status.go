@@ -35,20 +35,18 @@ func (s *Store) RecordStatuses(ctx context.Context, rs []StatusReport) ([]error,
 		now := micros(s.clock())
 		var progressed, settled []string // deployments reported on
 		for i, r := range rs {
-			if _, err := t.exec(`UPDATE devices SET status = ?, generation = ?, last_seen_at = ? WHERE name = ?`,
-				string(r.Status), r.Generation, now, r.Device); err != nil {
+			if err := t.setDeviceStatus(r.Device, r.Status, r.Generation, now); err != nil {
 				return err
 			}
 			if r.Deployment == "" || r.State == "" {
 				continue
 			}
-			res, err := t.exec(`UPDATE deployment_devices SET state = ?, message = ?, updated_at = ? WHERE deployment_id = ? AND device = ?`,
-				r.State, r.Message, now, r.Deployment, r.Device)
+			found, err := t.setDeviceState(r.Deployment, r.Device, r.State, r.Message, now)
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				errs[i] = vise.Errorf(vise.CodeNotFound, "device %s is not part of deployment %s", r.Device, r.Deployment)
+			if !found {
+				errs[i] = notTarget(r.Device, r.Deployment)
 				continue
 			}
 			if onItsWay(r.State) {
