@@ -4,6 +4,7 @@
 package vise
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"github.com/vise-edge/vise/deviceapi"
@@ -59,6 +60,13 @@ func ErrorCode(err error) Code {
 		return e.Code
 	}
 	return CodeInternal
+}
+
+// NotNow reports whether err says "not now" rather than "no": coded
+// unavailable (a database locked or away), or a context that ended before
+// the answer came. The same request may succeed later.
+func NotNow(err error) bool {
+	return ErrorCode(err) == CodeUnavailable || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // ErrorMessage returns the people-facing message of err: the *Error's message

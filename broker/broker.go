@@ -6,7 +6,6 @@
 package broker
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -73,8 +72,9 @@ type Options struct {
 	TLS    *tls.Config // required: server certificate, ClientAuth RequireAndVerifyClientCert
 	// Authorize decides whether a device, identified by its verified
 	// certificate, may connect (not revoked, current serial). An error
-	// coded unavailable, or a deadline, is answered CONNACK "server
-	// unavailable" (come back later); any other refuses the device.
+	// that means "not now" (vise.NotNow: coded unavailable, or a deadline)
+	// is answered CONNACK "server unavailable" (come back later); any
+	// other refuses the device.
 	Authorize func(device, serial string) error
 	// Identify extracts device name and serial from a verified certificate.
 	Identify func(state tls.ConnectionState) (device, serial string, err error)
@@ -242,7 +242,7 @@ func (h *aclHook) connect(cl *mqtt.Client, _ packets.Packet) *mqttauth.Denial {
 		return &mqttauth.Denial{Reason: "client_id", Msg: "client id does not match the certificate", Attrs: []any{"device", device}}
 	}
 	if err := h.opts.Authorize(device, serial); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || vise.ErrorCode(err) == vise.CodeUnavailable {
+		if vise.NotNow(err) {
 			// The server could not tell now (a busy or absent database):
 			// the device is told to come back, not that it is refused.
 			return &mqttauth.Denial{Reason: "unavailable", Msg: "cannot authorize the device now", Attrs: []any{"device", device, "err", err}, Unavailable: true}

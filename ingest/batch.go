@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/vise-edge/vise"
@@ -109,7 +108,7 @@ func (in *Ingester) commit(batch []*pending) {
 		return
 	}
 	in.m.batches.WithLabelValues("failed").Inc()
-	if len(batch) == 1 || vise.ErrorCode(err) == vise.CodeUnavailable || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if len(batch) == 1 || vise.NotNow(err) {
 		for _, p := range batch {
 			p.done(answer{err: err})
 		}

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"errors"
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/store"
@@ -65,7 +64,7 @@ func (in *Ingester) commitStatuses(batch []*statusPending) {
 		}
 		return
 	}
-	if len(batch) == 1 || vise.ErrorCode(err) == vise.CodeUnavailable || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if len(batch) == 1 || vise.NotNow(err) {
 		for _, p := range batch {
 			p.done <- err
 		}
