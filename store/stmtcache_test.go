@@ -12,11 +12,7 @@ import (
 // answers (unprepared) without growing.
 func TestReadStatementCache(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{URL: filepath.Join(t.TempDir(), "vise.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSQLite(t)
 	for i, name := range []string{"alice", "bob"} {
 		if _, err := s.CreateUser(ctx, name, "admin", "hash", "test"); err != nil {
 			t.Fatal(err)
@@ -52,11 +48,7 @@ func TestReadStatementCache(t *testing.T) {
 // ratio of the two ns/op figures is what the cache saves per request.
 func BenchmarkDeviceCertificate(b *testing.B) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{URL: filepath.Join(b.TempDir(), "vise.db")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openSQLite(b)
 	if _, err := s.w.ExecContext(ctx, `INSERT INTO devices (name, created_at, cert_serial) VALUES ('cam-1', 0, '01')`); err != nil {
 		b.Fatal(err)
 	}
@@ -75,4 +67,15 @@ func BenchmarkDeviceCertificate(b *testing.B) {
 		})
 	}
 	s.stmts = cache
+}
+
+// openSQLite is a new SQLite store in a temporary directory, closed with
+// the test.
+func openSQLite(tb testing.TB) *Store {
+	s, err := Open(context.Background(), Options{URL: filepath.Join(tb.TempDir(), "vise.db")})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
 }
