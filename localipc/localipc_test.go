@@ -1,6 +1,7 @@
 package localipc
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net"
@@ -18,23 +19,35 @@ import (
 // ipcClient connects to the IPC endpoint as component comp.
 func ipcClient(t *testing.T, i *Server, comp string, onMsg func(topic string, payload []byte)) *paho.Client {
 	t.Helper()
-	conn, err := net.Dial("tcp", i.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn)})
-	cl.AddOnPublishReceived(func(pr paho.PublishReceived) (bool, error) {
+	cl, _, err := dialIPC(t, i, comp, i.token, func(pr paho.PublishReceived) (bool, error) {
 		onMsg(pr.Packet.Topic, pr.Packet.Payload)
 		return true, nil
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := cl.Connect(ctx, &paho.Connect{ClientID: comp, CleanStart: true, Username: comp, UsernameFlag: true,
-		Password: []byte(i.token), PasswordFlag: true}); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cl.Disconnect(&paho.Disconnect{}) })
 	return cl
+}
+
+// dialIPC makes one MQTT connection to the IPC endpoint with user and
+// password (each sent only if not empty) and returns the CONNACK.
+func dialIPC(t *testing.T, i *Server, user, password string, onMsg func(paho.PublishReceived) (bool, error)) (*paho.Client, *paho.Connack, error) {
+	t.Helper()
+	conn, err := net.Dial("tcp", i.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	cl := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn)})
+	if onMsg != nil {
+		cl.AddOnPublishReceived(onMsg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ack, err := cl.Connect(ctx, &paho.Connect{ClientID: cmp.Or(user, "c"), CleanStart: true, Username: user, UsernameFlag: user != "",
+		Password: []byte(password), PasswordFlag: password != ""})
+	return cl, ack, err
 }
 
 // Components publish verdicts on their own topic only; a line-side
@@ -105,16 +118,7 @@ func TestIPCConnectNeedsToken(t *testing.T) {
 		{"no component name", "", i.token},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			conn, err := net.Dial("tcp", i.Addr())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			cl := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn)})
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			ack, err := cl.Connect(ctx, &paho.Connect{ClientID: "c", CleanStart: true, Username: tc.user, UsernameFlag: tc.user != "",
-				Password: []byte(tc.password), PasswordFlag: tc.password != ""})
+			_, ack, err := dialIPC(t, i, tc.user, tc.password, nil)
 			if err == nil {
 				t.Fatalf("connected as %q with password %q", tc.user, tc.password)
 			}
