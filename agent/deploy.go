@@ -17,6 +17,7 @@ import (
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/atomicfile"
 	"github.com/vise-edge/vise/deviceapi"
+	"github.com/vise-edge/vise/tufclient"
 )
 
 // manifest describes a generation: what it runs, in start order.
@@ -187,12 +188,12 @@ func (a *Agent) apply(ctx context.Context, id string, timeout time.Duration) err
 func (a *Agent) signedDocument(ctx context.Context, id string) (*verifier, *deviceapi.Document, map[string]*vise.Recipe, error) {
 	wait := 500 * time.Millisecond
 	for {
-		v, err := a.newVerifier()
+		v, err := a.newVerifier(ctx)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		doc, recipes, err := v.document(id)
-		if !errors.Is(err, errUnlisted) || wait > 16*time.Second {
+		doc, recipes, err := v.document(ctx, id)
+		if !errors.Is(err, tufclient.ErrNotListed) || wait > 16*time.Second {
 			return v, doc, recipes, err
 		}
 		a.log.Info("deployment document not signed yet; looking again", "deployment", id, "in", wait)

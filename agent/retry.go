@@ -9,9 +9,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/theupdateframework/go-tuf/v2/metadata"
-
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/tufclient"
 )
 
 // applyRetrying applies a deployment, and applies it again after an error
@@ -44,7 +43,7 @@ func (a *Agent) applyRetrying(ctx context.Context, id string, timeout time.Durat
 func transient(err error) bool {
 	var ve *vise.Error
 	var ne net.Error
-	var he *metadata.ErrDownloadHTTP
+	var he *tufclient.HTTPError
 	switch {
 	case errors.As(err, &ve) && ve.Code == vise.CodeInternal:
 		// The device's own failure (a step, a health check, a rollback,

@@ -10,9 +10,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/theupdateframework/go-tuf/v2/metadata"
-
 	"github.com/vise-edge/vise"
+	"github.com/vise-edge/vise/tufclient"
 )
 
 // A deployment is applied again after the network or a restarting server
@@ -25,9 +24,9 @@ func TestTransient(t *testing.T) {
 	}{
 		{vise.Errorf(vise.CodeInvalid, "release metadata did not verify: %w", refused), true},
 		{fmt.Errorf("download artifact 0123: %w", io.ErrUnexpectedEOF), true},
-		{vise.Errorf(vise.CodeInvalid, "x failed verification: %w", &metadata.ErrDownloadHTTP{StatusCode: 503}), true},
+		{vise.Errorf(vise.CodeInvalid, "x failed verification: %w", &tufclient.HTTPError{StatusCode: 503}), true},
 		{vise.Errorf(vise.CodeUnavailable, "get deployment: server answered 503"), true},
-		{vise.Errorf(vise.CodeInvalid, "x failed verification: %w", &metadata.ErrDownloadHTTP{StatusCode: 404}), false},
+		{vise.Errorf(vise.CodeInvalid, "x failed verification: %w", &tufclient.HTTPError{StatusCode: 404}), false},
 		{vise.Errorf(vise.CodeInvalid, "artifact 0123 failed verification: got 3 bytes"), false},
 		{vise.Errorf(vise.CodeInternal, "rolled back to generation 2: %w", vise.Errorf(vise.CodeInternal, "health: %w", context.DeadlineExceeded)), false},
 		{vise.Errorf(vise.CodeInternal, "vise.agent@2.0.0: the new agent did not report: %w", context.DeadlineExceeded), false},

@@ -1,73 +1,52 @@
 package agent
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-
-	"github.com/theupdateframework/go-tuf/v2/metadata/config"
-	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"github.com/vise-edge/vise"
 	"github.com/vise-edge/vise/deviceapi"
+	"github.com/vise-edge/vise/tufclient"
 )
 
 // verifier fetches signed release metadata and checks targets against it.
 type verifier struct {
-	up *updater.Updater
+	tuf *tufclient.Client
 }
 
 // newVerifier refreshes the release metadata from the server. The device's
 // metadata cache persists, so a server that serves older versions than the
 // device has seen is refused (rollback protection), as is expired metadata.
-func (a *Agent) newVerifier() (*verifier, error) {
-	dir := a.path("tuf")
-	root := a.id.root
-	if b, err := os.ReadFile(filepath.Join(dir, "root.json")); err == nil {
-		root = b // the newest root this device has verified
-	}
-	cfg, err := config.New(a.cfg.Server+deviceapi.ReleasePath, root)
-	if err != nil {
-		return nil, err
-	}
-	cfg.LocalMetadataDir = dir
-	cfg.RemoteTargetsURL = a.cfg.Server + deviceapi.TargetsPath
-	cfg.DisableLocalCache = false
-	cfg.LocalTargetsDir = a.path("tuf", "targets")
-	if err := cfg.EnsurePathsExist(); err != nil {
-		return nil, err
-	}
-	if err := cfg.SetDefaultFetcherHTTPClient(a.http); err != nil {
-		return nil, err
-	}
-	up, err := updater.New(cfg)
+func (a *Agent) newVerifier(ctx context.Context) (*verifier, error) {
+	c, err := tufclient.New(tufclient.Options{
+		MetadataURL: a.cfg.Server + deviceapi.ReleasePath,
+		TargetsURL:  a.cfg.Server + deviceapi.TargetsPath,
+		Dir:         a.path("tuf"),
+		Root:        a.id.root,
+		HTTP:        a.http,
+	})
 	if err != nil {
 		return nil, vise.Errorf(vise.CodeInvalid, "release metadata: %w", err)
 	}
-	if err := up.Refresh(); err != nil {
+	if err := c.Refresh(ctx); err != nil {
 		return nil, vise.Errorf(vise.CodeInvalid, "release metadata did not verify: %w", err)
 	}
-	return &verifier{up: up}, nil
+	return &verifier{tuf: c}, nil
 }
 
-// errUnlisted: a target is not (yet) in the signed release metadata.
-var errUnlisted = errors.New("not in the signed release metadata")
-
 // small downloads a small target (a document or recipe) and verifies it.
-func (v *verifier) small(path string) ([]byte, error) {
-	ti, err := v.up.GetTargetInfo(path)
+func (v *verifier) small(ctx context.Context, path string) ([]byte, error) {
+	t, err := v.tuf.Target(path)
 	if err != nil {
-		// %v for err: an *Error keeps one cause, and callers branch on errUnlisted.
-		return nil, vise.Errorf(vise.CodeInvalid, "%s is %w: %v", path, errUnlisted, err)
+		return nil, vise.Errorf(vise.CodeInvalid, "%w", err)
 	}
-	if ti.Length > 1<<20 {
-		return nil, vise.Errorf(vise.CodeInvalid, "%s is %d bytes; documents are small", path, ti.Length)
+	if t.Length > 1<<20 {
+		return nil, vise.Errorf(vise.CodeInvalid, "%s is %d bytes; documents are small", path, t.Length)
 	}
-	_, b, err := v.up.DownloadTarget(ti, "", "")
+	b, err := v.tuf.Fetch(ctx, t)
 	if err != nil {
 		return nil, vise.Errorf(vise.CodeInvalid, "%s failed verification: %w", path, err)
 	}
@@ -76,17 +55,17 @@ func (v *verifier) small(path string) ([]byte, error) {
 
 // artifact returns the signed length and sha256 of an artifact.
 func (v *verifier) artifact(sha string) (int64, string, error) {
-	ti, err := v.up.GetTargetInfo("artifacts/" + sha)
+	t, err := v.tuf.Target("artifacts/" + sha)
 	if err != nil {
 		return 0, "", vise.Errorf(vise.CodeInvalid, "artifact %s is not in the signed release metadata", sha)
 	}
-	return ti.Length, hex.EncodeToString(ti.Hashes["sha256"]), nil
+	return t.Length, t.SHA256, nil
 }
 
 // document fetches and verifies a deployment document and the recipes it
 // pins.
-func (v *verifier) document(id string) (*deviceapi.Document, map[string]*vise.Recipe, error) {
-	b, err := v.small("deployments/" + id + ".json")
+func (v *verifier) document(ctx context.Context, id string) (*deviceapi.Document, map[string]*vise.Recipe, error) {
+	b, err := v.small(ctx, "deployments/"+id+".json")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -96,7 +75,7 @@ func (v *verifier) document(id string) (*deviceapi.Document, map[string]*vise.Re
 	}
 	recipes := map[string]*vise.Recipe{}
 	for _, c := range doc.Components {
-		b, err := v.small(fmt.Sprintf("components/%s/%s/recipe.json", c.Name, c.Version))
+		b, err := v.small(ctx, fmt.Sprintf("components/%s/%s/recipe.json", c.Name, c.Version))
 		if err != nil {
 			return nil, nil, err
 		}
