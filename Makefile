@@ -102,6 +102,9 @@ fuzz:
 	$(GO) test ./ingest -run '^$$' -fuzz FuzzParseStatus -fuzztime $(FUZZTIME)
 	$(GO) test ./sendback -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./faults -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./tufclient -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./tufclient -run '^$$' -fuzz FuzzCanonicalJSON -fuzztime $(FUZZTIME)
+	$(GO) test ./localipc -run '^$$' -fuzz FuzzConn -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin demo-data dist

@@ -17,9 +17,10 @@ var updateDeps = flag.Bool("update-deps", false, "rewrite deps.txt with the agen
 // contains one of these never belongs in the agent, whatever deps.txt says.
 var forbidden = []string{"/vise/store", "/vise/pipeline", "riverqueue", "jackc/pgx", "pressly/goose", "gocloud.dev", "aws",
 	"/vise/httpapi", "/vise/web", "/vise/fleet", "/vise/broker", "/vise/ingest", "/vise/server", "prometheus", "modernc.org/sqlite",
-	// go-tuf (with sigstore and protobuf) is the server's; the device
-	// verifies with package tufclient (docs/decisions/0029).
-	"theupdateframework", "sigstore", "google.golang.org/protobuf"}
+	// go-tuf (with sigstore and protobuf) and mochi are the server's; the
+	// device verifies with package tufclient and serves its components with
+	// package localipc's own small broker (docs/decisions/0029).
+	"theupdateframework", "sigstore", "google.golang.org/protobuf", "mochi-mqtt", "/vise/mqttauth"}
 
 // TestDeps keeps the agent lean, like Tailscale's depaware check: its
 // dependencies outside the standard library must be listed in deps.txt,
