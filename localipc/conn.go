@@ -36,7 +36,8 @@ type conn struct {
 	// Set by connect before c is registered; read-only after.
 	id, user  string
 	keepAlive time.Duration
-	maxOut    int // the largest packet the client takes; 0: any [MQTT-3.1.2-24]
+	maxOut    int  // the largest packet the client takes; 0: any [MQTT-3.1.2-24]
+	v311      bool // speaks MQTT 3.1.1 (v311.go)
 
 	sub subscription // guarded by s.mu
 }
@@ -81,9 +82,14 @@ func (c *conn) serve() {
 // or accepts it and takes over from an older connection with its id.
 func (c *conn) connect() error {
 	c.nc.SetReadDeadline(time.Now().Add(connectTimeout))
-	pk, err := readPacket(c.br, maxConnectSize)
+	hdr, body, err := readRaw(c.br, maxConnectSize)
 	if err != nil {
 		return fmt.Errorf("reading CONNECT: %w", err) // no DISCONNECT before CONNACK [MQTT-3.14.0-1]
+	}
+	c.v311 = hdr[0]>>4 == packets.CONNECT && isV3(body)
+	pk, err := c.parse(hdr, body)
+	if err != nil {
+		return fmt.Errorf("reading CONNECT: %w", err)
 	}
 	cp, ok := pk.Content.(*packets.Connect)
 	if !ok {
@@ -134,7 +140,7 @@ func (c *conn) loop() error {
 			deadline = time.Now().Add(c.keepAlive * 3 / 2) // [MQTT-3.1.2-22]
 		}
 		c.nc.SetReadDeadline(deadline)
-		pk, err := readPacket(c.br, maxPacketSize)
+		pk, err := c.readPacket(maxPacketSize)
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			return &reasonError{packets.DisconnectKeepAliveTimeout, "silent for 1.5 times its keepalive"}
@@ -232,6 +238,11 @@ func (c *conn) send(p *packets.Publish) {
 // write sends one packet within writeTimeout; on failure it closes the
 // connection, so that the client's goroutine ends.
 func (c *conn) write(p io.WriterTo) error {
+	if c.v311 {
+		if p = v311Packet(p); p == nil {
+			return nil
+		}
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
@@ -242,34 +253,50 @@ func (c *conn) write(p io.WriterTo) error {
 	return nil
 }
 
-// readPacket reads one packet of at most max bytes. paho's ReadPacket
-// believes any length a header announces (up to 256 MiB, allocated before
-// it arrives) and reads any number of length bytes, so the fixed header is
-// read and checked here and the packet handed to it through a reader that
-// ends with the packet.
-func readPacket(r *bufio.Reader, max int) (*packets.ControlPacket, error) {
-	hdr, length, err := readHeader(r)
+// readPacket reads one packet of at most max bytes.
+func (c *conn) readPacket(max int) (*packets.ControlPacket, error) {
+	hdr, body, err := readRaw(c.br, max)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkFlags(hdr[0]); err != nil {
-		return nil, err
+	return c.parse(hdr, body)
+}
+
+// parse reads a packet in the connection's protocol version.
+func (c *conn) parse(hdr, body []byte) (*packets.ControlPacket, error) {
+	if c.v311 {
+		return parseV311(hdr[0], body)
 	}
-	if len(hdr)+length > max {
-		return nil, &reasonError{packets.DisconnectPacketTooLarge, fmt.Sprintf("%d-byte packet", len(hdr)+length)}
-	}
-	if hdr[0]>>4 == packets.DISCONNECT && length == 0 { // reason 0 and no properties, left out (§3.14.2.1)
+	if hdr[0]>>4 == packets.DISCONNECT && len(body) == 0 { // reason 0 and no properties, left out (§3.14.2.1)
 		return &packets.ControlPacket{Content: &packets.Disconnect{}, FixedHeader: packets.FixedHeader{Type: packets.DISCONNECT}}, nil
 	}
-	body := &io.LimitedReader{R: r, N: int64(length)}
-	pk, err := packets.ReadPacket(io.MultiReader(bytes.NewReader(hdr), body))
-	switch {
-	case err != nil && body.N > 0:
-		return nil, err // the stream ended within the packet
-	case err != nil:
+	pk, err := packets.ReadPacket(io.MultiReader(bytes.NewReader(hdr), bytes.NewReader(body)))
+	if err != nil {
 		return nil, malformed(err.Error())
 	}
 	return pk, nil
+}
+
+// readRaw reads one packet's fixed header and body, at most max bytes.
+// paho's ReadPacket believes any length a header announces (up to 256 MiB,
+// allocated before it arrives) and reads any number of length bytes, so
+// the fixed header is read and checked here.
+func readRaw(r *bufio.Reader, max int) (hdr, body []byte, err error) {
+	hdr, length, err := readHeader(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkFlags(hdr[0]); err != nil {
+		return nil, nil, err
+	}
+	if len(hdr)+length > max {
+		return nil, nil, &reasonError{packets.DisconnectPacketTooLarge, fmt.Sprintf("%d-byte packet", len(hdr)+length)}
+	}
+	body = make([]byte, length)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, nil, err // the stream ended within the packet
+	}
+	return hdr, body, nil
 }
 
 // readHeader reads a fixed header: the type and flags byte and the

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -241,15 +243,13 @@ func TestIPCClientIDTakeover(t *testing.T) {
 	}
 }
 
-// Whatever comes first other than a CONNECT of MQTT 5 closes that
-// connection, and only that one.
+// Whatever comes first other than a CONNECT of MQTT 5 or 3.1.1 (v311_test.go)
+// closes that connection, and only that one.
 func TestIPCBadFirstPacket(t *testing.T) {
-	var v311 bytes.Buffer // MQTT 3.1.1: no properties
-	v311.Write([]byte{0x10, 16, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 30, 0, 4, 'c', 'a', 'm', '1'})
-	v4 := connectPacket("cam-1", "cam", "t", 0)
-	v4.ProtocolVersion = 4
-	var v4b bytes.Buffer
-	v4.WriteTo(&v4b)
+	v6 := connectPacket("cam-1", "cam", "t", 0)
+	v6.ProtocolVersion = 6
+	var v6b bytes.Buffer
+	v6.WriteTo(&v6b)
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -260,8 +260,7 @@ func TestIPCBadFirstPacket(t *testing.T) {
 		{"PUBLISH", []byte{0x30, 9, 0, 7, 's', 't', 'a', 't', 'u', 's', '/'}, -1},
 		{"remaining length of 5 bytes", []byte{0x10, 0xff, 0xff, 0xff, 0xff, 0x01}, -1},
 		{"CONNECT over 64 KiB", []byte{0x10, 0x81, 0x80, 0x04}, -1},
-		{"MQTT 3.1.1", v311.Bytes(), -2}, // refused or closed: no requirement on the answer
-		{"protocol version 4 in MQTT 5 form", v4b.Bytes(), packets.ConnackUnsupportedProtocolVersion},
+		{"protocol version 6", v6b.Bytes(), packets.ConnackUnsupportedProtocolVersion},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			i := startIPC(t)
@@ -379,6 +378,13 @@ func FuzzConn(f *testing.F) {
 	f.Add(true, []byte{0x30, 0xff, 0xff, 0xff, 0x7f})
 	f.Add(false, packet(connectPacket("x", "cam", "wrong", 10)))
 	f.Add(false, []byte("\x10\x00garbage"))
+	// MQTT 3.1.1: a CONNECT whose password placeholder becomes the token,
+	// then a publish, a subscribe and a disconnect.
+	token := strings.Repeat("@", len(rand.Text()))
+	v311 := []byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0xc2, 0, 0, 0, 1, 'f', 0, 3, 'c', 'a', 'm', 0, byte(len(token))}
+	f.Add(false, slices.Concat(frame(0x10, append(v311, token...)).Bytes(),
+		frame(0x32, []byte{0, 11, 'r', 'e', 's', 'u', 'l', 't', 's', '/', 'c', 'a', 'm', 0, 1, '{', '}'}).Bytes(),
+		frame(0x82, []byte{0, 1, 0, 11, 't', 'r', 'i', 'g', 'g', 'e', 'r', '/', 'c', 'a', 'm', 0}).Bytes(), []byte{0xe0, 0}))
 	i, err := Start("127.0.0.1:0", slog.New(slog.DiscardHandler), func(string, []byte) {}, func(string, []byte) {}, func(string, []byte) {})
 	if err != nil {
 		f.Fatal(err)
@@ -386,6 +392,7 @@ func FuzzConn(f *testing.F) {
 	defer i.Close()
 	f.Fuzz(func(t *testing.T, afterConnect bool, data []byte) {
 		c := dialRaw(t, i)
+		data = bytes.ReplaceAll(data, []byte(token), []byte(i.Token()))
 		if afterConnect {
 			c.connect("fuzz", "cam", i.Token(), 0)
 		}

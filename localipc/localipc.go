@@ -121,8 +121,10 @@ func (s *Server) accept() {
 // admit returns the CONNACK reason code that refuses cp and why, or 0.
 func (s *Server) admit(cp *packets.Connect) (byte, string) {
 	switch {
-	case cp.ProtocolName != "MQTT" || cp.ProtocolVersion != 5:
-		return packets.ConnackUnsupportedProtocolVersion, "not MQTT 5" // [MQTT-3.1.2-2]
+	case cp.ProtocolName != "MQTT" || cp.ProtocolVersion != 5 && cp.ProtocolVersion != 4:
+		return packets.ConnackUnsupportedProtocolVersion, "not MQTT 5 or 3.1.1" // [MQTT-3.1.2-2]
+	case cp.ProtocolVersion == 4 && cp.ClientID == "" && !cp.CleanStart:
+		return packets.ConnackInvalidClientID, "no client id and a session asked for" // [MQTT-3.1.3-8] (3.1.1)
 	case cp.Properties.AuthMethod != "":
 		return packets.ConnackBadAuthenticationMethod, "extended authentication is not supported"
 	case subtle.ConstantTimeCompare(cp.Password, []byte(s.token)) != 1 || !validName(cp.Username):

@@ -125,7 +125,7 @@ demo) ;;
 # protobuf-compiler: the test that onnx/onnxpb's generated code matches onnx.proto.
 # qemu-user-static runs the arm64 tests; systemd-analyze (systemd) checks
 # the package units.
-test) apt_install postgresql chromium mosquitto protobuf-compiler qemu-user-static systemd python3-gi gir1.2-gst-rtsp-server-1.0 \
+test) apt_install postgresql chromium mosquitto mosquitto-clients protobuf-compiler qemu-user-static systemd python3-gi gir1.2-gst-rtsp-server-1.0 \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly aravis-tools $TRAINER_PACKAGES
 	setup_cross
 	ort_arch=arm64 ;;
