@@ -1,0 +1,207 @@
+package tufclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Refresh brings the trusted metadata up to date: root, then timestamp,
+// snapshot and targets, each verified against the one before and against
+// what this device trusted before (TUF §5.3–§5.6). On an error the client
+// must not be used; what was verified before the error stays persisted.
+func (c *Client) Refresh(ctx context.Context) error {
+	c.now = c.opts.Now().UTC()
+	if err := c.updateRoot(ctx); err != nil {
+		return err
+	}
+	if err := c.updateTimestamp(ctx); err != nil {
+		return err
+	}
+	if err := c.updateSnapshot(ctx); err != nil {
+		return err
+	}
+	return c.updateTargets(ctx)
+}
+
+// updateRoot walks N+1.root.json, N+2.root.json… while the server has
+// them; each must be signed by the threshold of the previous root's root
+// keys and of its own (§5.3).
+func (c *Client) updateRoot(ctx context.Context) error {
+	for v := c.root.Version + 1; v <= c.root.Version+maxRootRotations; v++ {
+		b, err := c.get(ctx, c.opts.MetadataURL, fmt.Sprintf("%d.root.json", v), maxRootBytes)
+		var he *HTTPError
+		if errors.As(err, &he) && (he.StatusCode == http.StatusNotFound || he.StatusCode == http.StatusForbidden) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		r := &rootMeta{}
+		s, err := parse(b, roleRoot, r)
+		if err != nil {
+			return err
+		}
+		if err := c.root.verify(roleRoot, s); err != nil {
+			return fmt.Errorf("root version %d against root %d: %w", v, c.root.Version, err)
+		}
+		if r.Version != v {
+			return fmt.Errorf("bad root version number, expected %d, got %d", v, r.Version)
+		}
+		if err := r.verify(roleRoot, s); err != nil {
+			return fmt.Errorf("root version %d against itself: %w", v, err)
+		}
+		c.root = r
+		if err := c.persist(roleRoot, b); err != nil {
+			return err
+		}
+	}
+	if c.root.expired(c.now) {
+		return fmt.Errorf("final root.json (version %d) is expired since %s", c.root.Version, c.root.Expires.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// updateTimestamp: never older than the trusted one, nor pointing at an
+// older snapshot (§5.4). An equal version keeps the trusted file.
+func (c *Client) updateTimestamp(ctx context.Context) error {
+	if b, err := c.local(roleTimestamp); err == nil {
+		if ts, err := c.verified(b, roleTimestamp); err == nil {
+			c.ts = ts // one that rotated-out keys signed is no longer trusted, nor checked against
+		}
+	}
+	b, err := c.get(ctx, c.opts.MetadataURL, "timestamp.json", maxTimestamp)
+	if err != nil {
+		return err
+	}
+	ts, err := c.verified(b, roleTimestamp)
+	if err != nil {
+		return err
+	}
+	if _, ok := ts.Meta["snapshot.json"]; !ok {
+		return errors.New("timestamp.json lists no snapshot.json")
+	}
+	if old := c.ts; old != nil {
+		switch {
+		case ts.Version < old.Version:
+			return fmt.Errorf("new timestamp version %d must be >= %d", ts.Version, old.Version)
+		case ts.Version == old.Version:
+			ts, b = old, nil // nothing new
+		case ts.Meta["snapshot.json"].Version < old.Meta["snapshot.json"].Version:
+			return fmt.Errorf("new snapshot version %d must be >= %d", ts.Meta["snapshot.json"].Version, old.Meta["snapshot.json"].Version)
+		}
+	}
+	c.ts = ts
+	if ts.expired(c.now) {
+		return fmt.Errorf("timestamp.json (version %d) is expired since %s", ts.Version, ts.Expires.Format(time.RFC3339))
+	}
+	if b == nil {
+		return nil
+	}
+	return c.persist(roleTimestamp, b)
+}
+
+// updateSnapshot: the version timestamp names, and no metadata file it
+// lists older than in the trusted snapshot (§5.5).
+func (c *Client) updateSnapshot(ctx context.Context) error {
+	want := c.ts.Meta["snapshot.json"]
+	var trusted *filesMeta
+	if b, err := c.local(roleSnapshot); err == nil {
+		trusted, _ = c.verified(b, roleSnapshot) // nil unless it verifies
+		if trusted != nil && trusted.Version == want.Version && !trusted.expired(c.now) {
+			c.snap = trusted
+			return nil // the one the timestamp names: nothing to download
+		}
+	}
+	b, err := c.get(ctx, c.opts.MetadataURL, "snapshot.json", bound(want.Length, maxSnapshot))
+	if err != nil {
+		return err
+	}
+	if err := checkFile("snapshot.json", b, want.Length, want.Hashes); err != nil {
+		return err
+	}
+	snap, err := c.verified(b, roleSnapshot)
+	if err != nil {
+		return err
+	}
+	if trusted != nil {
+		for name, old := range trusted.Meta {
+			switch nf, ok := snap.Meta[name]; {
+			case !ok:
+				return fmt.Errorf("new snapshot is missing info for %s", name)
+			case nf.Version < old.Version:
+				return fmt.Errorf("new snapshot lists %s version %d; it must be >= %d", name, nf.Version, old.Version)
+			}
+		}
+	}
+	switch {
+	case snap.expired(c.now):
+		return fmt.Errorf("snapshot.json (version %d) is expired since %s", snap.Version, snap.Expires.Format(time.RFC3339))
+	case snap.Version != want.Version:
+		return fmt.Errorf("expected snapshot version %d, got %d", want.Version, snap.Version)
+	}
+	c.snap = snap
+	return c.persist(roleSnapshot, b)
+}
+
+// updateTargets: the version snapshot names (§5.6).
+func (c *Client) updateTargets(ctx context.Context) error {
+	want, ok := c.snap.Meta["targets.json"]
+	if !ok {
+		return errors.New("snapshot.json lists no targets.json")
+	}
+	fresh := func(t *targetsMeta) bool { return t.Version == want.Version && !t.expired(c.now) }
+	if b, err := c.local(roleTargets); err == nil {
+		if t, err := c.verifiedTargets(b); err == nil && fresh(t) {
+			c.targets = t
+			return nil
+		}
+	}
+	b, err := c.get(ctx, c.opts.MetadataURL, "targets.json", bound(want.Length, maxTargets))
+	if err != nil {
+		return err
+	}
+	if err := checkFile("targets.json", b, want.Length, want.Hashes); err != nil {
+		return err
+	}
+	t, err := c.verifiedTargets(b)
+	if err != nil {
+		return err
+	}
+	if t.Version != want.Version {
+		return fmt.Errorf("expected targets version %d, got %d", want.Version, t.Version)
+	}
+	if t.expired(c.now) {
+		return fmt.Errorf("targets.json (version %d) is expired since %s", t.Version, t.Expires.Format(time.RFC3339))
+	}
+	c.targets = t
+	return c.persist(roleTargets, b)
+}
+
+// verified parses a timestamp or snapshot file and checks its signatures.
+func (c *Client) verified(b []byte, roleName string) (*filesMeta, error) {
+	m := &filesMeta{}
+	s, err := parse(b, roleName, m)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.root.verify(roleName, s); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *Client) verifiedTargets(b []byte) (*targetsMeta, error) {
+	t := &targetsMeta{}
+	s, err := parse(b, roleTargets, t)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.root.verify(roleTargets, s); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
