@@ -204,4 +204,3 @@ func (c *Client) verifiedTargets(b []byte) (*targetsMeta, error) {
 	}
 	return t, nil
 }
-
