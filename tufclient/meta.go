@@ -126,6 +126,13 @@ func (c *common) base() *common { return c }
 
 func (c *common) expired(now time.Time) bool { return !now.Before(c.Expires) }
 
+func (c *common) unexpired(name string, now time.Time) error {
+	if c.expired(now) {
+		return fmt.Errorf("%s (version %d) is expired since %s", name, c.Version, c.Expires.Format(time.RFC3339))
+	}
+	return nil
+}
+
 // verify checks that the threshold of roleName's keys in r signed s
 // (TUF §5.3.4 and following). Each key counts once; a key whose type this
 // client does not know (only ed25519 is signed by Vise's server) never

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 )
 
 // Refresh brings the trusted metadata up to date: root, then timestamp,
@@ -58,17 +57,14 @@ func (c *Client) updateRoot(ctx context.Context) error {
 			return err
 		}
 	}
-	if c.root.expired(c.now) {
-		return fmt.Errorf("final root.json (version %d) is expired since %s", c.root.Version, c.root.Expires.Format(time.RFC3339))
-	}
-	return nil
+	return c.root.unexpired("final root.json", c.now)
 }
 
 // updateTimestamp: never older than the trusted one, nor pointing at an
 // older snapshot (§5.4). An equal version keeps the trusted file.
 func (c *Client) updateTimestamp(ctx context.Context) error {
 	if b, err := c.local(roleTimestamp); err == nil {
-		if ts, err := c.verified(b, roleTimestamp); err == nil {
+		if ts, err := verified[filesMeta](c, b, roleTimestamp); err == nil {
 			c.ts = ts // one that rotated-out keys signed is no longer trusted, nor checked against
 		}
 	}
@@ -76,7 +72,7 @@ func (c *Client) updateTimestamp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ts, err := c.verified(b, roleTimestamp)
+	ts, err := verified[filesMeta](c, b, roleTimestamp)
 	if err != nil {
 		return err
 	}
@@ -94,8 +90,8 @@ func (c *Client) updateTimestamp(ctx context.Context) error {
 		}
 	}
 	c.ts = ts
-	if ts.expired(c.now) {
-		return fmt.Errorf("timestamp.json (version %d) is expired since %s", ts.Version, ts.Expires.Format(time.RFC3339))
+	if err := ts.unexpired("timestamp.json", c.now); err != nil {
+		return err
 	}
 	if b == nil {
 		return nil
@@ -109,7 +105,7 @@ func (c *Client) updateSnapshot(ctx context.Context) error {
 	want := c.ts.Meta["snapshot.json"]
 	var trusted *filesMeta
 	if b, err := c.local(roleSnapshot); err == nil {
-		trusted, _ = c.verified(b, roleSnapshot) // nil unless it verifies
+		trusted, _ = verified[filesMeta](c, b, roleSnapshot) // nil unless it verifies
 		if trusted != nil && trusted.Version == want.Version && !trusted.expired(c.now) {
 			c.snap = trusted
 			return nil // the one the timestamp names: nothing to download
@@ -122,7 +118,7 @@ func (c *Client) updateSnapshot(ctx context.Context) error {
 	if err := checkFile("snapshot.json", b, want.Length, want.Hashes); err != nil {
 		return err
 	}
-	snap, err := c.verified(b, roleSnapshot)
+	snap, err := verified[filesMeta](c, b, roleSnapshot)
 	if err != nil {
 		return err
 	}
@@ -136,10 +132,10 @@ func (c *Client) updateSnapshot(ctx context.Context) error {
 			}
 		}
 	}
-	switch {
-	case snap.expired(c.now):
-		return fmt.Errorf("snapshot.json (version %d) is expired since %s", snap.Version, snap.Expires.Format(time.RFC3339))
-	case snap.Version != want.Version:
+	if err := snap.unexpired("snapshot.json", c.now); err != nil {
+		return err
+	}
+	if snap.Version != want.Version {
 		return fmt.Errorf("expected snapshot version %d, got %d", want.Version, snap.Version)
 	}
 	c.snap = snap
@@ -154,7 +150,7 @@ func (c *Client) updateTargets(ctx context.Context) error {
 	}
 	fresh := func(t *targetsMeta) bool { return t.Version == want.Version && !t.expired(c.now) }
 	if b, err := c.local(roleTargets); err == nil {
-		if t, err := c.verifiedTargets(b); err == nil && fresh(t) {
+		if t, err := verified[targetsMeta](c, b, roleTargets); err == nil && fresh(t) {
 			c.targets = t
 			return nil
 		}
@@ -166,41 +162,33 @@ func (c *Client) updateTargets(ctx context.Context) error {
 	if err := checkFile("targets.json", b, want.Length, want.Hashes); err != nil {
 		return err
 	}
-	t, err := c.verifiedTargets(b)
+	t, err := verified[targetsMeta](c, b, roleTargets)
 	if err != nil {
 		return err
 	}
 	if t.Version != want.Version {
 		return fmt.Errorf("expected targets version %d, got %d", want.Version, t.Version)
 	}
-	if t.expired(c.now) {
-		return fmt.Errorf("targets.json (version %d) is expired since %s", t.Version, t.Expires.Format(time.RFC3339))
+	if err := t.unexpired("targets.json", c.now); err != nil {
+		return err
 	}
 	c.targets = t
 	return c.persist(roleTargets, b)
 }
 
-// verified parses a timestamp or snapshot file and checks its signatures.
-func (c *Client) verified(b []byte, roleName string) (*filesMeta, error) {
-	m := &filesMeta{}
+// verified parses a timestamp, snapshot or targets file and checks its
+// signatures against the trusted root: nil and why, if either fails.
+func verified[M any, P interface {
+	*M
+	base() *common
+}](c *Client, b []byte, roleName string) (P, error) {
+	m := P(new(M))
 	s, err := parse(b, roleName, m)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = c.root.verify(roleName, s)
 	}
-	if err := c.root.verify(roleName, s); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-func (c *Client) verifiedTargets(b []byte) (*targetsMeta, error) {
-	t := &targetsMeta{}
-	s, err := parse(b, roleTargets, t)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.root.verify(roleTargets, s); err != nil {
-		return nil, err
-	}
-	return t, nil
 }
