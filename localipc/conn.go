@@ -174,7 +174,7 @@ func (c *conn) publish(p *packets.Publish) error {
 	switch {
 	case p.QoS > 1: // above CONNACK's Maximum QoS (§3.2.2.3.4)
 		return &reasonError{packets.DisconnectQoSNotSupported, "QoS 2 publish"}
-	case p.Retain: // CONNACK said Retain Available 0 (§3.2.2.3.5)
+	case p.Retain && !c.v311: // CONNACK said Retain Available 0 (§3.2.2.3.5); 3.1.1 cannot be told, so its retain flag is not honoured, the message delivered
 		return &reasonError{packets.DisconnectRetainNotSupported, "retained publish"}
 	case p.Properties.TopicAlias != nil: // CONNACK said Topic Alias Maximum 0 [MQTT-3.2.2-17]
 		return &reasonError{packets.DisconnectTopicAliasInvalid, "topic alias"}

@@ -47,10 +47,11 @@ func TestIPCMQTT311Clients(t *testing.T) {
 	tool := func(ctx context.Context, bin string, args ...string) *exec.Cmd {
 		return exec.CommandContext(ctx, bin, append([]string{"-h", host, "-p", port}, args...)...)
 	}
-	publish := func(version, user, password, topic, msg string) (string, error) {
+	publish := func(version, user, password, topic, msg string, more ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		out, err := tool(ctx, pub, "-V", version, "-i", user+"-pub", "-u", user, "-P", password, "-q", "1", "-t", topic, "-m", msg).CombinedOutput()
+		args := append([]string{"-V", version, "-i", user + "-pub", "-u", user, "-P", password, "-q", "1", "-t", topic, "-m", msg}, more...)
+		out, err := tool(ctx, pub, args...).CombinedOutput()
 		return string(out), err
 	}
 	next := func() string {
@@ -77,6 +78,14 @@ func TestIPCMQTT311Clients(t *testing.T) {
 		publish(v, "cam", i.Token(), "results/cam", `{"after":"forged"}`)
 		if got := next(); got != `cam {"after":"forged"}` {
 			t.Errorf("%s: after a publish on another's topic the handler got %q; it must never see that one", v, got)
+		}
+		if v == "mqttv311" { // 3.1.1 cannot be told retain is not available: delivered, not retained
+			if out, err := publish(v, "cam", i.Token(), "results/cam", `{"retained":true}`, "-r"); err != nil {
+				t.Errorf("%s: a retained publish: %v %s", v, err, out)
+			}
+			if got := next(); got != `cam {"retained":true}` {
+				t.Errorf("%s: a retained publish reached the handler as %q", v, got)
+			}
 		}
 		out, err = publish(v, "cam", "wrong", "results/cam", "{}")
 		if err == nil || !strings.Contains(strings.ToLower(out), "bad user name or password") {
