@@ -28,11 +28,10 @@ import (
 // Size bounds for metadata downloads, as go-tuf's defaults: an endless
 // response cannot exhaust the device.
 const (
-	maxRootRotations = 256
-	maxRootBytes     = 512000
-	maxTimestamp     = 16384
-	maxSnapshot      = 2000000
-	maxTargets       = 5000000
+	maxRootBytes = 512000
+	maxTimestamp = 16384
+	maxSnapshot  = 2000000
+	maxTargets   = 5000000
 )
 
 // Options configure New. Zero values take the defaults noted.
@@ -43,6 +42,9 @@ type Options struct {
 	Root        []byte           // the root to trust when Dir holds none (from enrollment)
 	HTTP        *http.Client     // default: http.DefaultClient
 	Now         func() time.Time // default: time.Now
+	// MaxRootRotations bounds the new roots one refresh walks (default
+	// 256, as go-tuf): a server cannot keep a device walking forever.
+	MaxRootRotations int64
 }
 
 // Client verifies release metadata and targets against a trusted root.
@@ -84,6 +86,9 @@ func New(opts Options) (*Client, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.MaxRootRotations == 0 {
+		opts.MaxRootRotations = 256
 	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("release metadata directory: %w", err)

@@ -339,6 +339,30 @@ func pemDecode(b []byte) ([]byte, error) {
 	return block.Bytes, nil
 }
 
+// One refresh walks at most MaxRootRotations new roots; the next refresh
+// goes on from there.
+func TestRootWalkBounded(t *testing.T) {
+	p := newRepo(t, nil)
+	dir := t.TempDir()
+	for range 3 {
+		if err := p.RotateKey(metadata.ROOT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []int64{3, 4} {
+		c, err := New(Options{MetadataURL: p.url + "/metadata", TargetsURL: p.url + "/targets", Dir: dir, Root: p.meta(t, "1.root.json"), MaxRootRotations: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if c.root.Version != want {
+			t.Errorf("after a refresh the trusted root is version %d, want %d", c.root.Version, want)
+		}
+	}
+}
+
 // Metadata changed after signing, signed by a stranger, of the wrong role,
 // or too large, is refused; garbage in the device's own directory is not
 // trusted but does not stop a refresh either.

@@ -29,7 +29,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 // them; each must be signed by the threshold of the previous root's root
 // keys and of its own (§5.3).
 func (c *Client) updateRoot(ctx context.Context) error {
-	for v, last := c.root.Version+1, c.root.Version+maxRootRotations; v <= last; v++ {
+	for v, last := c.root.Version+1, c.root.Version+c.opts.MaxRootRotations; v <= last; v++ {
 		b, err := c.get(ctx, c.opts.MetadataURL, fmt.Sprintf("%d.root.json", v), maxRootBytes)
 		var he *HTTPError
 		if errors.As(err, &he) && (he.StatusCode == http.StatusNotFound || he.StatusCode == http.StatusForbidden) {
