@@ -170,13 +170,6 @@ func (c *Client) get(ctx context.Context, base, name string, limit int64) ([]byt
 	return b, nil
 }
 
-func bound(length, limit int64) int64 {
-	if length > 0 {
-		return length
-	}
-	return limit
-}
-
 func (c *Client) local(roleName string) ([]byte, error) {
 	return os.ReadFile(filepath.Join(c.opts.Dir, roleName+".json"))
 }

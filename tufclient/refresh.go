@@ -111,11 +111,8 @@ func (c *Client) updateSnapshot(ctx context.Context) error {
 			return nil // the one the timestamp names: nothing to download
 		}
 	}
-	b, err := c.get(ctx, c.opts.MetadataURL, "snapshot.json", bound(want.Length, maxSnapshot))
+	b, err := c.getListed(ctx, roleSnapshot, want, maxSnapshot)
 	if err != nil {
-		return err
-	}
-	if err := checkFile("snapshot.json", b, want.Length, want.Hashes); err != nil {
 		return err
 	}
 	snap, err := verified[filesMeta](c, b, roleSnapshot)
@@ -155,11 +152,8 @@ func (c *Client) updateTargets(ctx context.Context) error {
 			return nil
 		}
 	}
-	b, err := c.get(ctx, c.opts.MetadataURL, "targets.json", bound(want.Length, maxTargets))
+	b, err := c.getListed(ctx, roleTargets, want, maxTargets)
 	if err != nil {
-		return err
-	}
-	if err := checkFile("targets.json", b, want.Length, want.Hashes); err != nil {
 		return err
 	}
 	t, err := verified[targetsMeta](c, b, roleTargets)
@@ -191,4 +185,26 @@ func verified[M any, P interface {
 		return nil, err
 	}
 	return m, nil
+}
+
+// getListed downloads the metadata file of roleName as the file listing it
+// describes it: no longer than its length (or limit, if it gives none),
+// and matching its hashes, if it gives any.
+func (c *Client) getListed(ctx context.Context, roleName string, want metaFile, limit int64) ([]byte, error) {
+	name := roleName + ".json"
+	b, err := c.get(ctx, c.opts.MetadataURL, name, bound(want.Length, limit))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFile(name, b, want.Length, want.Hashes); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func bound(length, limit int64) int64 {
+	if length > 0 {
+		return length
+	}
+	return limit
 }
