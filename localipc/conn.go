@@ -82,12 +82,21 @@ func (c *conn) serve() {
 // or accepts it and takes over from an older connection with its id.
 func (c *conn) connect() error {
 	c.nc.SetReadDeadline(time.Now().Add(connectTimeout))
-	hdr, body, err := readRaw(c.br, maxConnectSize)
+	// Read whole (it is small) to tell the protocol version from its body.
+	hdr, length, err := readFixed(c.br, maxConnectSize)
+	var body []byte
+	if err == nil {
+		body, err = readBody(c.br, length)
+	}
 	if err != nil {
 		return fmt.Errorf("reading CONNECT: %w", err) // no DISCONNECT before CONNACK [MQTT-3.14.0-1]
 	}
-	c.v311 = hdr[0]>>4 == packets.CONNECT && isV3(body)
-	pk, err := c.parse(hdr, body)
+	var pk *packets.ControlPacket
+	if c.v311 = hdr[0]>>4 == packets.CONNECT && isV3(body); c.v311 {
+		pk, err = parseV311(hdr[0], body)
+	} else {
+		pk, err = parseV5(bytes.NewReader(body), hdr, length)
+	}
 	if err != nil {
 		return fmt.Errorf("reading CONNECT: %w", err)
 	}
@@ -253,50 +262,63 @@ func (c *conn) write(p io.WriterTo) error {
 	return nil
 }
 
-// readPacket reads one packet of at most max bytes.
+// readPacket reads one packet of at most max bytes. An MQTT 5 packet goes
+// to paho straight from the connection; a 3.1.1 one is read whole first.
 func (c *conn) readPacket(max int) (*packets.ControlPacket, error) {
-	hdr, body, err := readRaw(c.br, max)
+	hdr, length, err := readFixed(c.br, max)
 	if err != nil {
 		return nil, err
 	}
-	return c.parse(hdr, body)
+	if !c.v311 {
+		return parseV5(c.br, hdr, length)
+	}
+	body, err := readBody(c.br, length)
+	if err != nil {
+		return nil, err
+	}
+	return parseV311(hdr[0], body)
 }
 
-// parse reads a packet in the connection's protocol version.
-func (c *conn) parse(hdr, body []byte) (*packets.ControlPacket, error) {
-	if c.v311 {
-		return parseV311(hdr[0], body)
-	}
-	if hdr[0]>>4 == packets.DISCONNECT && len(body) == 0 { // reason 0 and no properties, left out (§3.14.2.1)
+// parseV5 reads a packet's body of length bytes from r with paho.
+func parseV5(r io.Reader, hdr []byte, length int) (*packets.ControlPacket, error) {
+	if hdr[0]>>4 == packets.DISCONNECT && length == 0 { // reason 0 and no properties, left out (§3.14.2.1)
 		return &packets.ControlPacket{Content: &packets.Disconnect{}, FixedHeader: packets.FixedHeader{Type: packets.DISCONNECT}}, nil
 	}
-	pk, err := packets.ReadPacket(io.MultiReader(bytes.NewReader(hdr), bytes.NewReader(body)))
-	if err != nil {
+	body := &io.LimitedReader{R: r, N: int64(length)}
+	pk, err := packets.ReadPacket(io.MultiReader(bytes.NewReader(hdr), body))
+	switch {
+	case err != nil && body.N > 0:
+		return nil, err // the stream ended within the packet
+	case err != nil:
 		return nil, malformed(err.Error())
 	}
 	return pk, nil
 }
 
-// readRaw reads one packet's fixed header and body, at most max bytes.
-// paho's ReadPacket believes any length a header announces (up to 256 MiB,
-// allocated before it arrives) and reads any number of length bytes, so
-// the fixed header is read and checked here.
-func readRaw(r *bufio.Reader, max int) (hdr, body []byte, err error) {
-	hdr, length, err := readHeader(r)
+// readFixed reads and checks a fixed header of a packet of at most max
+// bytes. paho's ReadPacket believes any length a header announces (up to
+// 256 MiB, allocated before it arrives) and reads any number of length
+// bytes, so the fixed header is read and checked here.
+func readFixed(r *bufio.Reader, max int) (hdr []byte, length int, err error) {
+	hdr, length, err = readHeader(r)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
 	if err := checkFlags(hdr[0]); err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
 	if len(hdr)+length > max {
-		return nil, nil, &reasonError{packets.DisconnectPacketTooLarge, fmt.Sprintf("%d-byte packet", len(hdr)+length)}
+		return nil, 0, &reasonError{packets.DisconnectPacketTooLarge, fmt.Sprintf("%d-byte packet", len(hdr)+length)}
 	}
-	body = make([]byte, length)
+	return hdr, length, nil
+}
+
+func readBody(r io.Reader, length int) ([]byte, error) {
+	body := make([]byte, length)
 	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, nil, err // the stream ended within the packet
+		return nil, err // the stream ended within the packet
 	}
-	return hdr, body, nil
+	return body, nil
 }
 
 // readHeader reads a fixed header: the type and flags byte and the
